@@ -1,0 +1,41 @@
+// Model + settings -> the kernel state the agent wants, and the plan that gets
+// the kernel there. Pure functions over values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "nra/core/model.hpp"
+#include "nra/core/types.hpp"
+
+namespace nra {
+
+struct Settings {
+    std::uint32_t table = 20;
+    std::uint32_t rule_priority = 20;
+    std::uint16_t peer_weight = 100;
+    std::optional<std::uint32_t> fwmark;  // with fwmask when set
+    std::uint32_t fwmask = 0xffffffff;
+    Prefix destination_v4 = Prefix{IpAddr{Family::V4, {}}, 0};
+    Prefix destination_v6 = Prefix{IpAddr{Family::V6, {}}, 0};
+    std::uint8_t protocol = kOurProtocol;
+};
+
+struct Desired {
+    std::vector<Route> routes;  // at most one per family
+    std::vector<Rule> rules;    // sorted, unique
+    std::vector<Prefix> cidrs;  // the aggregated pool CIDRs (both families)
+    std::vector<Diagnostic> diagnostics;
+};
+
+Desired desired_state(const Model& model, const Settings& settings);
+
+// Ops that turn `observed` into `desired`, make-before-break: routes replaced
+// first, then missing rules added, then stale rules deleted, then stale routes.
+std::vector<Op> plan(const Desired& desired, const Observed& observed);
+
+// CLEANANDEXIT: delete every rule referencing the table, then every route in it.
+std::vector<Op> plan_clean(const Observed& observed);
+
+}  // namespace nra

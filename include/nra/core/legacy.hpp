@@ -1,0 +1,21 @@
+// The legacy MetalLB configuration (ConfigMap data.config / static file).
+#pragma once
+
+#include <vector>
+
+#include "nra/core/model.hpp"
+#include "nra/core/tree.hpp"
+
+namespace nra {
+
+struct LegacyParse {
+    Model model;
+    std::vector<Diagnostic> diagnostics;  // invalid entries, skipped
+    bool fatal = false;                   // the document is not a config at all
+};
+
+// peers[].peer-address (+ node-selectors), address-pools[] with protocol bgp.
+// Every invalid entry is reported and skipped; the rest is kept.
+LegacyParse parse_legacy(const Node& document);
+
+}  // namespace nra

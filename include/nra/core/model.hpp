@@ -1,0 +1,54 @@
+// The configuration model every source produces: peers and pool addresses.
+// Sources (static file, ConfigMap, CRDs) fill it; the core turns it into the
+// desired kernel state.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "nra/core/ip.hpp"
+
+namespace nra {
+
+using Labels = std::map<std::string, std::string>;
+
+struct LabelRequirement {
+    enum class Op { In, NotIn, Exists, DoesNotExist };
+    std::string key;
+    Op op = Op::Exists;
+    std::vector<std::string> values;
+};
+
+// metav1.LabelSelector: matchLabels AND matchExpressions. An empty selector
+// matches everything.
+struct LabelSelector {
+    Labels match_labels;
+    std::vector<LabelRequirement> match_expressions;
+};
+
+// Something wrong in the input, reported with where it is and what is wrong.
+struct Diagnostic {
+    std::string where;  // "line 12 column 5 (address-pools[1].addresses[2])"
+    std::string what;   // "invalid address '10.0.0.300': ..."
+};
+
+struct Peer {
+    IpAddr address;
+    std::uint16_t weight = 0;  // 0: use PEER_WEIGHT
+    std::string name;          // for logs: "peers[0]" or namespace/name
+    std::vector<LabelSelector> node_selectors;  // OR-ed; empty = all nodes
+};
+
+struct AddressEntry {
+    std::string text;   // as written: CIDR, address or "a-b" range
+    std::string where;  // for diagnostics
+};
+
+struct Model {
+    std::vector<Peer> peers;
+    std::vector<AddressEntry> addresses;  // bgp pools only
+};
+
+}  // namespace nra

@@ -1,0 +1,124 @@
+// Kernel objects the agent manages, as plain values. The core knows nothing
+// of netlink; the numeric constants mirror <linux/fib_rules.h> and
+// <linux/rtnetlink.h> so the codec can copy them unchanged.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "nra/core/ip.hpp"
+
+namespace nra {
+
+// FR_ACT_*
+enum class RuleAction : std::uint8_t {
+    Unspec = 0, ToTable = 1, Goto = 2, Nop = 3, Blackhole = 6, Unreachable = 7, Prohibit = 8,
+};
+
+// RTN_* and RTPROT_* values used by the core.
+inline constexpr std::uint8_t kRouteTypeUnicast = 1;
+inline constexpr std::uint8_t kScopeUniverse = 0;
+// Protocol number stamped on everything the agent creates (rules and routes).
+// Unassigned in /etc/iproute2/rt_protos; `ip` prints it as "245".
+inline constexpr std::uint8_t kOurProtocol = 245;
+
+struct PortRange {
+    std::uint16_t start = 0, end = 0;
+    auto operator<=>(const PortRange&) const = default;
+};
+struct UidRange {
+    std::uint32_t start = 0, end = 0;
+    auto operator<=>(const UidRange&) const = default;
+};
+
+// A policy routing rule with every field the kernel treats as significant
+// (fib_rules.c rule_exists/rule_find). Two rules are the same rule iff equal.
+struct Rule {
+    Family family = Family::V4;
+    std::uint32_t priority = 0;  // kernel omits FRA_PRIORITY when 0
+    std::optional<Prefix> src;   // "from"; nullopt = all
+    std::optional<Prefix> dst;   // "to"
+    std::uint8_t tos = 0;
+    RuleAction action = RuleAction::ToTable;
+    std::uint32_t flags = 0;     // FIB_RULE_INVERT etc. (only user-visible bits)
+    std::uint32_t table = 0;
+    std::uint32_t fwmark = 0;
+    std::uint32_t fwmask = 0;
+    std::string iifname;
+    std::string oifname;
+    std::uint32_t goto_target = 0;
+    std::uint32_t flow = 0;      // realms
+    std::uint64_t tun_id = 0;
+    std::optional<std::uint32_t> suppress_ifgroup;
+    std::optional<std::uint32_t> suppress_prefixlen;
+    std::uint8_t l3mdev = 0;
+    std::optional<UidRange> uid_range;
+    std::uint8_t protocol = 0;
+    std::uint8_t ip_proto = 0;
+    std::optional<PortRange> sport;
+    std::optional<PortRange> dport;
+
+    auto operator<=>(const Rule&) const = default;
+    std::string str() const;  // `ip rule`-like text for logs
+};
+
+struct Nexthop {
+    IpAddr gateway;
+    std::uint32_t ifindex = 0;  // informational; not part of desired identity
+    std::uint16_t weight = 1;   // 1..256 (kernel stores weight-1)
+    auto operator<=>(const Nexthop&) const = default;
+};
+
+struct Route {
+    Family family = Family::V4;
+    std::uint32_t table = 0;
+    Prefix dst;
+    Prefix src;                  // IPv6 source-specific routes; len 0 otherwise
+    std::uint8_t tos = 0;
+    std::uint32_t priority = 0;  // metric
+    std::uint8_t protocol = 0;
+    std::uint8_t type = kRouteTypeUnicast;
+    std::uint8_t scope = kScopeUniverse;
+    std::uint32_t oif = 0;       // single-path device, informational
+    std::uint32_t nh_id = 0;     // RTA_NH_ID (nexthop objects), never ours
+    std::vector<Nexthop> nexthops;  // sorted by gateway; empty for gatewayless routes
+
+    auto operator<=>(const Route&) const = default;
+    std::string str() const;
+};
+
+// What the kernel uses to tell two routes apart in one table.
+struct RouteKey {
+    Family family;
+    std::uint32_t table;
+    Prefix dst;
+    Prefix src;
+    std::uint8_t tos;
+    std::uint32_t priority;
+    auto operator<=>(const RouteKey&) const = default;
+};
+RouteKey route_key(const Route& r);
+
+enum class OpKind { ReplaceRoute, AddRule, DelRule, DelRoute };
+std::string_view op_kind_name(OpKind k);
+
+struct Op {
+    OpKind kind;
+    std::variant<Rule, Route> object;
+    std::string why;  // "missing", "imposter", "duplicate", "nexthops differ", ...
+    const Rule& rule() const { return std::get<Rule>(object); }
+    const Route& route() const { return std::get<Route>(object); }
+    std::string str() const;  // "add rule from ... (missing)"
+};
+
+// What the kernel holds that references the managed table, both families.
+struct Observed {
+    std::vector<Rule> rules;
+    std::vector<Route> routes;
+};
+
+}  // namespace nra
