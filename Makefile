@@ -1,0 +1,79 @@
+# metallb-node-route-agent
+#   make            build build/metallb-nra and build/nra-monitor
+#   make test       unit + integration tests, then the same under ASan+UBSan
+#   sudo make demo  run the agent in a throwaway network namespace
+# Missing build dependencies are installed from Debian (third_party/install-deps.sh).
+
+BUILD    ?= build
+SAN      ?=
+CXX      ?= g++
+PYTHON   ?= python3
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -Iinclude -MMD -MP -DNRA_VERSION='"$(VERSION)"'
+LDLIBS   := -lmnl -lyaml -lssl -lcrypto -lsimdjson
+ifeq ($(SAN),1)
+CXXFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+LIB_SRCS  := $(sort $(wildcard src/core/*.cpp src/netlink/*.cpp src/sources/*.cpp src/kube/*.cpp src/agent/*.cpp))
+LIB_SRCS  := $(filter-out src/agent/main.cpp,$(LIB_SRCS))
+LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/*.cpp))
+UNIT_OBJS := $(UNIT_SRCS:%.cpp=$(BUILD)/obj/%.o)
+MON_SRCS  := $(sort $(wildcard tools/monitor/*.cpp))
+MON_OBJS  := $(MON_SRCS:%.cpp=$(BUILD)/obj/%.o)
+
+AGENT   := $(BUILD)/metallb-nra
+MONITOR := $(BUILD)/nra-monitor
+UNIT    := $(BUILD)/unit-tests
+
+.PHONY: all deps test unit integration asan test-asan demo bench clean
+all: deps
+	@$(MAKE) --no-print-directory $(AGENT) $(MONITOR) $(UNIT)
+
+deps:
+	@./third_party/install-deps.sh
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libnra.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(AGENT): $(BUILD)/obj/src/agent/main.o $(BUILD)/libnra.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(MONITOR): $(MON_OBJS) $(BUILD)/libnra.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(UNIT): $(UNIT_OBJS) $(BUILD)/libnra.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit: all
+	$(UNIT)
+
+integration: all
+	$(PYTHON) tests/integration/run.py --agent $(AGENT) --monitor $(MONITOR)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build/asan/metallb-nra build/asan/nra-monitor build/asan/unit-tests
+
+test-asan: asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit-tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(PYTHON) tests/integration/run.py --agent build/asan/metallb-nra --monitor build/asan/nra-monitor --sanitized
+
+test: unit integration test-asan
+
+demo: all
+	./tools/demo.sh $(AGENT)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(MON_OBJS:.o=.d) $(BUILD)/obj/src/agent/main.d
