@@ -1,0 +1,43 @@
+// A configuration source living on the event loop: the static file, the
+// legacy ConfigMap, or the metallb.io CRDs. A source delivers a Model only
+// when the derived configuration actually changed, and never delivers an
+// "empty because unreachable" model: while its input is unavailable or
+// invalid it keeps quiet (and logs), so the last good config stays enforced.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "nra/core/model.hpp"
+
+namespace nra {
+
+class EventLoop;
+
+class Source {
+public:
+    struct Callbacks {
+        std::function<void(Model)> config;  // a new good configuration
+    };
+    virtual ~Source() = default;
+    virtual void start(EventLoop& loop, Callbacks cb) = 0;
+    // True once a first good configuration has been delivered.
+    virtual bool synced() const = 0;
+    virtual std::string describe() const = 0;  // "static file /etc/x.yaml", "ConfigMap metallb-system/config"
+};
+
+struct KubeOptions {
+    std::string namespace_override;  // METALLB_NAMESPACE ("" = service-account namespace file, then metallb-system)
+    std::string configmap_name = "config";  // METALLB_CONFIGMAP_NAME
+    bool use_crds = false;            // METALLB_USE_CRDS
+    std::string node_name;            // NODE_NAME ("" = node selectors not evaluated: every peer applies)
+    std::string kubeconfig;           // --kubeconfig / KUBECONFIG (':'-list); "" = in-cluster, then ~/.kube/config
+};
+
+// Throws std::runtime_error with a clear message when no usable API server
+// configuration can be built (no in-cluster environment, no kubeconfig,
+// invalid kubeconfig).
+std::unique_ptr<Source> make_kube_source(const KubeOptions& options);
+
+}  // namespace nra
