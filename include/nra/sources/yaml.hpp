@@ -1,0 +1,17 @@
+// YAML (and therefore JSON) text -> owned nra::Node tree, via libyaml.
+// The one place libyaml is used. Errors carry line and column.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "nra/core/ip.hpp"
+#include "nra/core/tree.hpp"
+
+namespace nra {
+
+// Parses the first document of `text`. An empty text is a Null node.
+// The error reads like "line 3 column 7: mapping values are not allowed in this context".
+Parsed<Node> parse_yaml(std::string_view text);
+
+}  // namespace nra
