@@ -27,6 +27,7 @@ struct Desired {
     std::vector<Rule> rules;    // sorted, unique
     std::vector<Prefix> cidrs;  // the aggregated pool CIDRs (both families)
     std::vector<Diagnostic> diagnostics;
+    std::uint8_t protocol = kOurProtocol;  // what "ours" looks like, to tell stale from imposter
 };
 
 Desired desired_state(const Model& model, const Settings& settings);

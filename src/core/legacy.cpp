@@ -1,0 +1,180 @@
+#include "nra/core/legacy.hpp"
+
+#include <string>
+
+namespace nra {
+
+namespace {
+
+std::string at(const Node& n, const std::string& path) { return n.where() + " (" + path + ")"; }
+
+std::string idx(const std::string& base, std::size_t i) { return base + "[" + std::to_string(i) + "]"; }
+
+// One legacy node selector: {match-labels: {k: v}, match-expressions: [{key, operator, values}]}.
+bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, std::vector<Diagnostic>& diags) {
+    if (n.is_null()) return true;  // an empty item selects every node
+    if (!n.is_map()) {
+        diags.push_back({at(n, path), "node selector must be a mapping"});
+        return false;
+    }
+    if (const Node* ml = n.get("match-labels"); ml && !ml->is_null()) {
+        if (!ml->is_map()) {
+            diags.push_back({at(*ml, path + ".match-labels"), "match-labels must be a mapping"});
+            return false;
+        }
+        for (const auto& [k, v] : ml->map) {
+            if (!v.is_scalar()) {
+                diags.push_back({at(v, path + ".match-labels." + k), "label value must be a string"});
+                return false;
+            }
+            out.match_labels[k] = v.scalar;
+        }
+    }
+    if (const Node* me = n.get("match-expressions"); me && !me->is_null()) {
+        if (!me->is_seq()) {
+            diags.push_back({at(*me, path + ".match-expressions"), "match-expressions must be a list"});
+            return false;
+        }
+        for (std::size_t i = 0; i < me->items.size(); ++i) {
+            const Node& e = me->items[i];
+            const std::string p = idx(path + ".match-expressions", i);
+            const Node* key = e.get("key");
+            const Node* op = e.get("operator");
+            if (!key || !key->is_scalar() || key->scalar.empty() || !op || !op->is_scalar()) {
+                diags.push_back({at(e, p), "expression needs a key and an operator"});
+                return false;
+            }
+            LabelRequirement r;
+            r.key = key->scalar;
+            if (op->scalar == "In") r.op = LabelRequirement::Op::In;
+            else if (op->scalar == "NotIn") r.op = LabelRequirement::Op::NotIn;
+            else if (op->scalar == "Exists") r.op = LabelRequirement::Op::Exists;
+            else if (op->scalar == "DoesNotExist") r.op = LabelRequirement::Op::DoesNotExist;
+            else {
+                diags.push_back({at(*op, p + ".operator"), "unknown operator '" + op->scalar + "'"});
+                return false;
+            }
+            if (const Node* vals = e.get("values"); vals && !vals->is_null()) {
+                if (!vals->is_seq()) {
+                    diags.push_back({at(*vals, p + ".values"), "values must be a list"});
+                    return false;
+                }
+                for (const Node& v : vals->items) r.values.push_back(v.scalar);
+            }
+            const bool needs_values = r.op == LabelRequirement::Op::In || r.op == LabelRequirement::Op::NotIn;
+            if (needs_values == r.values.empty()) {
+                diags.push_back({at(e, p), needs_values ? "operator " + op->scalar + " needs at least one value"
+                                                        : "operator " + op->scalar + " takes no values"});
+                return false;
+            }
+            out.match_expressions.push_back(std::move(r));
+        }
+    }
+    return true;
+}
+
+void parse_peers(const Node& peers, LegacyParse& out) {
+    if (peers.is_null()) return;
+    if (!peers.is_seq()) {
+        out.diagnostics.push_back({at(peers, "peers"), "peers must be a list"});
+        return;
+    }
+    for (std::size_t i = 0; i < peers.items.size(); ++i) {
+        const Node& p = peers.items[i];
+        const std::string path = idx("peers", i);
+        if (!p.is_map()) {
+            out.diagnostics.push_back({at(p, path), "peer must be a mapping"});
+            continue;
+        }
+        const Node* addr = p.get("peer-address");
+        if (!addr || !addr->is_scalar()) {
+            out.diagnostics.push_back({at(p, path), "peer has no peer-address; skipped"});
+            continue;
+        }
+        auto ip = IpAddr::parse(addr->scalar);
+        if (!ip) {
+            out.diagnostics.push_back({at(*addr, path + ".peer-address"),
+                                       "invalid peer-address '" + addr->scalar + "'; peer skipped"});
+            continue;
+        }
+        Peer peer;
+        peer.address = *ip;
+        peer.name = path;
+        bool ok = true;
+        if (const Node* ns = p.get("node-selectors"); ns && !ns->is_null()) {
+            if (!ns->is_seq()) {
+                out.diagnostics.push_back({at(*ns, path + ".node-selectors"), "node-selectors must be a list; peer skipped"});
+                continue;
+            }
+            for (std::size_t j = 0; j < ns->items.size() && ok; ++j) {
+                LabelSelector sel;
+                ok = parse_selector(ns->items[j], idx(path + ".node-selectors", j), sel, out.diagnostics);
+                peer.node_selectors.push_back(std::move(sel));
+            }
+        }
+        if (!ok) {
+            out.diagnostics.push_back({at(p, path), "peer " + ip->str() + " skipped: invalid node-selectors"});
+            continue;
+        }
+        out.model.peers.push_back(std::move(peer));
+    }
+}
+
+void parse_pools(const Node& pools, LegacyParse& out) {
+    if (pools.is_null()) return;
+    if (!pools.is_seq()) {
+        out.diagnostics.push_back({at(pools, "address-pools"), "address-pools must be a list"});
+        return;
+    }
+    for (std::size_t i = 0; i < pools.items.size(); ++i) {
+        const Node& pool = pools.items[i];
+        const std::string path = idx("address-pools", i);
+        if (!pool.is_map()) {
+            out.diagnostics.push_back({at(pool, path), "address pool must be a mapping"});
+            continue;
+        }
+        const Node* proto = pool.get("protocol");
+        if (!proto || !proto->is_scalar()) {
+            out.diagnostics.push_back({at(pool, path), "address pool has no protocol; skipped"});
+            continue;
+        }
+        if (proto->scalar != "bgp") {
+            if (proto->scalar != "layer2")
+                out.diagnostics.push_back({at(*proto, path + ".protocol"),
+                                           "unknown protocol '" + proto->scalar + "' (bgp or layer2); pool skipped"});
+            continue;
+        }
+        const Node* addrs = pool.get("addresses");
+        if (!addrs || addrs->is_null()) continue;
+        if (!addrs->is_seq()) {
+            out.diagnostics.push_back({at(*addrs, path + ".addresses"), "addresses must be a list"});
+            continue;
+        }
+        for (std::size_t j = 0; j < addrs->items.size(); ++j) {
+            const Node& a = addrs->items[j];
+            const std::string apath = idx(path + ".addresses", j);
+            if (!a.is_scalar()) {
+                out.diagnostics.push_back({at(a, apath), "address entry must be a string"});
+                continue;
+            }
+            out.model.addresses.push_back(AddressEntry{a.scalar, at(a, apath)});
+        }
+    }
+}
+
+}  // namespace
+
+LegacyParse parse_legacy(const Node& doc) {
+    LegacyParse out;
+    if (doc.is_null()) return out;  // empty document: empty configuration
+    if (!doc.is_map()) {
+        out.fatal = true;
+        out.diagnostics.push_back({doc.where(), "configuration must be a mapping with peers and address-pools"});
+        return out;
+    }
+    if (const Node* peers = doc.get("peers")) parse_peers(*peers, out);
+    if (const Node* pools = doc.get("address-pools")) parse_pools(*pools, out);
+    return out;
+}
+
+}  // namespace nra
