@@ -1,0 +1,46 @@
+// Agent configuration: the upstream agent's environment variables (same names
+// and defaults) and equivalent command-line flags (flags win). Validation
+// refuses invalid and dangerous values before anything is touched.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nra/agent/log.hpp"
+#include "nra/core/desired.hpp"
+#include "nra/sources/source.hpp"
+
+namespace nra {
+
+struct Config {
+    Settings settings;
+    std::chrono::milliseconds max_reconcile_wait{60000};  // 0 = timer disabled
+    std::chrono::milliseconds static_file_wait{5000};     // safety re-check of the static file
+    std::chrono::milliseconds sync_timeout{30000};        // ONESHOT in Kubernetes modes
+    std::string static_file;
+    std::string pre_script;
+    std::string post_script;
+    KubeOptions kube;
+    log::Level log_level = log::Level::Info;
+    log::Format log_format = log::Format::Json;
+    bool oneshot = false;
+    bool clean_and_exit = false;
+};
+
+struct ConfigResult {
+    std::optional<Config> config;  // set when valid and neither help nor version was asked
+    std::string error;             // names the variable/flag and the value
+    bool help = false;
+    bool version = false;
+};
+
+using GetEnv = std::function<const char*(const char*)>;
+
+ConfigResult load_config(const std::vector<std::string>& args, const GetEnv& getenv);
+
+std::string usage_text();
+
+}  // namespace nra

@@ -1,0 +1,74 @@
+// MetalLB CRD selection (pure): owned BGPPeer / IPAddressPool /
+// BGPAdvertisement values and this node's labels -> the Model to enforce.
+// The Kubernetes layer decodes JSON into these structs; nothing here knows
+// about JSON, HTTP or the event loop.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nra/core/model.hpp"
+
+namespace nra {
+
+// Labels on BGPPeer objects that steer the agent.
+inline constexpr const char* kLabelEnabled = "metallb-nra/enabled";  // "false" / "0" / "no" excludes the peer
+inline constexpr const char* kLabelAddress = "metallb-nra/address";  // replaces the nexthop address
+inline constexpr const char* kLabelWeight = "metallb-nra/weight";    // 1..256: nexthop weight
+
+struct CrdPeer {
+    std::string ns, name;
+    Labels labels;
+    std::string peer_address;    // spec.peerAddress ("" if absent)
+    std::string interface_name;  // spec.interface (unnumbered peers)
+    std::string vrf;             // spec.vrf (informational)
+    std::vector<LabelSelector> node_selectors;  // spec.nodeSelectors, OR-ed; empty = all nodes
+    std::string invalid;         // set by the decoder: why a selector could not be read
+};
+
+struct CrdPool {
+    std::string ns, name;
+    Labels labels;
+    std::vector<std::string> addresses;  // spec.addresses as written
+};
+
+struct CrdAdvertisement {
+    std::string ns, name;
+    std::vector<std::string> pools;              // spec.ipAddressPools
+    std::vector<LabelSelector> pool_selectors;   // spec.ipAddressPoolSelectors
+    std::vector<std::string> peers;              // spec.peers (BGPPeer names; empty = all)
+    std::string invalid;
+};
+
+struct CrdInput {
+    std::vector<CrdPeer> peers;
+    std::vector<CrdPool> pools;
+    std::vector<CrdAdvertisement> advertisements;
+    // This node's labels; nullopt = no NODE_NAME: node selectors are not
+    // evaluated and every peer applies.
+    std::optional<Labels> node_labels;
+};
+
+struct CrdSelection {
+    Model model;                          // peers already filtered for this node (node_selectors cleared)
+    std::vector<Diagnostic> diagnostics;  // skipped objects/entries, naming namespace/name
+    bool rejected = false;                // invalid selector somewhere: keep the last good config
+};
+
+// Why a label selector is invalid ("" if valid): In/NotIn need values,
+// Exists/DoesNotExist take none, keys must be non-empty.
+std::string selector_error(const LabelSelector& s);
+
+// Selection rules (kube-api.md section 3, upstream-behaviour.md):
+// - a peer applies iff it is enabled, has a usable address (metallb-nra/address
+//   or spec.peerAddress; interface-only peers are skipped) and one of its
+//   nodeSelectors matches the node (or it has none);
+// - an advertisement selects its named pools plus the pools matching any of its
+//   selectors, or every pool when it has neither; it counts only if its
+//   spec.peers is empty or names at least one applicable peer;
+// - the model's addresses are those of every selected pool (invalid entries
+//   are reported and skipped); pools no advertisement selects are left out.
+CrdSelection select_crd(const CrdInput& input);
+
+}  // namespace nra

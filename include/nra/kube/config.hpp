@@ -1,0 +1,97 @@
+// Where the API server is and how to authenticate: in-cluster service account
+// or kubeconfig, resolved into one owned ApiConfig. Loading is separated from
+// the process environment (Env) so precedence and parsing are unit-testable.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nra::kube {
+
+inline constexpr std::string_view kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+struct ApiConfig {
+    std::string source;          // "in-cluster" or "kubeconfig /path (context X)": for logs
+    bool tls = true;             // false only for an explicit http:// server (no credentials sent)
+    std::string host;            // without brackets
+    std::uint16_t port = 443;
+    bool host_is_ip = false;
+    std::string path_prefix;     // from the server URL, no trailing '/'
+    std::string server_name;     // tls-server-name: SNI + verification name ("" = host)
+
+    std::string ca_pem;          // CA bundle (PEM); required unless insecure
+    std::string ca_origin;       // file path or "certificate-authority-data", for errors
+    bool insecure = false;       // insecure-skip-tls-verify
+    std::string client_cert_pem;
+    std::string client_key_pem;
+
+    std::string token;           // static token (kubeconfig `token`)
+    std::string token_file;      // re-read when it changes (service account, tokenFile)
+
+    std::string namespace_;      // context namespace / service-account namespace file ("" = unknown)
+
+    std::string host_header() const;  // "host:port" with IPv6 brackets
+    std::string url() const;          // for logs
+};
+
+// What the loader may look at; the defaults use the real process environment.
+struct Env {
+    std::function<std::optional<std::string>(const std::string&)> getenv;
+    std::function<std::optional<std::string>(const std::string&)> read_file;  // nullopt = unreadable
+    std::function<bool(const std::string&)> is_regular_file;
+    std::string service_account_dir = std::string(kServiceAccountDir);
+    static Env process();
+};
+
+// Parses "https://host[:port][/prefix]" into cfg (host, port, tls, path prefix).
+// Returns an error message, "" on success.
+std::string parse_server_url(std::string_view url, ApiConfig& cfg);
+
+// Loads a kubeconfig from one explicit path, or merges a ':'-list of files
+// (missing files skipped, first definition of a name wins). Throws
+// std::runtime_error with a clear message.
+ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_path, const Env& env);
+
+// In-cluster configuration, or nullopt when not running in a pod.
+std::optional<ApiConfig> load_in_cluster(const Env& env);
+
+// Precedence: explicit kubeconfig > in-cluster > $KUBECONFIG > ~/.kube/config.
+// Throws std::runtime_error when nothing usable is found.
+ApiConfig load_api_config(const std::string& explicit_kubeconfig, const Env& env);
+
+// The MetalLB namespace: override, else the service-account namespace file,
+// else "metallb-system".
+std::string resolve_namespace(const std::string& override_ns, const Env& env);
+
+// A bearer token, re-read from its file when the file changes (mtime) or at
+// most every `refresh` otherwise, and after invalidate() (a 401). The old
+// token is kept when the file is briefly unreadable or empty.
+class TokenSource {
+public:
+    using Clock = std::chrono::steady_clock;
+    TokenSource() = default;
+    TokenSource(std::string static_token, std::string file);
+
+    // The token for the next request ("" = none).
+    const std::string& get();
+    void invalidate() { force_ = true; }
+    bool has_file() const { return !file_.empty(); }
+
+private:
+    void reload();
+
+    std::string token_;
+    std::string file_;
+    Clock::time_point last_read_{};
+    std::chrono::seconds refresh_{60};
+    struct timespec mtime_ {};
+    bool force_ = true;
+};
+
+}  // namespace nra::kube

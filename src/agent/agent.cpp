@@ -1,0 +1,327 @@
+#include "nra/agent/agent.hpp"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <system_error>
+
+#include "nra/agent/loop.hpp"
+#include "nra/agent/script.hpp"
+#include "nra/netlink/rtnl.hpp"
+#include "nra/sources/static_file.hpp"
+
+namespace nra {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kScriptTimeout = std::chrono::seconds(10);
+constexpr int kMaxPasses = 3;  // plan/apply/verify rounds per reconcile
+
+// Corrections of foreign changes are rate limited: a burst of kFightBurst,
+// then one per kFightRefill. Another writer fighting us costs a few
+// reconciles per second, never a spinning CPU.
+constexpr double kFightBurst = 10;
+constexpr auto kFightRefill = std::chrono::milliseconds(500);
+constexpr auto kRetryInitial = std::chrono::milliseconds(1000);
+constexpr auto kRetryMax = std::chrono::milliseconds(30000);
+
+std::string_view op_message(const Op& op) {
+    const bool imposter = op.why == "imposter", stale = op.why == "stale", dup = op.why == "duplicate";
+    switch (op.kind) {
+        case OpKind::ReplaceRoute: return op.why == "missing" ? "adding route" : "replacing route";
+        case OpKind::AddRule: return "adding rule";
+        case OpKind::DelRule:
+            return imposter ? "removing imposter rule" : stale ? "removing stale rule" : dup ? "removing duplicate rule" : "removing rule";
+        case OpKind::DelRoute:
+            return imposter ? "removing imposter route" : stale ? "removing stale route" : "removing route";
+    }
+    return "changing";
+}
+
+std::string object_text(const Op& op) { return std::holds_alternative<Rule>(op.object) ? op.rule().str() : op.route().str(); }
+
+void log_diagnostics(const std::vector<Diagnostic>& diags) {
+    for (const auto& d : diags) log::warn("configuration entry skipped", {{"where", d.where}, {"error", d.what}});
+}
+
+class Agent {
+public:
+    explicit Agent(const Config& c) : cfg_(c) {}
+
+    int run() {
+        try {
+            nl_ = std::make_unique<nl::Rtnl>();
+        } catch (const std::exception& e) {
+            log::error("cannot open rtnetlink", {{"error", e.what()}});
+            return 1;
+        }
+        if (cfg_.clean_and_exit) return clean();
+        if (cfg_.oneshot && !cfg_.static_file.empty()) return oneshot_file();
+        return run_loop();
+    }
+
+private:
+    // ---- modes ---------------------------------------------------------
+    int clean() {
+        const auto t0 = Clock::now();
+        for (int pass = 0; pass < kMaxPasses; ++pass) {
+            auto d = nl_->dump(cfg_.settings.table);
+            if (!d.ok) {
+                log::error("cannot read the kernel's rules and routes", {{"error", d.error}});
+                return 1;
+            }
+            auto ops = plan_clean(d.observed);
+            if (ops.empty()) {
+                log::info("table cleaned", {{"table", cfg_.settings.table}, {"elapsed_us", micros(t0)}});
+                return 0;
+            }
+            if (!apply(ops)) return 1;
+        }
+        log::error("table still not clean after several passes", {{"table", cfg_.settings.table}});
+        return 1;
+    }
+
+    int oneshot_file() {
+        FileLoad f = load_static_file(cfg_.static_file);
+        if (!f.model) {
+            log::error("cannot load the configuration; nothing changed", {{"path", cfg_.static_file}, {"error", f.error}});
+            return 1;
+        }
+        log_diagnostics(f.diagnostics);
+        set_model(std::move(*f.model));
+        return reconcile("oneshot") ? 0 : 1;
+    }
+
+    int run_loop() {
+        std::unique_ptr<Source> source;
+        try {
+            source = cfg_.static_file.empty() ? make_kube_source(cfg_.kube)
+                                              : make_static_file_source(cfg_.static_file, cfg_.static_file_wait);
+        } catch (const std::exception& e) {
+            log::error("cannot set up the configuration source", {{"error", e.what()}});
+            return 1;
+        }
+        if (!setup_signals()) return 1;
+        loop_.add(nl_->event_fd(), EPOLLIN, [this](std::uint32_t) { on_netlink(); });
+        loop_.after_dispatch([this] { maybe_reconcile(); });
+        if (!cfg_.oneshot && cfg_.max_reconcile_wait.count() > 0) schedule_periodic();
+        if (cfg_.oneshot) {
+            loop_.after(cfg_.sync_timeout, [this, &source] {
+                log::error("ONESHOT: no configuration from the source in time; nothing changed",
+                           {{"source", source->describe()}, {"timeout_ms", static_cast<long long>(cfg_.sync_timeout.count())}});
+                exit_code_ = 1;
+                loop_.stop();
+            });
+        }
+        log::info("starting", {{"source", source->describe()}, {"table", cfg_.settings.table},
+                               {"rule_priority", cfg_.settings.rule_priority}, {"oneshot", cfg_.oneshot}});
+        source->start(loop_, Source::Callbacks{[this](Model m) { on_model(std::move(m)); }});
+        loop_.run();
+        return exit_code_;
+    }
+
+    // ---- inputs --------------------------------------------------------
+    void on_model(Model m) {
+        if (set_model(std::move(m))) config_dirty_ = true;
+    }
+
+    // Returns true when the desired state changed.
+    bool set_model(Model m) {
+        Desired d = desired_state(m, cfg_.settings);
+        log_diagnostics(d.diagnostics);
+        if (desired_ && desired_->rules == d.rules && desired_->routes == d.routes) return false;
+        log::info("desired state", {{"rules", d.rules.size()}, {"routes", d.routes.size()}, {"cidrs", d.cidrs.size()},
+                                    {"peers", m.peers.size()}});
+        desired_ = std::move(d);
+        return true;
+    }
+
+    void on_netlink() {
+        const std::uint32_t table = cfg_.settings.table;
+        const std::uint32_t self = nl_->request_portid();
+        auto res = nl_->drain_events([&](const nl::Event& e) {
+            const bool is_rule = std::holds_alternative<Rule>(e.object);
+            const std::uint32_t t = is_rule ? std::get<Rule>(e.object).table : std::get<Route>(e.object).table;
+            if (t != table || e.portid == self) return;  // not ours to care about, or our own echo
+            if (log::enabled(log::Level::Debug)) {
+                log::debug("change in the managed table", {{"object", is_rule ? std::get<Rule>(e.object).str() : std::get<Route>(e.object).str()},
+                                                           {"event", e.type == nl::Event::Type::NewRule || e.type == nl::Event::Type::NewRoute ? "new" : "delete"},
+                                                           {"portid", e.portid}});
+            }
+            kernel_dirty_ = true;
+        });
+        if (res.overrun) {
+            log::warn("netlink event overrun; resynchronising from a full dump");
+            kernel_dirty_ = true;
+        }
+        if (res.error) log::error("netlink event socket error", {{"error", res.what}});
+    }
+
+    bool setup_signals() {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        sigprocmask(SIG_BLOCK, &set, nullptr);
+        sigfd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+        if (!sigfd_) {
+            log::error("signalfd failed", {{"error", std::strerror(errno)}});
+            return false;
+        }
+        loop_.add(sigfd_.get(), EPOLLIN, [this](std::uint32_t) {
+            signalfd_siginfo si;
+            while (::read(sigfd_.get(), &si, sizeof si) == sizeof si) {
+                if (si.ssi_signo == SIGHUP) {
+                    log::info("SIGHUP: full resync");
+                    timer_due_ = true;
+                    continue;
+                }
+                log::info("signal received; exiting and leaving routing in place", {{"signal", strsignal(static_cast<int>(si.ssi_signo))}});
+                exit_code_ = 0;
+                loop_.stop();
+            }
+        });
+        return true;
+    }
+
+    void schedule_periodic() {
+        loop_.after(cfg_.max_reconcile_wait, [this] {
+            timer_due_ = true;
+            schedule_periodic();
+        });
+    }
+
+    // ---- reconcile -----------------------------------------------------
+    void maybe_reconcile() {
+        if (!desired_ || deferred_) return;  // never act before a first good config
+        if (!config_dirty_ && !timer_due_ && !kernel_dirty_) return;
+        const bool foreign_only = kernel_dirty_ && !config_dirty_ && !timer_due_;
+        if (foreign_only) {
+            refill();
+            if (tokens_ < 1) {
+                defer();
+                return;
+            }
+        }
+        const char* trigger = config_dirty_ ? "config" : timer_due_ ? "periodic" : "kernel";
+        config_dirty_ = timer_due_ = kernel_dirty_ = false;
+        const std::size_t before = changes_;
+        const bool ok = reconcile(trigger);
+        if (foreign_only && changes_ != before) tokens_ -= 1;
+        if (!ok && !cfg_.oneshot) schedule_retry();
+        if (ok) retry_backoff_ = kRetryInitial;
+        if (cfg_.oneshot) {
+            exit_code_ = ok ? 0 : 1;
+            loop_.stop();
+        }
+    }
+
+    // A failed reconcile (kernel refused a change, dump failed) is retried
+    // with capped exponential backoff, besides every other trigger.
+    void schedule_retry() {
+        if (retry_pending_) return;
+        retry_pending_ = true;
+        log::warn("reconcile failed; retrying", {{"in_ms", static_cast<long long>(retry_backoff_.count())}});
+        loop_.after(retry_backoff_, [this] {
+            retry_pending_ = false;
+            timer_due_ = true;
+            loop_.wake();
+        });
+        retry_backoff_ = std::min(retry_backoff_ * 2, kRetryMax);
+    }
+
+    void refill() {
+        const auto now = Clock::now();
+        tokens_ = std::min(kFightBurst, tokens_ + static_cast<double>((now - refilled_at_).count()) / static_cast<double>(std::chrono::duration_cast<Clock::duration>(kFightRefill).count()));
+        refilled_at_ = now;
+    }
+
+    void defer() {
+        deferred_ = true;
+        const auto now = Clock::now();
+        if (now - last_fight_log_ > std::chrono::seconds(10)) {
+            log::warn("another writer keeps changing the managed table; rate-limiting corrections",
+                      {{"table", cfg_.settings.table}, {"interval_ms", static_cast<long long>(kFightRefill.count())}});
+            last_fight_log_ = now;
+        }
+        loop_.after(kFightRefill, [this] {
+            deferred_ = false;
+            loop_.wake();
+        });
+    }
+
+    bool reconcile(const char* trigger) {
+        const auto t0 = Clock::now();
+        run_and_log_script(cfg_.pre_script, "pre", kScriptTimeout);
+        bool ok = true;
+        std::size_t changed = 0;
+        for (int pass = 0;; ++pass) {
+            auto d = nl_->dump(cfg_.settings.table);
+            if (!d.ok) {
+                log::error("cannot read the kernel's rules and routes", {{"error", d.error}});
+                ok = false;
+                break;
+            }
+            auto ops = plan(*desired_, d.observed);
+            if (ops.empty()) break;
+            if (pass == kMaxPasses) {
+                log::warn("kernel state did not converge; will retry on the next trigger", {{"pending", ops.size()}});
+                ok = false;
+                break;
+            }
+            changed += ops.size();
+            if (!apply(ops)) {
+                ok = false;
+                break;
+            }
+        }
+        changes_ += changed;
+        run_and_log_script(cfg_.post_script, "post", kScriptTimeout);
+        log::write(changed ? log::Level::Info : log::Level::Debug, "reconciled",
+                   {{"trigger", trigger}, {"changes", changed}, {"ok", ok}, {"elapsed_us", micros(t0)}});
+        return ok;
+    }
+
+    bool apply(const std::vector<Op>& ops) {
+        for (const Op& op : ops) log::info(op_message(op), {{"object", object_text(op)}, {"reason", op.why}});
+        const auto results = nl_->apply(ops);
+        bool ok = true;
+        for (std::size_t i = 0; i < ops.size() && i < results.size(); ++i) {
+            if (!results[i].error) continue;
+            ok = false;
+            log::error("kernel refused a change", {{"op", std::string(op_kind_name(ops[i].kind))}, {"object", object_text(ops[i])},
+                                                    {"error", std::strerror(results[i].error)}, {"ext_ack", results[i].ext_ack}});
+        }
+        return ok;
+    }
+
+    static long long micros(Clock::time_point t0) {
+        return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+    }
+
+    Config cfg_;
+    EventLoop loop_;
+    std::unique_ptr<nl::Rtnl> nl_;
+    Fd sigfd_;
+    std::optional<Desired> desired_;
+    std::chrono::milliseconds retry_backoff_ = kRetryInitial;
+    bool retry_pending_ = false;
+    bool config_dirty_ = false, kernel_dirty_ = false, timer_due_ = false, deferred_ = false;
+    double tokens_ = kFightBurst;
+    Clock::time_point refilled_at_ = Clock::now();
+    Clock::time_point last_fight_log_{};
+    std::size_t changes_ = 0;
+    int exit_code_ = 0;
+};
+
+}  // namespace
+
+int run_agent(const Config& config) { return Agent(config).run(); }
+
+}  // namespace nra

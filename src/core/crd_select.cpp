@@ -1,0 +1,172 @@
+#include <algorithm>
+#include <set>
+
+#include "nra/core/crd.hpp"
+#include "nra/core/ip.hpp"
+#include "nra/core/selector.hpp"
+
+namespace nra {
+
+namespace {
+
+std::string id(const std::string& ns, const std::string& name) { return ns + "/" + name; }
+
+std::string lowered(std::string s) {
+    for (char& c : s)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return s;
+}
+
+bool disabled(const Labels& labels) {
+    const auto it = labels.find(kLabelEnabled);
+    if (it == labels.end()) return false;
+    const std::string v = lowered(it->second);
+    return v == "false" || v == "0" || v == "no";
+}
+
+// 1..256, decimal digits only.
+std::optional<std::uint16_t> parse_weight(const std::string& s) {
+    if (s.empty() || s.size() > 3) return std::nullopt;
+    unsigned v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (v < 1 || v > 256) return std::nullopt;
+    return static_cast<std::uint16_t>(v);
+}
+
+}  // namespace
+
+std::string selector_error(const LabelSelector& s) {
+    for (const auto& [k, v] : s.match_labels)
+        if (k.empty()) return "matchLabels has an empty key";
+    for (const auto& r : s.match_expressions) {
+        if (r.key.empty()) return "matchExpressions entry has an empty key";
+        switch (r.op) {
+            case LabelRequirement::Op::In:
+            case LabelRequirement::Op::NotIn:
+                if (r.values.empty()) return "operator " + std::string(r.op == LabelRequirement::Op::In ? "In" : "NotIn") +
+                                             " on key '" + r.key + "' needs at least one value";
+                break;
+            case LabelRequirement::Op::Exists:
+            case LabelRequirement::Op::DoesNotExist:
+                if (!r.values.empty()) return "operator " +
+                                              std::string(r.op == LabelRequirement::Op::Exists ? "Exists" : "DoesNotExist") +
+                                              " on key '" + r.key + "' takes no values";
+                break;
+        }
+    }
+    return {};
+}
+
+CrdSelection select_crd(const CrdInput& in) {
+    CrdSelection out;
+
+    // Invalid selectors make the whole configuration invalid, as MetalLB
+    // rejects it: the caller keeps the last good config.
+    auto check = [&](const std::string& kind, const std::string& ns, const std::string& name, const std::string& invalid,
+                     const std::vector<LabelSelector>& sels) {
+        if (!invalid.empty()) {
+            out.diagnostics.push_back({kind + " " + id(ns, name), invalid});
+            out.rejected = true;
+        }
+        for (std::size_t i = 0; i < sels.size(); ++i) {
+            if (auto err = selector_error(sels[i]); !err.empty()) {
+                out.diagnostics.push_back({kind + " " + id(ns, name), "selector " + std::to_string(i) + ": " + err});
+                out.rejected = true;
+            }
+        }
+    };
+    for (const auto& p : in.peers) check("BGPPeer", p.ns, p.name, p.invalid, p.node_selectors);
+    for (const auto& a : in.advertisements) check("BGPAdvertisement", a.ns, a.name, a.invalid, a.pool_selectors);
+    if (out.rejected) return out;
+
+    // Peers.
+    std::vector<const CrdPeer*> peers;
+    for (const auto& p : in.peers) peers.push_back(&p);
+    std::sort(peers.begin(), peers.end(), [](const CrdPeer* a, const CrdPeer* b) {
+        return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
+    });
+    std::set<std::string> applicable;  // peer names (same namespace as the advertisements)
+    std::set<IpAddr> seen;
+    for (const CrdPeer* p : peers) {
+        const std::string where = "BGPPeer " + id(p->ns, p->name);
+        if (disabled(p->labels)) continue;
+        if (in.node_labels) {
+            const bool match = p->node_selectors.empty() ||
+                               std::any_of(p->node_selectors.begin(), p->node_selectors.end(),
+                                           [&](const LabelSelector& s) { return selector_matches(s, *in.node_labels); });
+            if (!match) continue;
+        }
+        std::string text = p->peer_address;
+        const auto label = p->labels.find(kLabelAddress);
+        if (label != p->labels.end()) {
+            text = label->second;
+        } else if (text.empty()) {
+            if (!p->interface_name.empty()) {
+                out.diagnostics.push_back({where, "interface-only (unnumbered) peer on '" + p->interface_name +
+                                                      "' has no address to route via; skipped"});
+            } else {
+                out.diagnostics.push_back({where, "no spec.peerAddress; skipped"});
+            }
+            continue;
+        }
+        auto addr = IpAddr::parse(text);
+        if (!addr) {
+            out.diagnostics.push_back({where, std::string("invalid ") +
+                                                  (label != p->labels.end() ? kLabelAddress : "spec.peerAddress") + " '" +
+                                                  text + "'; skipped"});
+            continue;
+        }
+        Peer peer;
+        peer.address = *addr;
+        peer.name = id(p->ns, p->name);
+        if (auto w = p->labels.find(kLabelWeight); w != p->labels.end()) {
+            if (auto weight = parse_weight(w->second)) {
+                peer.weight = *weight;
+            } else {
+                out.diagnostics.push_back({where, std::string("invalid ") + kLabelWeight + " '" + w->second +
+                                                      "' (want 1..256); label ignored"});
+            }
+        }
+        applicable.insert(p->name);
+        if (!seen.insert(peer.address).second) continue;  // same nexthop twice
+        out.model.peers.push_back(std::move(peer));
+    }
+
+    // Pools selected by some advertisement that applies here.
+    std::vector<const CrdPool*> pools;
+    for (const auto& p : in.pools) pools.push_back(&p);
+    std::sort(pools.begin(), pools.end(), [](const CrdPool* a, const CrdPool* b) {
+        return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
+    });
+    std::set<const CrdPool*> selected;
+    for (const auto& ad : in.advertisements) {
+        if (!ad.peers.empty() &&
+            std::none_of(ad.peers.begin(), ad.peers.end(), [&](const std::string& n) { return applicable.count(n) > 0; }))
+            continue;
+        const bool all = ad.pools.empty() && ad.pool_selectors.empty();
+        for (const CrdPool* pool : pools) {
+            if (all || std::find(ad.pools.begin(), ad.pools.end(), pool->name) != ad.pools.end() ||
+                std::any_of(ad.pool_selectors.begin(), ad.pool_selectors.end(),
+                            [&](const LabelSelector& s) { return selector_matches(s, pool->labels); }))
+                selected.insert(pool);
+        }
+    }
+    for (const CrdPool* pool : pools) {
+        if (!selected.count(pool)) continue;
+        for (std::size_t i = 0; i < pool->addresses.size(); ++i) {
+            const std::string where = "IPAddressPool " + id(pool->ns, pool->name) + " spec.addresses[" + std::to_string(i) + "]";
+            auto parsed = parse_pool_entry(pool->addresses[i]);
+            if (!parsed) {
+                out.diagnostics.push_back({where, "invalid address '" + pool->addresses[i] + "': " + parsed.error + "; skipped"});
+                continue;
+            }
+            out.model.addresses.push_back({pool->addresses[i], where});
+        }
+    }
+    return out;
+}
+
+}  // namespace nra

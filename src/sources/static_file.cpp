@@ -1,0 +1,173 @@
+#include "nra/sources/static_file.hpp"
+
+#include <fcntl.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "nra/agent/fd.hpp"
+#include "nra/agent/log.hpp"
+#include "nra/agent/loop.hpp"
+#include "nra/core/legacy.hpp"
+#include "nra/sources/yaml.hpp"
+
+namespace nra {
+
+namespace {
+
+constexpr std::size_t kMaxFileSize = 64 * 1024 * 1024;
+constexpr auto kDebounce = std::chrono::milliseconds(30);
+
+bool read_file(const std::string& path, std::string& out, std::string& err) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        err = "cannot open " + path + ": " + std::strerror(errno);
+        return false;
+    }
+    out.clear();
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            err = "cannot read " + path + ": " + std::strerror(errno);
+            return false;
+        }
+        if (n == 0) return true;
+        out.append(buf, static_cast<std::size_t>(n));
+        if (out.size() > kMaxFileSize) {
+            err = path + " is larger than 64 MiB";
+            return false;
+        }
+    }
+}
+
+struct Stamp {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = -1;
+    timespec mtime{};
+    bool operator==(const Stamp& o) const {
+        return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec;
+    }
+};
+
+Stamp stamp_of(const std::string& path) {
+    struct stat st{};
+    Stamp s;
+    if (::stat(path.c_str(), &st) == 0) s = Stamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+    return s;
+}
+
+class StaticFileSource final : public Source {
+public:
+    StaticFileSource(std::string path, std::chrono::milliseconds recheck) : path_(std::move(path)), recheck_(recheck) {
+        const auto slash = path_.rfind('/');
+        dir_ = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+    }
+
+    void start(EventLoop& loop, Callbacks cb) override {
+        loop_ = &loop;
+        cb_ = std::move(cb);
+        inotify_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+        if (inotify_ && ::inotify_add_watch(inotify_.get(), dir_.c_str(),
+                                            IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                                                IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF) >= 0) {
+            loop.add(inotify_.get(), EPOLLIN, [this](std::uint32_t) { on_inotify(); });
+        } else {
+            log::warn("cannot watch the config directory; relying on periodic re-checks",
+                      {{"dir", dir_}, {"error", std::strerror(errno)}});
+            inotify_.reset();
+        }
+        load();
+        schedule_recheck();
+    }
+
+    bool synced() const override { return synced_; }
+    std::string describe() const override { return "static file " + path_; }
+
+private:
+    void on_inotify() {
+        alignas(inotify_event) char buf[8192];
+        bool any = false;
+        for (;;) {
+            const ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
+            if (n <= 0) break;
+            any = true;
+        }
+        // Editors write, rename and chmod in bursts: settle, then read once.
+        if (any && !debounce_pending_) {
+            debounce_pending_ = true;
+            loop_->after(kDebounce, [this] {
+                debounce_pending_ = false;
+                load();
+            });
+        }
+    }
+
+    void schedule_recheck() {
+        if (recheck_.count() == 0) return;
+        loop_->after(recheck_, [this] {
+            if (!(stamp_of(path_) == stamp_)) load();
+            schedule_recheck();
+        });
+    }
+
+    void load() {
+        stamp_ = stamp_of(path_);
+        FileLoad f = load_static_file(path_);
+        if (!f.model) {
+            if (f.error != last_error_)
+                log::error("configuration file is invalid; keeping the last good configuration",
+                           {{"path", path_}, {"error", f.error}});
+            last_error_ = f.error;
+            return;
+        }
+        last_error_.clear();
+        if (synced_ && f.text == last_text_) return;  // touched, not changed
+        last_text_ = f.text;
+        for (const auto& d : f.diagnostics) log::warn("configuration entry skipped", {{"path", path_}, {"where", d.where}, {"error", d.what}});
+        log::info("configuration loaded", {{"path", path_}, {"peers", f.model->peers.size()}, {"addresses", f.model->addresses.size()}});
+        synced_ = true;
+        cb_.config(std::move(*f.model));
+    }
+
+    std::string path_, dir_;
+    std::chrono::milliseconds recheck_;
+    EventLoop* loop_ = nullptr;
+    Callbacks cb_;
+    Fd inotify_;
+    Stamp stamp_;
+    bool synced_ = false;
+    bool debounce_pending_ = false;
+    std::string last_text_, last_error_;
+};
+
+}  // namespace
+
+FileLoad load_static_file(const std::string& path) {
+    FileLoad f;
+    if (!read_file(path, f.text, f.error)) return f;
+    auto doc = parse_yaml(f.text);
+    if (!doc) {
+        f.error = path + ": " + doc.error;
+        return f;
+    }
+    LegacyParse lp = parse_legacy(*doc.value);
+    if (lp.fatal) {
+        f.error = path + ": " + (lp.diagnostics.empty() ? "not a MetalLB configuration" : lp.diagnostics[0].where + ": " + lp.diagnostics[0].what);
+        return f;
+    }
+    f.diagnostics = std::move(lp.diagnostics);
+    f.model = std::move(lp.model);
+    return f;
+}
+
+std::unique_ptr<Source> make_static_file_source(const std::string& path, std::chrono::milliseconds recheck) {
+    return std::make_unique<StaticFileSource>(path, recheck);
+}
+
+}  // namespace nra

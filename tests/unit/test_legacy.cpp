@@ -1,0 +1,114 @@
+#include <catch2/catch.hpp>
+
+#include "nra/core/legacy.hpp"
+#include "nra/sources/yaml.hpp"
+
+using namespace nra;
+
+namespace {
+LegacyParse parse(const char* text) {
+    auto doc = parse_yaml(text);
+    INFO(doc.error);
+    REQUIRE(doc);
+    return parse_legacy(*doc.value);
+}
+}  // namespace
+
+TEST_CASE("the legacy fixture: bgp pools only, every peer") {
+    auto r = parse(R"(
+address-pools:
+- addresses:
+  - 172.29.3.0-172.29.3.255
+  name: default
+  protocol: layer2
+- addresses:
+  - 192.168.57.0/24
+  - 192.168.58.10-192.168.58.30
+  auto-assign: false
+  name: dedicated-bgp
+  protocol: bgp
+peers:
+- my-asn: 64512
+  peer-address: 172.29.0.1
+  peer-asn: 64512
+- peer-address: 172.29.0.3
+)");
+    CHECK(r.diagnostics.empty());
+    REQUIRE(r.model.peers.size() == 2);
+    CHECK(r.model.peers[1].address.str() == "172.29.0.3");
+    REQUIRE(r.model.addresses.size() == 2);
+    CHECK(r.model.addresses[1].text == "192.168.58.10-192.168.58.30");
+    CHECK(r.model.addresses[1].where.find("line 10") == 0);
+}
+
+TEST_CASE("JSON input works since it is YAML") {
+    auto r = parse(R"({"peers":[{"peer-address":"fd00::1"}],"address-pools":[{"protocol":"bgp","addresses":["fd00:1::/64"]}]})");
+    REQUIRE(r.model.peers.size() == 1);
+    CHECK(r.model.peers[0].address.family == Family::V6);
+    CHECK(r.model.addresses.size() == 1);
+}
+
+TEST_CASE("bad entries are reported with where, the rest is kept") {
+    auto r = parse(R"(peers:
+- peer-address: 10.0.0.300
+- peer-asn: 1
+- peer-address: 10.0.0.1
+- just a string
+address-pools:
+- name: nopro
+  addresses: [10.1.0.0/24]
+- name: weird
+  protocol: bgpp
+  addresses: [10.2.0.0/24]
+- name: ok
+  protocol: bgp
+  addresses: [10.3.0.0/24, {a: b}]
+)");
+    REQUIRE(r.model.peers.size() == 1);
+    CHECK(r.model.peers[0].address.str() == "10.0.0.1");
+    REQUIRE(r.model.addresses.size() == 1);
+    CHECK(r.model.addresses[0].text == "10.3.0.0/24");
+    REQUIRE(r.diagnostics.size() == 6);
+    CHECK(r.diagnostics[0].where.find("line 2 column 16 (peers[0].peer-address)") == 0);
+    CHECK(r.diagnostics[0].what.find("10.0.0.300") != std::string::npos);
+    CHECK(r.diagnostics[4].what.find("bgpp") != std::string::npos);
+}
+
+TEST_CASE("legacy node-selectors are parsed and validated") {
+    auto r = parse(R"(peers:
+- peer-address: 10.0.0.1
+  node-selectors:
+  - match-labels: {rack: a}
+    match-expressions:
+    - {key: zone, operator: In, values: [z1, z2]}
+- peer-address: 10.0.0.2
+  node-selectors:
+  - match-expressions:
+    - {key: zone, operator: In}
+- peer-address: 10.0.0.3
+  node-selectors:
+  -
+)");
+    REQUIRE(r.model.peers.size() == 2);
+    REQUIRE(r.model.peers[0].node_selectors.size() == 1);
+    CHECK(r.model.peers[0].node_selectors[0].match_labels.at("rack") == "a");
+    CHECK(r.model.peers[0].node_selectors[0].match_expressions[0].values.size() == 2);
+    CHECK(r.model.peers[1].address.str() == "10.0.0.3");
+    CHECK(r.model.peers[1].node_selectors.size() == 1);
+}
+
+TEST_CASE("documents that are not a configuration") {
+    CHECK(parse("").model.peers.empty());
+    CHECK_FALSE(parse("").fatal);
+    CHECK(parse("- a\n- b\n").fatal);
+    CHECK(parse("just text").fatal);
+}
+
+TEST_CASE("YAML errors carry line and column") {
+    auto doc = parse_yaml("peers:\n- peer-address: 1.2.3.4\n  bad: [unclosed\n");
+    REQUIRE_FALSE(doc);
+    CHECK(doc.error.rfind("line ", 0) == 0);
+    CHECK(doc.error.find("column") != std::string::npos);
+    auto tab = parse_yaml("a:\n\t- b\n");
+    REQUIRE_FALSE(tab);
+}
