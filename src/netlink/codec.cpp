@@ -30,7 +30,7 @@ constexpr std::uint32_t kRuleStateFlags = FIB_RULE_UNRESOLVED | FIB_RULE_IIF_DET
 
 // Table ids >= 256 do not fit the 8-bit header field: RT_TABLE_UNSPEC there,
 // the real id in FRA_TABLE / RTA_TABLE.
-std::uint8_t header_table(std::uint32_t table) { return table < 256 ? static_cast<std::uint8_t>(table) : RT_TABLE_UNSPEC; }
+std::uint8_t header_table(std::uint32_t table) { return table < 256 ? static_cast<std::uint8_t>(table) : std::uint8_t(RT_TABLE_UNSPEC); }
 
 bool family_ok(unsigned f) { return f == AF_INET || f == AF_INET6; }
 

@@ -1,0 +1,411 @@
+// rtnetlink transport: the two sockets, filtered dumps, batched acked
+// changes and the multicast event drain. The message codec is codec.cpp.
+#include "nra/netlink/rtnl.hpp"
+
+#include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "nra/netlink/attr.hpp"
+
+namespace nra::nl {
+
+namespace {
+
+constexpr int kRcvBuf = 32 << 20;           // events and acks of big batches
+constexpr std::size_t kRecvBufSize = 1 << 16;  // >= what the kernel puts in one dump skb
+constexpr std::size_t kBatchLimit = 1 << 16;   // bytes of requests per sendmsg
+constexpr int kDumpAttempts = 5;            // NLM_F_DUMP_INTR retries
+constexpr int kRequestTimeoutSec = 5;
+
+// Named flag combinations.
+constexpr std::uint16_t kFlagsAddRule = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+constexpr std::uint16_t kFlagsReplaceRoute = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+constexpr std::uint16_t kFlagsDelete = NLM_F_REQUEST | NLM_F_ACK;
+constexpr std::uint16_t kFlagsDump = NLM_F_REQUEST | NLM_F_DUMP;
+
+std::string errno_text(int e) { return std::string(std::strerror(e)); }
+
+[[noreturn]] void fail(const char* step) {
+    int e = errno;
+    throw std::system_error(e, std::generic_category(), std::string("netlink: ") + step);
+}
+
+void set_rcvbuf(mnl_socket* s) {
+    int fd = mnl_socket_get_fd(s);
+    int size = kRcvBuf;
+    // SO_RCVBUFFORCE ignores rmem_max but needs CAP_NET_ADMIN.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);  // best effort, capped by rmem_max
+}
+
+void set_opt(mnl_socket* s, int opt, const char* step) {
+    int one = 1;
+    if (mnl_socket_setsockopt(s, opt, &one, sizeof one) < 0) fail(step);
+}
+
+// The extended-ACK message of an NLMSG_ERROR or NLMSG_DONE, if any.
+std::string ext_ack_msg(const nlmsghdr* nlh) {
+    if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS)) return {};
+    std::size_t off;
+    if (nlh->nlmsg_type == NLMSG_ERROR) {
+        if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(nlmsgerr)) return {};
+        auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+        off = sizeof(nlmsgerr);
+        if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) off += err->msg.nlmsg_len - sizeof(nlmsghdr);
+    } else {
+        off = sizeof(int);
+    }
+    detail::AttrTable<NLMSGERR_ATTR_MAX> tb;
+    if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(off)) return {};
+    tb.parse(nlh, off);
+    const nlattr* m = tb[NLMSGERR_ATTR_MSG];
+    if (!m) return {};
+    auto* s = static_cast<const char*>(mnl_attr_get_payload(m));
+    return std::string(s, strnlen(s, mnl_attr_get_payload_len(m)));
+}
+
+// Negative errno carried by NLMSG_ERROR / NLMSG_DONE (0 = ack / no error).
+int msg_error(const nlmsghdr* nlh) {
+    if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(int)) return 0;
+    int e;
+    std::memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof e);
+    return e;
+}
+
+bool is_delete(OpKind k) { return k == OpKind::DelRule || k == OpKind::DelRoute; }
+
+// The one place that decides which errnos are benign per operation.
+int classify(OpKind k, int err) {
+    if (k == OpKind::AddRule && err == EEXIST) return 0;
+    if (is_delete(k) && (err == ENOENT || err == ESRCH)) return 0;
+    return err;
+}
+
+std::size_t encode_op(void* buf, const Op& op, std::uint32_t seq) {
+    switch (op.kind) {
+    case OpKind::AddRule:
+        return encode_rule(buf, RTM_NEWRULE, kFlagsAddRule, seq, op.rule());
+    case OpKind::DelRule:
+        return encode_rule(buf, RTM_DELRULE, kFlagsDelete, seq, op.rule());
+    case OpKind::ReplaceRoute:
+        return encode_route(buf, RTM_NEWROUTE, kFlagsReplaceRoute, seq, op.route());
+    case OpKind::DelRoute: {
+        const Route& r = op.route();
+        if (r.family == Family::V6 && r.nexthops.size() > 1) {
+            // IPv6: a delete without gateway/multipath sets fc_delete_all_nh
+            // and removes the route with all its siblings (ip6_route_del ->
+            // __ip6_del_rt_siblings); an RTA_MULTIPATH delete would remove
+            // only the listed hops, leaving any hop added meanwhile. The
+            // IPv6 key (table, dst, src, metric) is unique, so this is exact.
+            Route whole = r;
+            whole.nexthops.clear();
+            whole.oif = 0;
+            return encode_route(buf, RTM_DELROUTE, kFlagsDelete, seq, whole);
+        }
+        return encode_route(buf, RTM_DELROUTE, kFlagsDelete, seq, r);
+    }
+    }
+    return 0;
+}
+
+}  // namespace
+
+struct Rtnl::Impl {
+    mnl_socket* events = nullptr;
+    mnl_socket* requests = nullptr;
+    std::uint32_t req_portid = 0;
+    std::uint32_t seq = 0;
+    std::vector<char> rbuf = std::vector<char>(kRecvBufSize);
+
+    ~Impl() {
+        if (events) mnl_socket_close(events);
+        if (requests) mnl_socket_close(requests);
+    }
+
+    std::uint32_t next_seq() {
+        if (++seq == 0) seq = 1;
+        return seq;
+    }
+
+    // One dump of one message type and family into `fn`. Returns 0, or a
+    // positive errno with `what` filled. EINTR = interrupted (retry).
+    template <class Fn>
+    int dump_once(std::uint16_t type, std::uint8_t family, std::uint32_t table, Fn&& fn, std::string& what) {
+        alignas(nlmsghdr) char req[MNL_SOCKET_BUFFER_SIZE];
+        nlmsghdr* nlh = mnl_nlmsg_put_header(req);
+        nlh->nlmsg_type = type;
+        nlh->nlmsg_flags = kFlagsDump;
+        nlh->nlmsg_seq = next_seq();
+        if (type == RTM_GETRULE) {
+            // Strict checking accepts no filter in a rule dump: header
+            // all-zero but the family, no attributes.
+            auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(fib_rule_hdr)));
+            frh->family = family;
+        } else {
+            auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
+            rtm->rtm_family = family;
+            rtm->rtm_table = table < 256 ? static_cast<std::uint8_t>(table) : std::uint8_t(RT_TABLE_UNSPEC);
+            mnl_attr_put_u32(nlh, RTA_TABLE, table);
+        }
+        const std::uint32_t want_seq = nlh->nlmsg_seq;
+        if (mnl_socket_sendto(requests, nlh, nlh->nlmsg_len) < 0) {
+            what = "send dump request: " + errno_text(errno);
+            return errno;
+        }
+        bool interrupted = false;
+        for (;;) {
+            ssize_t n = mnl_socket_recvfrom(requests, rbuf.data(), rbuf.size());
+            if (n < 0) {
+                int e = errno;
+                if (e == EINTR) continue;
+                if (e == ENOSPC) what = "dump reply truncated (MSG_TRUNC)";
+                else if (e == EAGAIN || e == EWOULDBLOCK) what = "dump timed out";
+                else what = "recv dump: " + errno_text(e);
+                // The socket may still hold the rest of this dump: replies
+                // are matched by seq, so stale ones are skipped later.
+                return e == EAGAIN ? ETIMEDOUT : e;
+            }
+            auto* m = reinterpret_cast<const nlmsghdr*>(rbuf.data());
+            int len = static_cast<int>(n);
+            for (; mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+                if (m->nlmsg_pid != req_portid || m->nlmsg_seq != want_seq) continue;  // stale
+                if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
+                if (m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR) {
+                    int err = -msg_error(m);
+                    if (err == ENOENT && type == RTM_GETROUTE) err = 0;  // table does not exist yet: empty
+                    if (err) {
+                        what = std::string(type == RTM_GETRULE ? "rule" : "route") + " dump (" +
+                               (family == AF_INET ? "inet" : "inet6") + "): " + errno_text(err);
+                        std::string ext = ext_ack_msg(m);
+                        if (!ext.empty()) what += " (" + ext + ")";
+                        return err;
+                    }
+                    if (interrupted) {
+                        what = "dump interrupted (NLM_F_DUMP_INTR)";
+                        return EINTR;
+                    }
+                    return 0;
+                }
+                if (m->nlmsg_type == NLMSG_NOOP || m->nlmsg_type == NLMSG_OVERRUN) continue;
+                if (!interrupted) fn(m);
+            }
+            if (len > 0 && len >= static_cast<int>(sizeof(nlmsghdr))) {
+                what = "malformed netlink message in dump";
+                return EBADMSG;
+            }
+        }
+    }
+};
+
+Rtnl::Rtnl() : impl_(new Impl) {
+    try {
+        Impl& d = *impl_;
+        d.events = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (!d.events) fail("open events socket");
+        if (mnl_socket_bind(d.events, 0, MNL_SOCKET_AUTOPID) < 0) fail("bind events socket");
+        set_rcvbuf(d.events);
+        // The rule groups have no RTMGRP_ bit: join by number.
+        for (int group : {RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE}) {
+            if (mnl_socket_setsockopt(d.events, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
+                fail("join rtnetlink multicast group");
+        }
+
+        d.requests = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+        if (!d.requests) fail("open requests socket");
+        if (mnl_socket_bind(d.requests, 0, MNL_SOCKET_AUTOPID) < 0) fail("bind requests socket");
+        d.req_portid = mnl_socket_get_portid(d.requests);
+        set_rcvbuf(d.requests);
+        set_opt(d.requests, NETLINK_GET_STRICT_CHK, "enable NETLINK_GET_STRICT_CHK");
+        set_opt(d.requests, NETLINK_EXT_ACK, "enable NETLINK_EXT_ACK");
+        // Errors echo only the request header, not the whole request.
+        set_opt(d.requests, NETLINK_CAP_ACK, "enable NETLINK_CAP_ACK");
+        timeval tv{kRequestTimeoutSec, 0};
+        if (setsockopt(mnl_socket_get_fd(d.requests), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+            fail("set receive timeout");
+        int sndbuf = 1 << 20;
+        setsockopt(mnl_socket_get_fd(d.requests), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    } catch (...) {
+        delete impl_;
+        throw;
+    }
+}
+
+Rtnl::~Rtnl() { delete impl_; }
+
+int Rtnl::event_fd() const { return mnl_socket_get_fd(impl_->events); }
+
+std::uint32_t Rtnl::request_portid() const { return impl_->req_portid; }
+
+DumpResult Rtnl::dump(std::uint32_t table) {
+    DumpResult res;
+    Impl& d = *impl_;
+    for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
+        for (std::uint16_t type : {std::uint16_t(RTM_GETRULE), std::uint16_t(RTM_GETROUTE)}) {
+            int err = EINTR;
+            for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
+                std::vector<Rule> rules;
+                std::vector<Route> routes;
+                err = d.dump_once(type, family, table, [&](const nlmsghdr* m) {
+                    if (type == RTM_GETRULE) {
+                        Rule r;
+                        if (decode_rule(m, r) && r.table == table) rules.push_back(std::move(r));
+                    } else {
+                        Route r;
+                        if (decode_route(m, r) && r.table == table) routes.push_back(std::move(r));
+                    }
+                }, res.error);
+                if (err == 0) {
+                    for (auto& r : rules) res.observed.rules.push_back(std::move(r));
+                    for (auto& r : routes) res.observed.routes.push_back(std::move(r));
+                }
+            }
+            if (err) {
+                if (err == EINTR) res.error += " (gave up after retries)";
+                return res;
+            }
+        }
+    }
+    res.error.clear();
+    res.ok = true;
+    return res;
+}
+
+std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
+    Impl& d = *impl_;
+    std::vector<OpResult> results(ops.size());
+    if (ops.empty()) return results;
+
+    // Twice the limit: the message that overflows a batch is kept at its
+    // tail and moved to the front by mnl_nlmsg_batch_reset.
+    std::vector<char> buf(2 * kBatchLimit + MNL_SOCKET_BUFFER_SIZE);
+    mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buf.data(), kBatchLimit);
+
+    std::size_t i = 0;
+    while (i < ops.size()) {
+        // seq -> op index for this batch.
+        std::unordered_map<std::uint32_t, std::size_t> pending;
+        std::size_t first = i;
+        for (; i < ops.size(); ++i) {
+            std::uint32_t seq = d.next_seq();
+            encode_op(mnl_nlmsg_batch_current(batch), ops[i], seq);
+            pending.emplace(seq, i);
+            if (!mnl_nlmsg_batch_next(batch)) {
+                // Op i did not fit: it is left out of this batch and
+                // encoded again (with a new seq) at the start of the next.
+                pending.erase(seq);
+                break;
+            }
+        }
+        std::size_t size = mnl_nlmsg_batch_size(batch);
+        if (size == 0) {  // cannot happen with sane messages; avoid a loop
+            results[i].error = EMSGSIZE;
+            ++i;
+            mnl_nlmsg_batch_reset(batch);
+            continue;
+        }
+        ssize_t sent = mnl_socket_sendto(d.requests, mnl_nlmsg_batch_head(batch), size);
+        int send_err = sent < 0 ? errno : 0;
+        mnl_nlmsg_batch_stop(batch);
+        batch = mnl_nlmsg_batch_start(buf.data(), kBatchLimit);
+        if (send_err) {
+            for (std::size_t k = first; k < i; ++k) results[k].error = send_err;
+            continue;
+        }
+
+        while (!pending.empty()) {
+            ssize_t n = mnl_socket_recvfrom(d.requests, d.rbuf.data(), d.rbuf.size());
+            if (n < 0) {
+                int e = errno;
+                if (e == EINTR) continue;
+                // Timeout, overrun of our receive buffer (acks lost), ...:
+                // the outcome of these ops is unknown; report it.
+                int code = (e == EAGAIN || e == EWOULDBLOCK) ? ETIMEDOUT : e;
+                for (auto& [seq, idx] : pending) {
+                    results[idx].error = code;
+                    results[idx].ext_ack = "no acknowledgement received: " + errno_text(e);
+                }
+                pending.clear();
+                break;
+            }
+            auto* m = reinterpret_cast<const nlmsghdr*>(d.rbuf.data());
+            int len = static_cast<int>(n);
+            for (; mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+                if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_pid != d.req_portid) continue;
+                auto it = pending.find(m->nlmsg_seq);
+                if (it == pending.end()) continue;  // stale (an earlier timed-out request)
+                std::size_t idx = it->second;
+                int err = -msg_error(m);
+                results[idx].ext_ack = ext_ack_msg(m);
+                results[idx].error = classify(ops[idx].kind, err);
+                pending.erase(it);
+            }
+        }
+    }
+    mnl_nlmsg_batch_stop(batch);
+    return results;
+}
+
+DrainResult Rtnl::drain_events(const std::function<void(const Event&)>& fn) {
+    Impl& d = *impl_;
+    DrainResult res;
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(d.events, d.rbuf.data(), d.rbuf.size());
+        if (n < 0) {
+            int e = errno;
+            if (e == EINTR) continue;
+            if (e == EAGAIN || e == EWOULDBLOCK) break;
+            if (e == ENOBUFS || e == ENOSPC) {
+                // ENOBUFS: the kernel dropped messages; ENOSPC: one was
+                // truncated. Either way the cache is stale, the socket fine.
+                res.overrun = true;
+                res.what = e == ENOBUFS ? "event socket overrun (ENOBUFS): events lost"
+                                        : "event message truncated";
+                continue;
+            }
+            res.error = true;
+            res.what = "recv events: " + errno_text(e);
+            break;
+        }
+        auto* m = reinterpret_cast<const nlmsghdr*>(d.rbuf.data());
+        int len = static_cast<int>(n);
+        for (; mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+            Event ev;
+            ev.portid = m->nlmsg_pid;
+            switch (m->nlmsg_type) {
+            case RTM_NEWRULE:
+            case RTM_DELRULE: {
+                Rule r;
+                if (!decode_rule(m, r)) continue;
+                ev.type = m->nlmsg_type == RTM_NEWRULE ? Event::Type::NewRule : Event::Type::DelRule;
+                ev.object = std::move(r);
+                break;
+            }
+            case RTM_NEWROUTE:
+            case RTM_DELROUTE: {
+                Route r;
+                if (!decode_route(m, r)) continue;
+                ev.type = m->nlmsg_type == RTM_NEWROUTE ? Event::Type::NewRoute : Event::Type::DelRoute;
+                ev.object = std::move(r);
+                break;
+            }
+            default:
+                continue;
+            }
+            fn(ev);
+        }
+    }
+    return res;
+}
+
+}  // namespace nra::nl

@@ -1,0 +1,579 @@
+// Kernel-level tests of nra::nl::Rtnl against the real kernel, in the
+// network namespace main.cpp creates (a veth pair gives gateways).
+// Only tests may shell out to `ip`; it is the independent witness here.
+#include <catch2/catch.hpp>
+
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "nra/netlink/rtnl.hpp"
+
+using namespace nra;
+using nra::nl::Rtnl;
+
+namespace {
+
+void sh(const std::string& cmd) {
+    int rc = std::system(cmd.c_str());
+    if (rc != 0) FAIL("command failed (" << rc << "): " << cmd);
+}
+
+std::string capture(const std::string& cmd) {
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return out;
+    char buf[4096];
+    std::size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+    return out;
+}
+
+// Lines of `cmd` output (for counting `ip` results).
+std::size_t count_lines(const std::string& cmd) {
+    std::string out = capture(cmd);
+    return static_cast<std::size_t>(std::count(out.begin(), out.end(), '\n'));
+}
+
+// Number of objects in an `ip -j` array.
+std::size_t json_count(const std::string& cmd) {
+    std::string out = capture(cmd);
+    std::size_t n = 0, depth = 0;
+    for (char c : out) {
+        if (c == '{' && depth++ == 0) ++n;
+        if (c == '}') --depth;
+    }
+    return n;
+}
+
+Prefix pfx(const char* s) {
+    auto p = parse_prefix(s);
+    REQUIRE(p);
+    return *p.value;
+}
+IpAddr ip(const char* s) {
+    auto a = IpAddr::parse(s);
+    REQUIRE(a);
+    return *a;
+}
+
+Rule rule(const char* from, std::uint32_t table, std::uint32_t prio) {
+    Rule r;
+    r.src = pfx(from);
+    r.family = r.src->family();
+    r.table = table;
+    r.priority = prio;
+    r.protocol = kOurProtocol;
+    return r;
+}
+
+Route route(const char* dst, std::uint32_t table, std::vector<std::pair<const char*, std::uint16_t>> hops,
+            std::uint32_t metric = 0) {
+    Route r;
+    r.dst = pfx(dst);
+    r.family = r.dst.family();
+    r.src.addr.family = r.family;
+    r.table = table;
+    // IPv6 stores metric 0 as 1024 (IP6_RT_PRIO_USER).
+    r.priority = metric == 0 && r.family == Family::V6 ? 1024 : metric;
+    r.protocol = kOurProtocol;
+    for (auto& [gw, w] : hops) r.nexthops.push_back(Nexthop{ip(gw), 0, w});
+    std::sort(r.nexthops.begin(), r.nexthops.end());
+    return r;
+}
+
+// Routes as read back carry ifindexes the kernel resolved; compare without.
+Route strip(Route r) {
+    r.oif = 0;
+    for (auto& nh : r.nexthops) nh.ifindex = 0;
+    return r;
+}
+
+Op op(OpKind k, Rule r) { return Op{k, std::move(r), "test"}; }
+Op op(OpKind k, Route r) { return Op{k, std::move(r), "test"}; }
+
+void apply_ok(Rtnl& nl, const std::vector<Op>& ops) {
+    auto res = nl.apply(ops);
+    REQUIRE(res.size() == ops.size());
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        INFO(ops[i].str() << ": " << res[i].error << " " << res[i].ext_ack);
+        REQUIRE(res[i].error == 0);
+    }
+}
+
+Observed dump_ok(Rtnl& nl, std::uint32_t table) {
+    auto d = nl.dump(table);
+    INFO(d.error);
+    REQUIRE(d.ok);
+    return d.observed;
+}
+
+bool has_rule(const Observed& o, const Rule& r) { return std::find(o.rules.begin(), o.rules.end(), r) != o.rules.end(); }
+
+void drain(Rtnl& nl, std::vector<nl::Event>* out = nullptr) {
+    nl.drain_events([&](const nl::Event& e) {
+        if (out) out->push_back(e);
+    });
+}
+
+}  // namespace
+
+TEST_CASE("a table that does not exist dumps as empty") {
+    Rtnl nl;
+    auto d = nl.dump(4242);
+    INFO(d.error);
+    REQUIRE(d.ok);
+    CHECK(d.observed.rules.empty());
+    CHECK(d.observed.routes.empty());
+}
+
+TEST_CASE("rules of both families: add, read back, delete; benign EEXIST/ENOENT") {
+    Rtnl nl;
+    for (std::uint32_t table : {100u, 1000u}) {
+        Rule r4 = rule("10.20.0.0/16", table, 3000);
+        Rule r6 = rule("2001:db8:20::/48", table, 3000);
+        apply_ok(nl, {op(OpKind::AddRule, r4), op(OpKind::AddRule, r6)});
+        auto o = dump_ok(nl, table);
+        REQUIRE(o.rules.size() == 2);
+        CHECK(has_rule(o, r4));
+        CHECK(has_rule(o, r6));
+        CHECK(json_count("ip -j -4 rule show table " + std::to_string(table)) == 1);
+        CHECK(json_count("ip -j -6 rule show table " + std::to_string(table)) == 1);
+        CHECK(capture("ip -4 rule show table " + std::to_string(table)).find("from 10.20.0.0/16 lookup " + std::to_string(table) + " proto 245") != std::string::npos);
+
+        // Adding again is EEXIST -> success, and does not duplicate.
+        apply_ok(nl, {op(OpKind::AddRule, r4), op(OpKind::AddRule, r6)});
+        CHECK(dump_ok(nl, table).rules.size() == 2);
+
+        apply_ok(nl, {op(OpKind::DelRule, r4), op(OpKind::DelRule, r6)});
+        CHECK(dump_ok(nl, table).rules.empty());
+        // Deleting again is ENOENT -> success.
+        apply_ok(nl, {op(OpKind::DelRule, r4), op(OpKind::DelRule, r6)});
+        CHECK(json_count("ip -j rule show table " + std::to_string(table)) == 0);
+    }
+}
+
+TEST_CASE("every rule field survives the kernel") {
+    Rtnl nl;
+    Rule r = rule("10.30.0.0/16", 1000, 500);
+    r.dst = pfx("10.31.0.0/24");
+    r.tos = 0x10;
+    r.flags = 0x2;  // FIB_RULE_INVERT
+    r.fwmark = 0x10;
+    r.fwmask = 0xff;
+    r.iifname = "veth0";
+    r.oifname = "veth1";
+    r.suppress_prefixlen = 8;
+    r.suppress_ifgroup = 3;
+    r.uid_range = UidRange{1000, 2000};
+    r.ip_proto = 6;
+    r.sport = PortRange{1000, 1999};
+    r.dport = PortRange{80, 80};
+    r.tun_id = 0x0102030405060708ull;
+    r.flow = 0x00050006;  // realms 5/6 (IPv4 only)
+    apply_ok(nl, {op(OpKind::AddRule, r)});
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.rules.size() == 1);
+    INFO("sent " << r.str() << "\ngot  " << o.rules[0].str());
+    CHECK(o.rules[0] == r);
+    apply_ok(nl, {op(OpKind::DelRule, r)});
+    CHECK(dump_ok(nl, 1000).rules.empty());
+
+    Rule v6 = rule("2001:db8:30::/48", 1000, 500);
+    v6.dst = pfx("2001:db8:31::/64");
+    v6.fwmark = 7;
+    v6.fwmask = 0xffffffff;
+    v6.iifname = "veth0";
+    v6.ip_proto = 17;
+    v6.dport = PortRange{53, 53};
+    v6.uid_range = UidRange{0, 10};
+    apply_ok(nl, {op(OpKind::AddRule, v6)});
+    o = dump_ok(nl, 1000);
+    REQUIRE(o.rules.size() == 1);
+    CHECK(o.rules[0] == v6);
+    apply_ok(nl, {op(OpKind::DelRule, v6)});
+    CHECK(dump_ok(nl, 1000).rules.empty());
+}
+
+TEST_CASE("a kernel rule with fwmark and no mask reads back with mask 0xffffffff") {
+    Rtnl nl;
+    sh("ip rule add from 10.40.0.0/16 fwmark 0x5 lookup 1000 priority 600");
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.rules.size() == 1);
+    CHECK(o.rules[0].fwmark == 5);
+    CHECK(o.rules[0].fwmask == 0xffffffff);
+    CHECK(o.rules[0].protocol == 0);  // iproute2 6.1 sends no FRA_PROTOCOL
+    apply_ok(nl, {op(OpKind::DelRule, o.rules[0])});
+    CHECK(dump_ok(nl, 1000).rules.empty());
+}
+
+TEST_CASE("rule delete is precise: a near-identical rule stays") {
+    Rtnl nl;
+    Rule base = rule("10.50.0.0/16", 1000, 700);
+    base.tos = 0x10;
+    base.iifname = "veth0";
+    base.fwmark = 0x10;
+    base.fwmask = 0xff;
+
+    struct Variant {
+        const char* name;
+        void (*tweak)(Rule&);
+    };
+    const Variant variants[] = {
+        {"tos", [](Rule& r) { r.tos = 0x08; }},
+        {"iif", [](Rule& r) { r.iifname = "veth1"; }},
+        {"fwmark", [](Rule& r) { r.fwmark = 0x20; }},
+        {"fwmask", [](Rule& r) { r.fwmask = 0xf0; }},
+        {"src", [](Rule& r) { r.src = pfx("10.51.0.0/16"); }},
+        {"protocol", [](Rule& r) { r.protocol = 4; }},
+        {"oif", [](Rule& r) { r.oifname = "veth1"; }},
+        {"dport", [](Rule& r) { r.ip_proto = 6; r.dport = PortRange{80, 80}; }},
+    };
+    for (const auto& v : variants) {
+        SECTION(v.name) {
+            Rule other = base;
+            v.tweak(other);
+            REQUIRE(other != base);
+            apply_ok(nl, {op(OpKind::AddRule, base), op(OpKind::AddRule, other)});
+            REQUIRE(dump_ok(nl, 1000).rules.size() == 2);
+            // Delete `other`: `base` must stay, whatever order they are in.
+            apply_ok(nl, {op(OpKind::DelRule, other)});
+            auto o = dump_ok(nl, 1000);
+            INFO("variant " << v.name);
+            REQUIRE(o.rules.size() == 1);
+            CHECK(o.rules[0] == base);
+            // And the other way round.
+            apply_ok(nl, {op(OpKind::AddRule, other), op(OpKind::DelRule, base)});
+            o = dump_ok(nl, 1000);
+            REQUIRE(o.rules.size() == 1);
+            CHECK(o.rules[0] == other);
+            apply_ok(nl, {op(OpKind::DelRule, other)});
+            CHECK(dump_ok(nl, 1000).rules.empty());
+        }
+    }
+}
+
+// Kernel quirks (6.18) the agent has to live with; these tests pin them so a
+// change of behaviour shows up here.
+TEST_CASE("quirk: FIB_RULE_INVERT is ignored by the EXCL check and by delete") {
+    Rtnl nl;
+    Rule plain = rule("10.52.0.0/16", 1000, 710);
+    Rule inverted = plain;
+    inverted.flags = 0x2;
+    apply_ok(nl, {op(OpKind::AddRule, inverted)});
+    auto res = nl.apply({op(OpKind::AddRule, plain)});  // EEXIST, mapped to success
+    CHECK(res[0].error == 0);
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.rules.size() == 1);
+    CHECK(o.rules[0] == inverted);  // the plain rule was NOT added
+    apply_ok(nl, {op(OpKind::DelRule, plain)});  // deletes the inverted one
+    CHECK(dump_ok(nl, 1000).rules.empty());
+}
+
+TEST_CASE("quirk: zero tos / no source in a request is a wildcard for EXCL and delete") {
+    Rtnl nl;
+    Rule with_tos = rule("10.53.0.0/16", 1000, 720);
+    with_tos.tos = 0x10;
+    Rule plain = rule("10.53.0.0/16", 1000, 720);
+    apply_ok(nl, {op(OpKind::AddRule, with_tos)});
+    auto res = nl.apply({op(OpKind::AddRule, plain)});
+    CHECK(res[0].error == 0);  // EEXIST: the tos rule matched the wildcard
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.rules.size() == 1);
+    CHECK(o.rules[0] == with_tos);
+    // The precise way round works: the more specific rule can coexist when added second.
+    apply_ok(nl, {op(OpKind::DelRule, with_tos), op(OpKind::AddRule, plain), op(OpKind::AddRule, with_tos)});
+    o = dump_ok(nl, 1000);
+    CHECK(o.rules.size() == 2);
+    // Deleting the specific one is precise.
+    apply_ok(nl, {op(OpKind::DelRule, with_tos)});
+    o = dump_ok(nl, 1000);
+    REQUIRE(o.rules.size() == 1);
+    CHECK(o.rules[0] == plain);
+    apply_ok(nl, {op(OpKind::DelRule, plain)});
+    CHECK(dump_ok(nl, 1000).rules.empty());
+}
+
+TEST_CASE("EXCL add: protocol and near-identical rules") {
+    Rtnl nl;
+    Rule ours = rule("10.55.0.0/16", 1000, 750);
+    Rule theirs = ours;
+    theirs.protocol = 4;  // RTPROT_STATIC
+    apply_ok(nl, {op(OpKind::AddRule, theirs)});
+    auto res = nl.apply({op(OpKind::AddRule, ours)});
+    REQUIRE(res.size() == 1);
+    auto o = dump_ok(nl, 1000);
+    // The EXCL check compares the protocol exactly: both rules exist.
+    CHECK(res[0].error == 0);
+    CHECK(o.rules.size() == 2);
+    apply_ok(nl, {op(OpKind::DelRule, ours), op(OpKind::DelRule, theirs)});
+    CHECK(dump_ok(nl, 1000).rules.empty());
+}
+
+TEST_CASE("routes of both families: replace, multipath weights, delete") {
+    Rtnl nl;
+    for (std::uint32_t table : {100u, 1000u}) {
+        const std::string t = std::to_string(table);
+        Route r4 = route("198.51.100.0/24", table, {{"192.0.2.2", 1}});
+        Route r6 = route("2001:db8:100::/64", table, {{"2001:db8::2", 1}});
+        apply_ok(nl, {op(OpKind::ReplaceRoute, r4), op(OpKind::ReplaceRoute, r6)});
+        auto o = dump_ok(nl, table);
+        REQUIRE(o.routes.size() == 2);
+        for (auto& r : o.routes) CHECK((strip(r) == r4 || strip(r) == r6));
+        for (auto& r : o.routes) CHECK(r.oif == if_nametoindex("veth0"));
+        CHECK(json_count("ip -j -4 route show table " + t) == 1);
+        CHECK(json_count("ip -j -6 route show table " + t) == 1);
+
+        // Replace with multipath, weights 1/3.
+        Route m4 = route("198.51.100.0/24", table, {{"192.0.2.2", 1}, {"192.0.2.3", 3}});
+        Route m6 = route("2001:db8:100::/64", table, {{"2001:db8::2", 1}, {"2001:db8::3", 3}});
+        apply_ok(nl, {op(OpKind::ReplaceRoute, m4), op(OpKind::ReplaceRoute, m6)});
+        o = dump_ok(nl, table);
+        REQUIRE(o.routes.size() == 2);
+        for (auto& r : o.routes) {
+            INFO(r.str());
+            CHECK((strip(r) == m4 || strip(r) == m6));
+        }
+        CHECK(capture("ip -4 route show table " + t).find("weight 3") != std::string::npos);
+        CHECK(capture("ip -6 route show table " + t).find("weight 3") != std::string::npos);
+
+        // Replace the multipath route by a different one: 3 hops, new weights.
+        Route n6 = route("2001:db8:100::/64", table, {{"2001:db8::2", 2}, {"2001:db8::3", 1}, {"2001:db8::4", 5}});
+        Route n4 = route("198.51.100.0/24", table, {{"192.0.2.4", 2}, {"192.0.2.3", 1}, {"192.0.2.2", 5}});
+        apply_ok(nl, {op(OpKind::ReplaceRoute, n4), op(OpKind::ReplaceRoute, n6)});
+        o = dump_ok(nl, table);
+        REQUIRE(o.routes.size() == 2);
+        for (auto& r : o.routes) {
+            INFO(r.str());
+            CHECK((strip(r) == n4 || strip(r) == n6));
+        }
+        // Back to single path.
+        apply_ok(nl, {op(OpKind::ReplaceRoute, r4), op(OpKind::ReplaceRoute, r6)});
+        o = dump_ok(nl, table);
+        REQUIRE(o.routes.size() == 2);
+        for (auto& r : o.routes) CHECK((strip(r) == r4 || strip(r) == r6));
+
+        // Delete with what the dump returned.
+        std::vector<Op> dels;
+        for (auto& r : o.routes) dels.push_back(op(OpKind::DelRoute, r));
+        apply_ok(nl, dels);
+        CHECK(dump_ok(nl, table).routes.empty());
+        apply_ok(nl, dels);  // ENOENT/ESRCH -> success
+        CHECK(json_count("ip -j -4 route show table " + t) == 0);
+        CHECK(json_count("ip -j -6 route show table " + t) == 0);
+    }
+}
+
+TEST_CASE("route metric is part of the key; delete uses it") {
+    Rtnl nl;
+    Route a = route("198.51.100.0/24", 1000, {{"192.0.2.2", 1}}, 10);
+    Route b = route("198.51.100.0/24", 1000, {{"192.0.2.3", 1}}, 20);
+    Route a6 = route("2001:db8:100::/64", 1000, {{"2001:db8::2", 1}}, 10);
+    Route b6 = route("2001:db8:100::/64", 1000, {{"2001:db8::3", 1}}, 20);
+    apply_ok(nl, {op(OpKind::ReplaceRoute, a), op(OpKind::ReplaceRoute, b), op(OpKind::ReplaceRoute, a6),
+                  op(OpKind::ReplaceRoute, b6)});
+    REQUIRE(dump_ok(nl, 1000).routes.size() == 4);
+    apply_ok(nl, {op(OpKind::DelRoute, b), op(OpKind::DelRoute, a6)});
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.routes.size() == 2);
+    for (auto& r : o.routes) CHECK((strip(r) == a || strip(r) == b6));
+    apply_ok(nl, {op(OpKind::DelRoute, a), op(OpKind::DelRoute, b6)});
+    CHECK(dump_ok(nl, 1000).routes.empty());
+}
+
+TEST_CASE("IPv4: delete is precise among routes with the same key") {
+    Rtnl nl;
+    Route ours = route("203.0.113.0/24", 1000, {{"192.0.2.2", 1}, {"192.0.2.3", 1}});
+    apply_ok(nl, {op(OpKind::ReplaceRoute, ours)});
+    // Same key (table, dst, tos, metric), other nexthop and protocol.
+    sh("ip route append 203.0.113.0/24 via 192.0.2.4 table 1000 proto static");
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.routes.size() == 2);
+    apply_ok(nl, {op(OpKind::DelRoute, ours)});
+    o = dump_ok(nl, 1000);
+    REQUIRE(o.routes.size() == 1);
+    CHECK(o.routes[0].protocol == 4);
+    REQUIRE(o.routes[0].nexthops.size() == 1);
+    CHECK(o.routes[0].nexthops[0].gateway == ip("192.0.2.4"));
+    apply_ok(nl, {op(OpKind::DelRoute, o.routes[0])});
+    CHECK(dump_ok(nl, 1000).routes.empty());
+}
+
+TEST_CASE("IPv6: deleting a multipath route removes every hop, also one added meanwhile") {
+    Rtnl nl;
+    Route m = route("2001:db8:200::/64", 1000, {{"2001:db8::2", 1}, {"2001:db8::3", 2}});
+    apply_ok(nl, {op(OpKind::ReplaceRoute, m)});
+    sh("ip -6 route append 2001:db8:200::/64 via 2001:db8::4 table 1000 proto 245");
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.routes.size() == 1);
+    CHECK(o.routes[0].nexthops.size() == 3);
+    apply_ok(nl, {op(OpKind::DelRoute, m)});  // the stale view: 2 hops
+    CHECK(dump_ok(nl, 1000).routes.empty());
+    CHECK(json_count("ip -j -6 route show table 1000") == 0);
+}
+
+TEST_CASE("rules and routes of other tables are never returned") {
+    Rtnl nl;
+    sh("ip rule add from 10.60.0.0/16 lookup 1001 priority 800");
+    sh("ip -6 rule add from 2001:db8:60::/48 lookup 1001 priority 800");
+    sh("ip rule add from 10.61.0.0/16 lookup main priority 801");
+    sh("ip route add 198.51.100.0/24 via 192.0.2.2 table 1001");
+    sh("ip -6 route add 2001:db8:300::/64 via 2001:db8::2 table 1001");
+    sh("ip route add 198.51.101.0/24 via 192.0.2.2");
+    Rule mine = rule("10.62.0.0/16", 1000, 802);
+    Route mr = route("198.51.102.0/24", 1000, {{"192.0.2.3", 1}});
+    apply_ok(nl, {op(OpKind::AddRule, mine), op(OpKind::ReplaceRoute, mr)});
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.rules.size() == 1);
+    CHECK(o.rules[0] == mine);
+    REQUIRE(o.routes.size() == 1);
+    CHECK(strip(o.routes[0]) == mr);
+    auto other = dump_ok(nl, 1001);
+    CHECK(other.rules.size() == 2);
+    CHECK(other.routes.size() == 2);
+    // main (254): routes of main only; local (255) routes are not in it.
+    auto main_t = dump_ok(nl, RT_TABLE_MAIN);
+    for (auto& r : main_t.routes) CHECK(r.table == RT_TABLE_MAIN);
+    for (auto& r : main_t.rules) CHECK(r.table == RT_TABLE_MAIN);
+    apply_ok(nl, {op(OpKind::DelRule, mine), op(OpKind::DelRoute, o.routes[0])});
+    sh("ip rule del from 10.60.0.0/16 lookup 1001 priority 800");
+    sh("ip -6 rule del from 2001:db8:60::/48 lookup 1001 priority 800");
+    sh("ip rule del from 10.61.0.0/16 lookup main priority 801");
+    sh("ip route flush table 1001; ip -6 route flush table 1001; ip route del 198.51.101.0/24");
+}
+
+TEST_CASE("events: our changes carry our portid, `ip`'s carry another") {
+    Rtnl nl;
+    drain(nl);
+    Rule r = rule("10.70.0.0/16", 1000, 900);
+    Route rt = route("2001:db8:400::/64", 1000, {{"2001:db8::2", 1}, {"2001:db8::3", 2}});
+    apply_ok(nl, {op(OpKind::AddRule, r), op(OpKind::ReplaceRoute, rt)});
+    std::vector<nl::Event> evs;
+    drain(nl, &evs);
+    bool saw_rule = false, saw_route = false;
+    std::size_t route_events = 0;
+    for (auto& e : evs) {
+        if (e.type == nl::Event::Type::NewRule && std::get<Rule>(e.object) == r) {
+            saw_rule = true;
+            CHECK(e.portid == nl.request_portid());
+        }
+        if (e.type == nl::Event::Type::NewRoute && std::get<Route>(e.object).table == 1000) {
+            ++route_events;
+            CHECK(e.portid == nl.request_portid());
+            if (strip(std::get<Route>(e.object)) == rt) saw_route = true;
+        }
+    }
+    CHECK(saw_rule);
+    CHECK(saw_route);
+    WARN("IPv6 multipath add (2 hops) produced " << route_events << " RTM_NEWROUTE event(s)");
+
+    evs.clear();
+    sh("ip rule add from 10.71.0.0/16 lookup 1000 priority 901");
+    drain(nl, &evs);
+    bool saw_foreign = false;
+    for (auto& e : evs) {
+        if (e.type == nl::Event::Type::NewRule && std::get<Rule>(e.object).src == pfx("10.71.0.0/16")) {
+            saw_foreign = true;
+            CHECK(e.portid != nl.request_portid());
+            CHECK(e.portid != 0);
+        }
+    }
+    CHECK(saw_foreign);
+
+    evs.clear();
+    Route stale = rt;  // IPv6 delete of the whole route
+    apply_ok(nl, {op(OpKind::DelRule, r), op(OpKind::DelRoute, stale)});
+    sh("ip rule del from 10.71.0.0/16 lookup 1000 priority 901");
+    drain(nl, &evs);
+    std::size_t del_rules = 0, del_routes = 0;
+    for (auto& e : evs) {
+        if (e.type == nl::Event::Type::DelRule) ++del_rules;
+        if (e.type == nl::Event::Type::DelRoute) ++del_routes;
+    }
+    CHECK(del_rules == 2);
+    CHECK(del_routes >= 1);
+    WARN("IPv6 multipath delete (2 hops) produced " << del_routes << " RTM_DELROUTE event(s)");
+    CHECK(dump_ok(nl, 1000).rules.empty());
+    CHECK(dump_ok(nl, 1000).routes.empty());
+}
+
+TEST_CASE("events: overrun reports ENOBUFS and the socket keeps working") {
+    Rtnl nl;
+    int small = 1;  // the kernel rounds this up to its minimum
+    REQUIRE(setsockopt(nl.event_fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+    std::vector<Op> adds, dels;
+    for (std::uint32_t i = 0; i < 300; ++i) {
+        Rule r = rule("10.80.0.0/16", 1000, 10000 + i);
+        adds.push_back(op(OpKind::AddRule, r));
+        dels.push_back(op(OpKind::DelRule, r));
+    }
+    apply_ok(nl, adds);
+    auto d = nl.drain_events([](const nl::Event&) {});
+    CHECK(d.overrun);
+    CHECK_FALSE(d.error);
+    apply_ok(nl, dels);
+    std::size_t n = 0;
+    d = nl.drain_events([&](const nl::Event&) { ++n; });
+    CHECK(n > 0);  // still receiving
+    CHECK(dump_ok(nl, 1000).rules.empty());
+}
+
+TEST_CASE("5,000 rules in one apply(), compared with ip -batch") {
+    Rtnl nl;
+    constexpr std::uint32_t kN = 5000;
+    std::vector<Op> adds, dels;
+    for (std::uint32_t i = 0; i < kN; ++i) {
+        std::string src = "10." + std::to_string(100 + i / 256) + "." + std::to_string(i % 256) + ".0/24";
+        Rule r = rule(src.c_str(), 1000, 20000 + i);
+        adds.push_back(op(OpKind::AddRule, r));
+        dels.push_back(op(OpKind::DelRule, r));
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    apply_ok(nl, adds);
+    auto t1 = std::chrono::steady_clock::now();
+    auto o = dump_ok(nl, 1000);
+    auto t2 = std::chrono::steady_clock::now();
+    CHECK(o.rules.size() == kN);
+    CHECK(count_lines("ip rule show table 1000") == kN);
+    auto t3 = std::chrono::steady_clock::now();
+    apply_ok(nl, dels);
+    auto t4 = std::chrono::steady_clock::now();
+    CHECK(dump_ok(nl, 1000).rules.empty());
+
+    // The same with ip -batch in table 1002.
+    {
+        std::ofstream f("/tmp/nra-kernel-test.batch");
+        for (std::uint32_t i = 0; i < kN; ++i)
+            f << "rule add from 10." << 100 + i / 256 << "." << i % 256 << ".0/24 lookup 1002 priority " << 20000 + i
+              << " proto 245\n";
+    }
+    auto t5 = std::chrono::steady_clock::now();
+    sh("ip -batch /tmp/nra-kernel-test.batch");
+    auto t6 = std::chrono::steady_clock::now();
+    CHECK(dump_ok(nl, 1002).rules.size() == kN);
+    {
+        std::ofstream f("/tmp/nra-kernel-test.batch");
+        for (std::uint32_t i = 0; i < kN; ++i)
+            f << "rule del from 10." << 100 + i / 256 << "." << i % 256 << ".0/24 lookup 1002 priority " << 20000 + i
+              << "\n";
+    }
+    sh("ip -batch /tmp/nra-kernel-test.batch");
+    std::remove("/tmp/nra-kernel-test.batch");
+    CHECK(dump_ok(nl, 1002).rules.empty());
+
+    auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+    WARN("5000 rule adds: apply() " << ms(t0, t1) << " ms, ip -batch " << ms(t5, t6) << " ms; dump of 5000 "
+                                    << ms(t1, t2) << " ms; 5000 deletes " << ms(t3, t4) << " ms");
+    drain(nl);
+}
+
