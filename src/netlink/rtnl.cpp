@@ -142,7 +142,7 @@ struct Rtnl::Impl {
     // positive errno with `what` filled. EINTR = interrupted (retry).
     template <class Fn>
     int dump_once(std::uint16_t type, std::uint8_t family, std::uint32_t table, Fn&& fn, std::string& what) {
-        alignas(nlmsghdr) char req[MNL_SOCKET_BUFFER_SIZE];
+        alignas(nlmsghdr) char req[8192];  // >= MNL_SOCKET_BUFFER_SIZE (not a constant)
         nlmsghdr* nlh = mnl_nlmsg_put_header(req);
         nlh->nlmsg_type = type;
         nlh->nlmsg_flags = kFlagsDump;
@@ -288,7 +288,7 @@ std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
 
     // Twice the limit: the message that overflows a batch is kept at its
     // tail and moved to the front by mnl_nlmsg_batch_reset.
-    std::vector<char> buf(2 * kBatchLimit + MNL_SOCKET_BUFFER_SIZE);
+    std::vector<char> buf(2 * kBatchLimit + 8192);
     mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buf.data(), kBatchLimit);
 
     std::size_t i = 0;

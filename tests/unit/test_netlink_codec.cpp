@@ -1,0 +1,262 @@
+// Round trips through the rule/route codec: encode -> decode -> equal, and a
+// look at the wire format where the kernel depends on it.
+#include <catch2/catch.hpp>
+
+#include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+
+#include <vector>
+
+#include "nra/netlink/attr.hpp"
+#include "nra/netlink/rtnl.hpp"
+
+using namespace nra;
+
+namespace {
+
+Prefix pfx(const char* s) {
+    auto p = parse_prefix(s);
+    REQUIRE(p);
+    return *p.value;
+}
+IpAddr addr(const char* s) {
+    auto a = IpAddr::parse(s);
+    REQUIRE(a);
+    return *a;
+}
+
+struct Buf {
+    alignas(nlmsghdr) unsigned char data[8192] = {};
+    const nlmsghdr* nlh() const { return reinterpret_cast<const nlmsghdr*>(data); }
+};
+
+Rule round_trip(const Rule& r, std::uint16_t type = RTM_NEWRULE) {
+    Buf b;
+    std::size_t len = nl::encode_rule(b.data, type, NLM_F_REQUEST, 7, r);
+    REQUIRE(len == b.nlh()->nlmsg_len);
+    REQUIRE(b.nlh()->nlmsg_seq == 7);
+    Rule out;
+    REQUIRE(nl::decode_rule(b.nlh(), out));
+    return out;
+}
+
+Route round_trip(const Route& r, std::uint16_t type = RTM_NEWROUTE) {
+    Buf b;
+    nl::encode_route(b.data, type, NLM_F_REQUEST, 9, r);
+    Route out;
+    REQUIRE(nl::decode_route(b.nlh(), out));
+    return out;
+}
+
+Rule simple_rule(const char* from, std::uint32_t table) {
+    Rule r;
+    r.src = pfx(from);
+    r.family = r.src->family();
+    r.priority = 1000;
+    r.table = table;
+    r.protocol = kOurProtocol;
+    return r;
+}
+
+Rule full_rule(Family f) {
+    Rule r;
+    r.family = f;
+    r.priority = 32000;
+    r.src = pfx(f == Family::V4 ? "10.1.2.0/24" : "2001:db8:1::/48");
+    r.dst = pfx(f == Family::V4 ? "192.0.2.0/25" : "2001:db8:2::/64");
+    r.tos = 0x10;
+    r.action = RuleAction::ToTable;
+    r.flags = FIB_RULE_INVERT;
+    r.table = 70000;
+    r.fwmark = 0x100;
+    r.fwmask = 0xff00;
+    r.iifname = "eth0";
+    r.oifname = "veth-long-name";
+    r.flow = 0x00010002;
+    r.tun_id = 0x1122334455667788ull;
+    r.suppress_ifgroup = 4;
+    r.suppress_prefixlen = 0;  // 0 is a real value: distinct from unset
+    r.l3mdev = 1;
+    r.uid_range = UidRange{100, 200};
+    r.protocol = kOurProtocol;
+    r.ip_proto = 17;
+    r.sport = PortRange{1024, 65535};
+    r.dport = PortRange{53, 53};
+    return r;
+}
+
+Route gw_route(const char* dst, std::uint32_t table, std::vector<std::pair<const char*, std::uint16_t>> hops) {
+    Route r;
+    r.dst = pfx(dst);
+    r.family = r.dst.family();
+    r.src.addr.family = r.family;
+    r.table = table;
+    r.priority = r.family == Family::V6 ? 1024 : 0;
+    r.protocol = kOurProtocol;
+    for (auto& [gw, w] : hops) r.nexthops.push_back(Nexthop{addr(gw), 0, w});
+    std::sort(r.nexthops.begin(), r.nexthops.end());
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("codec: simple rules round-trip, both families, small and large tables") {
+    for (const char* from : {"10.0.0.0/8", "2001:db8::/32"}) {
+        for (std::uint32_t table : {0u, 100u, 255u, 256u, 1000u, 0xfffffff0u}) {
+            Rule r = simple_rule(from, table);
+            CHECK(round_trip(r) == r);
+            CHECK(round_trip(r, RTM_DELRULE) == r);
+        }
+    }
+}
+
+TEST_CASE("codec: every rule field round-trips") {
+    for (Family f : {Family::V4, Family::V6}) {
+        Rule r = full_rule(f);
+        Rule back = round_trip(r);
+        INFO(r.str() << "\n" << back.str());
+        CHECK(back == r);
+    }
+    Rule g = simple_rule("10.9.0.0/16", 0);
+    g.action = RuleAction::Goto;
+    g.goto_target = 500;
+    CHECK(round_trip(g) == g);
+    Rule bh = simple_rule("10.9.0.0/16", 0);
+    bh.action = RuleAction::Blackhole;
+    bh.src.reset();
+    CHECK(round_trip(bh) == bh);
+}
+
+TEST_CASE("codec: rule wire format") {
+    Buf b;
+    Rule r = simple_rule("10.0.0.0/8", 1000);
+    nl::encode_rule(b.data, RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 1, r);
+    auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(b.nlh()));
+    CHECK(frh->family == AF_INET);
+    CHECK(frh->table == RT_TABLE_UNSPEC);  // >= 256: only in FRA_TABLE
+    CHECK(frh->src_len == 8);
+    CHECK(frh->action == FR_ACT_TO_TBL);
+    nra::nl::detail::AttrTable<FRA_MAX> tb;
+    REQUIRE(tb.parse(b.nlh(), sizeof(fib_rule_hdr)));
+    REQUIRE(tb[FRA_TABLE]);
+    CHECK(mnl_attr_get_u32(tb[FRA_TABLE]) == 1000);
+    REQUIRE(tb[FRA_PROTOCOL]);
+    CHECK(mnl_attr_get_u8(tb[FRA_PROTOCOL]) == kOurProtocol);
+    REQUIRE(tb[FRA_PRIORITY]);
+    CHECK(tb[FRA_SUPPRESS_PREFIXLEN] == nullptr);  // unset: not sent
+
+    // Small tables are in both places; priority 0 is still sent.
+    r.table = 100;
+    r.priority = 0;
+    nl::encode_rule(b.data, RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK, 2, r);
+    CHECK(frh->table == 100);
+    nra::nl::detail::AttrTable<FRA_MAX> tb2;
+    REQUIRE(tb2.parse(b.nlh(), sizeof(fib_rule_hdr)));
+    REQUIRE(tb2[FRA_PRIORITY]);
+    CHECK(mnl_attr_get_u32(tb2[FRA_PRIORITY]) == 0);
+}
+
+TEST_CASE("codec: kernel state flags are not part of a rule") {
+    Buf b;
+    Rule r = simple_rule("10.0.0.0/8", 1000);
+    r.iifname = "gone0";
+    nl::encode_rule(b.data, RTM_NEWRULE, 0, 1, r);
+    auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_get_payload(const_cast<nlmsghdr*>(b.nlh())));
+    frh->flags |= FIB_RULE_IIF_DETACHED | FIB_RULE_UNRESOLVED | FIB_RULE_INVERT;
+    Rule out;
+    REQUIRE(nl::decode_rule(b.nlh(), out));
+    CHECK(out.flags == FIB_RULE_INVERT);
+}
+
+TEST_CASE("codec: decode rejects what is not an inet rule or route") {
+    Buf b;
+    Rule r = simple_rule("10.0.0.0/8", 1000);
+    nl::encode_rule(b.data, RTM_NEWRULE, 0, 1, r);
+    Route rt;
+    CHECK_FALSE(nl::decode_route(b.nlh(), rt));  // wrong type
+    auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_get_payload(const_cast<nlmsghdr*>(b.nlh())));
+    frh->family = AF_BRIDGE;
+    Rule out;
+    CHECK_FALSE(nl::decode_rule(b.nlh(), out));
+    // Truncated: header only.
+    nlmsghdr* nlh = const_cast<nlmsghdr*>(b.nlh());
+    frh->family = AF_INET;
+    nlh->nlmsg_len = MNL_NLMSG_HDRLEN + 4;
+    CHECK_FALSE(nl::decode_rule(b.nlh(), out));
+}
+
+TEST_CASE("codec: routes round-trip, both families, single and multipath") {
+    for (std::uint32_t table : {100u, 1000u}) {
+        Route v4 = gw_route("198.51.100.0/24", table, {{"192.0.2.2", 1}});
+        v4.oif = 3;
+        v4.nexthops[0].ifindex = 3;
+        CHECK(round_trip(v4) == v4);
+        Route v6 = gw_route("2001:db8:100::/64", table, {{"fe80::1", 1}});
+        v6.oif = 4;
+        v6.nexthops[0].ifindex = 4;
+        CHECK(round_trip(v6) == v6);
+
+        Route m4 = gw_route("0.0.0.0/0", table, {{"192.0.2.2", 1}, {"192.0.2.3", 256}, {"192.0.2.4", 17}});
+        m4.nexthops[1].ifindex = 5;
+        CHECK(round_trip(m4) == m4);
+        Route m6 = gw_route("2001:db8:100::/64", table, {{"2001:db8::2", 3}, {"2001:db8::3", 1}});
+        m6.src = pfx("2001:db8:5::/64");
+        m6.tos = 0;
+        CHECK(round_trip(m6) == m6);
+        CHECK(round_trip(m6, RTM_DELROUTE) == m6);
+    }
+}
+
+TEST_CASE("codec: route fields") {
+    Route r = gw_route("198.51.100.0/24", 1000, {});
+    r.tos = 0x10;
+    r.priority = 42;
+    r.type = 6;    // RTN_PROHIBIT
+    r.scope = 253; // RT_SCOPE_LINK
+    r.oif = 2;
+    r.nh_id = 77;
+    CHECK(round_trip(r) == r);
+
+    // An IPv4 route via an IPv6 gateway (RTA_VIA).
+    Route via = gw_route("198.51.100.0/24", 1000, {{"fe80::2", 1}});
+    via.oif = 2;
+    via.nexthops[0].ifindex = 2;
+    CHECK(round_trip(via) == via);
+    Route mvia = gw_route("198.51.100.0/24", 1000, {{"fe80::2", 1}, {"192.0.2.1", 2}});
+    CHECK(round_trip(mvia) == mvia);
+}
+
+TEST_CASE("codec: multipath wire format: weight - 1 in rtnh_hops") {
+    Buf b;
+    Route m = gw_route("198.51.100.0/24", 1000, {{"192.0.2.2", 1}, {"192.0.2.3", 5}});
+    nl::encode_route(b.data, RTM_NEWROUTE, NLM_F_REQUEST, 1, m);
+    auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(b.nlh()));
+    CHECK(rtm->rtm_table == RT_TABLE_UNSPEC);
+    CHECK(rtm->rtm_protocol == kOurProtocol);
+    CHECK(rtm->rtm_type == RTN_UNICAST);
+    nra::nl::detail::AttrTable<RTA_MAX> tb;
+    REQUIRE(tb.parse(b.nlh(), sizeof(rtmsg)));
+    CHECK(tb[RTA_GATEWAY] == nullptr);
+    REQUIRE(tb[RTA_MULTIPATH]);
+    CHECK(mnl_attr_get_u32(tb[RTA_TABLE]) == 1000);
+    CHECK(tb[RTA_PRIORITY] == nullptr);  // 0: not sent
+    auto* rtnh = static_cast<const rtnexthop*>(mnl_attr_get_payload(tb[RTA_MULTIPATH]));
+    CHECK(rtnh->rtnh_hops == 0);
+    auto* second = reinterpret_cast<const rtnexthop*>(reinterpret_cast<const char*>(rtnh) + RTNH_ALIGN(rtnh->rtnh_len));
+    CHECK(second->rtnh_hops == 4);
+}
+
+TEST_CASE("codec: decoded nexthops are sorted; cloned routes are skipped") {
+    Buf b;
+    Route m = gw_route("198.51.100.0/24", 1000, {});
+    m.nexthops = {Nexthop{addr("192.0.2.9"), 0, 1}, Nexthop{addr("192.0.2.1"), 0, 2}};  // unsorted on the wire
+    nl::encode_route(b.data, RTM_NEWROUTE, 0, 1, m);
+    Route out;
+    REQUIRE(nl::decode_route(b.nlh(), out));
+    REQUIRE(out.nexthops.size() == 2);
+    CHECK(out.nexthops[0].gateway == addr("192.0.2.1"));
+    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_get_payload(const_cast<nlmsghdr*>(b.nlh())));
+    rtm->rtm_flags |= RTM_F_CLONED;
+    CHECK_FALSE(nl::decode_route(b.nlh(), out));
+}
