@@ -13,13 +13,16 @@ Running
                       [--admin-port 0] [--admin-socket PATH]
                       [--ready-file F] [--token T ...] [--no-auth]
                       [--client-ca FILE] [--server-cert F --server-key F]
-                      [--fixtures FILE ...] [--config JSON] [--verbose]
+                      [--fixtures FILE ...] [--config JSON] [--proxy-port 0]
+                      [--verbose]
     python3 server.py --generate-ca DIR        # create a throwaway PKI and exit
 
 --cert-dir must hold server.crt/server.key (and ca.crt, used to verify client
 certificates unless --client-ca says otherwise); it is generated with pki.py
 when server.crt is missing. Once both listeners are up, the ready file gets
-{"pid", "host", "port", "url", "admin_port", "admin_socket", "cert_dir"}.
+{"pid", "host", "port", "url", "ca", "admin_port", "admin_socket", "cert_dir",
+"proxy_port"}. --proxy-port also starts an HTTP CONNECT proxy (for proxy-url
+tests; each CONNECT is logged as a request of type "proxy").
 --host may be an IPv6 literal (::1) or any 127.0.0.x address.
 
 Network namespaces
@@ -110,8 +113,10 @@ Watches: "chunk_size" (1 = every byte its own chunk; alias "split_bytes": true),
   ("\\n" or "\\r\\n"), "blank_lines" (empty line before each event),
   "error_after_events" N + "error" {"code","reason","message"} (ERROR event then
   clean end), "cut_after_events" N (abrupt close; with "cut_mid_object" the
-  (N+1)th event is sent half), "cut_after_seconds", "close_after_events" N
-  (clean end), "expired_mode" ("event"|"http") for too-old RVs.
+  (N+1)th event is sent half), "cut_after_seconds" (abrupt close),
+  "close_after_events" N / "close_after_seconds" S (clean end, like an early
+  timeoutSeconds; 0 = right after the headers), "expired_mode"
+  ("event"|"http") for too-old RVs.
 """
 
 from __future__ import annotations
@@ -203,6 +208,7 @@ DEFAULT_CONFIG = {
     "rv_prefix": "",                  # e.g. "rv-" for non-numeric resourceVersions
     "deprecation_warnings": True,     # Warning header on bgppeers v1beta1
     "idle_timeout": 300.0,            # keep-alive idle timeout of API connections
+    "path_prefix": "",                # e.g. "/k8s": the API is served under this prefix only
     "log_bodies": False,
 }
 
@@ -729,6 +735,71 @@ class AdminUnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
         super().__init__(path, AdminHandler)
 
 
+class ProxyHandler(socketserver.StreamRequestHandler):
+    """HTTP CONNECT proxy (for proxy-url tests): tunnels to any host:port and
+    logs each CONNECT as a request-log entry of type "proxy"."""
+
+    rbufsize = 0  # unbuffered: nothing after the CONNECT headers may be swallowed
+
+    def handle(self):
+        line = self.rfile.readline(8192).decode("latin-1")
+        headers = {}
+        while True:
+            h = self.rfile.readline(8192).decode("latin-1")
+            if h in ("\r\n", "\n", ""):
+                break
+            k, _, v = h.partition(":")
+            headers[k.strip()] = v.strip()
+        parts = line.split()
+        app = self.server.app
+        entry = app.log_request({"type": "proxy", "method": parts[0] if parts else "", "path": "",
+                                 "target": parts[1] if len(parts) > 1 else "", "headers": headers,
+                                 "status": None})
+        if len(parts) < 2 or parts[0] != "CONNECT":
+            entry["status"] = 405
+            self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            return
+        host, _, port = parts[1].rpartition(":")
+        try:
+            upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
+        except (OSError, ValueError):
+            entry["status"] = 502
+            self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        entry["status"] = 200
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        upstream.settimeout(None)
+        self.connection.settimeout(None)
+
+        def pump(src, dst):
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for sock in (src, dst):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+        t = threading.Thread(target=pump, args=(upstream, self.connection), daemon=True)
+        t.start()
+        pump(self.connection, upstream)
+        t.join()
+        upstream.close()
+
+
+class ProxyServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, app, address):
+        self.app = app
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        super().__init__(address, ProxyHandler)
+
+
 # --------------------------------------------------------------------------
 # The server application
 # --------------------------------------------------------------------------
@@ -794,6 +865,12 @@ class FakeApiServer:
             self.admin_servers.append(srv)
             threading.Thread(target=srv.serve_forever, args=(0.1,), daemon=True).start()
 
+    def start_proxy(self, host: str, port: int) -> int:
+        srv = ProxyServer(self, (host, port))
+        self.admin_servers.append(srv)
+        threading.Thread(target=srv.serve_forever, args=(0.1,), daemon=True).start()
+        return srv.server_address[1]
+
     @property
     def admin_port(self) -> int | None:
         for srv in self.admin_servers:
@@ -847,7 +924,13 @@ class FakeApiServer:
         url = urllib.parse.urlsplit(h.path)
         path, query = url.path, url.query
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(query, keep_blank_values=True).items()}
-        route = self.route(path, params)
+        prefix = self.config["path_prefix"].rstrip("/")
+        if not prefix:
+            route = self.route(path, params)
+        elif path.startswith(prefix + "/"):
+            route = self.route(path[len(prefix):], params)
+        else:
+            route = {"type": "other"}
         tls = h.connection
         cert = tls.getpeercert() if self.client_ca else None
         cn = None
@@ -1274,6 +1357,8 @@ class FakeApiServer:
         deadline = time.monotonic() + timeout
         cut_deadline = (time.monotonic() + float(rule["cut_after_seconds"])
                         if rule.get("cut_after_seconds") is not None else None)
+        if rule.get("close_after_seconds") is not None:
+            deadline = min(deadline, time.monotonic() + float(rule["close_after_seconds"]))
         interval = float(self.config["bookmark_interval"])
         next_bookmark = time.monotonic() + interval
 
@@ -1646,6 +1731,7 @@ def main(argv=None) -> int:
     ap.add_argument("--admin-port", type=int, default=None, help="admin TCP port (0 = pick one)")
     ap.add_argument("--admin-socket", help="admin Unix socket path")
     ap.add_argument("--ready-file")
+    ap.add_argument("--proxy-port", type=int, default=None, help="also run an HTTP CONNECT proxy (0 = pick)")
     ap.add_argument("--token", action="append", default=[], help="accepted bearer token (repeatable)")
     ap.add_argument("--no-auth", action="store_true", help="accept unauthenticated requests")
     ap.add_argument("--fixtures", nargs="*", default=[], help="YAML/JSON files with initial objects")
@@ -1672,11 +1758,13 @@ def main(argv=None) -> int:
         for obj in load_fixture(path):
             app.store.put(obj)
     app.start_admin(a.admin_host, a.admin_port, a.admin_socket)
+    proxy_port = app.start_proxy(a.host, a.proxy_port) if a.proxy_port is not None else None
 
     if a.ready_file:
         info = {"pid": os.getpid(), "host": a.host, "port": app.port, "url": app.url(),
                 "ca": client_ca or (a.cert_dir and os.path.join(a.cert_dir, "ca.crt")),
-                "admin_port": app.admin_port, "admin_socket": a.admin_socket, "cert_dir": a.cert_dir}
+                "admin_port": app.admin_port, "admin_socket": a.admin_socket, "cert_dir": a.cert_dir,
+                "proxy_port": proxy_port}
         tmp = a.ready_file + ".tmp"
         with open(tmp, "w") as f:
             json.dump(info, f)
