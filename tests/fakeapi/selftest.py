@@ -468,6 +468,18 @@ class FramingTest(Base):
         self.assertEqual(w.headers.get("trailer"), "X-Fake-Trailer")
         self.assertIn(b"\r\n", b"".join(d for _, d in w.chunks))
 
+    def test_dribble(self):
+        cur = API.state()["resourceVersion"]
+        API.add_fault(path="/t-dribble/", type="watch", dribble_delay=0.002)
+        t0 = time.monotonic()
+        with RawConn() as c:
+            w = c.get(self.ns_path("t-dribble"), {"watch": "1", "resourceVersion": cur, "timeoutSeconds": "5"})
+            API.put_object(pool("d", "t-dribble"))
+            ev = w.next_event()
+        self.assertEqual(ev["object"]["metadata"]["name"], "d")
+        self.assertTrue(all(len(d) == 1 for _, d in w.chunks))
+        self.assertGreater(time.monotonic() - t0, len(w.chunks) * 0.002)
+
     def test_several_events_per_chunk(self):
         cur = API.state()["resourceVersion"]
         API.add_fault(path="/t-batch/", type="watch", events_per_chunk=3)

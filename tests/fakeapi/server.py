@@ -74,8 +74,11 @@ GET  /admin/requests?since=ID&path=SUBSTR&type=list|watch|get|discovery|connect
                                    "query", "params", "headers", "type", "sni", "alpn", "tls_version",
                                    "client_cert_cn", "user", "status", "fault"}
 DELETE /admin/requests             clear the log
-GET  /admin/watches                open streams: {"id", "path", "query", "conn", "events", "rv"}
+GET  /admin/watches                open streams (watches, and connections held by a "silence"
+                                   fault): {"id", "path", "query", "conn", "events", "rv"}
 POST /admin/close-watches          {"path": SUBSTR, "mode": "abrupt"|"reset"|"clean"} -> {"closed": n}
+                                   abrupt = FIN without TLS close_notify or 0-size chunk, reset =
+                                   TCP RST, clean = 0-size chunk (held connections just close)
 POST /admin/watch-inject           {"path": SUBSTR, and one of "event": {...} | "raw": "text" |
                                    "error": {"code", "reason", "message"}} -> {"injected": n}; an
                                    ERROR ends the stream (0-size chunk) like the real server
