@@ -1,0 +1,71 @@
+// HTTP/1.1 GETs against the API server on the event loop: keep-alive
+// connections (a small idle pool) for lists and GETs, a dedicated connection
+// per watch. Adds the path prefix, Host, bearer token; drops the cached token
+// after a 401; logs Warning headers. Tokens never reach a log line.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nra/kube/config.hpp"
+#include "nra/kube/conn.hpp"
+#include "nra/kube/http.hpp"
+
+namespace nra {
+class EventLoop;
+}
+
+namespace nra::kube {
+
+struct Response {
+    int status = 0;           // 0: no HTTP response (transport or protocol error)
+    std::string error;        // set when status == 0
+    ResponseHead head;
+    std::string body;         // whole-mode body (lists, GETs, non-2xx replies)
+    std::size_t lines = 0;    // streaming: lines delivered
+};
+
+class ApiClient {
+public:
+    struct Handlers {
+        std::function<void(std::string&& line)> on_line;  // streaming (watch) responses with 2xx
+        std::function<void(Response)> on_done;            // exactly once, unless cancelled
+    };
+
+    class Call;
+    using CallPtr = std::shared_ptr<Call>;
+
+    ApiClient(EventLoop& loop, ApiConfig cfg);  // throws std::runtime_error on a bad TLS setup
+    ~ApiClient();
+    ApiClient(const ApiClient&) = delete;
+    ApiClient& operator=(const ApiClient&) = delete;
+
+    const ApiConfig& config() const { return cfg_; }
+
+    // GET prefix+target. stream = a watch (own connection, line events).
+    // timeout bounds the whole exchange.
+    CallPtr get(const std::string& target, bool stream, std::chrono::milliseconds timeout, Handlers h);
+    // Stops a call: no more callbacks; its connection is closed.
+    static void cancel(const CallPtr& call);
+
+    std::string user_agent = "metallb-node-route-agent";
+
+private:
+    friend class Call;
+    void park(std::shared_ptr<Connection> conn);  // idle keep-alive pool
+    std::shared_ptr<Connection> take_idle();
+    void unpark(Connection* conn);
+
+    EventLoop& loop_;
+    ApiConfig cfg_;
+    std::unique_ptr<TlsContext> tls_;
+    TokenSource token_;
+    std::vector<std::shared_ptr<Connection>> idle_;
+    std::shared_ptr<bool> alive_;
+};
+
+}  // namespace nra::kube

@@ -1,0 +1,96 @@
+// One TCP (+TLS) connection to the API server, driven by the event loop:
+// non-blocking connect, non-blocking OpenSSL handshake, buffered writes and
+// reads delivered to a handler. No HTTP here.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nra/kube/config.hpp"
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+
+namespace nra {
+class EventLoop;
+}
+
+namespace nra::kube {
+
+// SSL_CTX built from an ApiConfig: TLS 1.2+, ALPN http/1.1, the configured CA
+// bundle (system roots only when the kubeconfig names none), client cert.
+class TlsContext {
+public:
+    explicit TlsContext(const ApiConfig& cfg);  // throws std::runtime_error
+    ~TlsContext();
+    TlsContext(const TlsContext&) = delete;
+    TlsContext& operator=(const TlsContext&) = delete;
+    SSL_CTX* get() const { return ctx_; }
+
+private:
+    SSL_CTX* ctx_ = nullptr;
+};
+
+// The most recent OpenSSL errors as text (drains the error queue).
+std::string openssl_errors();
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    struct Handlers {
+        std::function<void()> on_open;                          // TLS established: writes flow
+        std::function<void(std::string_view)> on_data;
+        std::function<void(const std::string& error)> on_close; // "" = orderly EOF; never after close()
+    };
+
+    // Resolves the host (getaddrinfo: blocking, but the API server address is an
+    // IP literal in cluster and a local lookup otherwise) and starts connecting.
+    // Returns nullptr and sets `error` on immediate failure.
+    static std::shared_ptr<Connection> open(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls,
+                                            std::string& error);
+    ~Connection();
+
+    void set_handlers(Handlers h) { h_ = std::move(h); }
+    void send(std::string_view bytes);
+    // Closes now; no handler is called afterwards.
+    void close();
+    bool is_open() const { return state_ == State::Open; }
+    bool closed() const { return state_ == State::Closed; }
+
+    Connection(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls);  // use open()
+
+private:
+    enum class State { Connecting, Handshaking, Open, Closed };
+
+    bool connect_next(std::string& error);
+    void on_events(std::uint32_t events);
+    void on_connected();
+    void handshake();
+    void read_some();
+    void flush();
+    void update_interest();
+    void fail(std::string error);
+    void teardown();
+
+    EventLoop& loop_;
+    const ApiConfig cfg_;  // copied: a connection may outlive its request
+    const TlsContext* tls_;
+    Handlers h_;
+    State state_ = State::Connecting;
+    int fd_ = -1;
+    SSL* ssl_ = nullptr;
+    std::vector<sockaddr_storage> addrs_;
+    std::vector<socklen_t> addr_lens_;
+    std::size_t next_addr_ = 0;
+    std::string last_connect_error_;
+    std::string wbuf_;
+    bool write_wants_read_ = false;
+    bool read_wants_write_ = false;
+    std::uint32_t interest_ = 0;
+};
+
+}  // namespace nra::kube

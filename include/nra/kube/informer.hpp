@@ -1,0 +1,107 @@
+// One list+watch stream with a local cache (client-go reflector semantics,
+// kube-api.md section 1): paginated list, watch from the list's
+// resourceVersion with bookmarks and a jittered timeout, incremental cache
+// updates, 410 -> relist, capped jittered exponential backoff.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "nra/agent/loop.hpp"
+#include "nra/kube/client.hpp"
+#include "nra/kube/objects.hpp"
+
+namespace nra::kube {
+
+// 0.8 s initial, x2, capped at 30 s (jitter included), up to +100 % jitter,
+// reset after 2 minutes without a failure.
+class Backoff {
+public:
+    using Clock = std::chrono::steady_clock;
+    explicit Backoff(std::uint64_t seed = std::random_device{}()) : rng_(seed) {}
+    std::chrono::milliseconds next(Clock::time_point now = Clock::now());
+    void reset() { steps_ = 0; }
+    unsigned steps() const { return steps_; }
+
+    static constexpr std::chrono::milliseconds kInitial{800};
+    static constexpr std::chrono::milliseconds kCap{30000};
+    static constexpr std::chrono::minutes kResetAfter{2};
+
+private:
+    std::mt19937_64 rng_;
+    unsigned steps_ = 0;
+    Clock::time_point last_failure_{};
+};
+
+class Informer {
+public:
+    struct Spec {
+        std::string name;            // for logs: "bgppeers", "configmap metallb-system/config"
+        std::string path;            // "/api/v1/namespaces/NS/configmaps"
+        std::string field_selector;  // "metadata.name=config" ("" = none)
+        Kind kind;
+    };
+
+    Informer(EventLoop& loop, ApiClient& client, Spec spec, std::function<void()> on_change);
+    ~Informer();
+    Informer(const Informer&) = delete;
+    Informer& operator=(const Informer&) = delete;
+
+    void start();
+    bool synced() const { return synced_; }
+    const std::map<std::string, KubeItem>& items() const { return cache_; }
+    const std::string& name() const { return spec_.name; }
+    const std::string& resource_version() const { return rv_; }
+
+    // Timeouts (tests may shorten them).
+    std::chrono::milliseconds list_timeout{60000};
+    std::chrono::seconds watch_min{300}, watch_max{600};
+
+private:
+    enum class Next { List, Watch };
+
+    void list_page();
+    void on_list(Response r);
+    void watch();
+    void on_watch_line(std::string&& line);
+    void on_watch_done(Response r);
+    void retry(Next next, const std::string& why, int retry_after_seconds = 0);
+    void schedule(Next next, std::chrono::milliseconds delay);
+    std::string query(bool watch) const;
+    void upsert(std::string key, KubeItem item);
+    void erase(const std::string& key);
+
+    EventLoop& loop_;
+    ApiClient& client_;
+    Spec spec_;
+    std::function<void()> on_change_;
+    simdjson::dom::parser parser_;
+    Backoff backoff_;
+    std::mt19937_64 rng_{std::random_device{}()};
+
+    std::map<std::string, KubeItem> cache_;
+    bool synced_ = false;
+    std::string rv_;
+
+    // listing
+    std::map<std::string, KubeItem> pending_;
+    std::string continue_;
+    std::string list_rv_;
+    int expired_restarts_ = 0;
+
+    // watching
+    ApiClient::CallPtr call_;
+    EventLoop::Clock::time_point watch_started_{};
+    std::size_t watch_events_ = 0;
+    bool watch_aborted_ = false;  // the stream asked for a relist (ERROR event, bad line)
+    bool watch_relist_now_ = false;
+    std::string watch_abort_reason_;
+    EventLoop::TimerId timer_ = 0;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace nra::kube

@@ -1,0 +1,227 @@
+#include "nra/kube/client.hpp"
+
+#include "nra/agent/log.hpp"
+#include "nra/agent/loop.hpp"
+
+namespace nra::kube {
+
+namespace {
+constexpr std::size_t kMaxIdle = 4;
+}
+
+class ApiClient::Call : public std::enable_shared_from_this<Call> {
+public:
+    Call(ApiClient& client, std::string request, bool stream, Handlers h)
+        : client_(client), alive_(client.alive_), request_(std::move(request)), stream_(stream), h_(std::move(h)) {}
+
+    void start(std::chrono::milliseconds timeout) {
+        std::weak_ptr<Call> weak = weak_from_this();
+        timer_ = client_.loop_.after(timeout, [weak, timeout] {
+            if (auto self = weak.lock()) {
+                self->timer_ = 0;
+                self->finish_error("no complete response within " + std::to_string(timeout.count() / 1000) + " s");
+            }
+        });
+        attach(stream_ ? nullptr : client_.take_idle());
+    }
+
+    void cancel() {
+        if (finished_) return;
+        finished_ = true;
+        h_ = {};
+        if (timer_ && *alive_) client_.loop_.cancel(timer_);
+        timer_ = 0;
+        if (conn_) conn_->close();
+        conn_.reset();
+    }
+
+private:
+    // Sends the request on `reused` (an idle keep-alive connection) or a new one.
+    void attach(std::shared_ptr<Connection> reused) {
+        reused_ = reused != nullptr;
+        if (reused) {
+            conn_ = std::move(reused);
+        } else {
+            std::string error;
+            conn_ = Connection::open(client_.loop_, client_.cfg_, client_.tls_.get(), error);
+            if (!conn_) {
+                // Report asynchronously: callers expect no callback from get().
+                std::weak_ptr<Call> weak = weak_from_this();
+                client_.loop_.after(std::chrono::milliseconds(0), [weak, error] {
+                    if (auto self = weak.lock()) self->finish_error(error);
+                });
+                return;
+            }
+        }
+        std::weak_ptr<Call> weak = weak_from_this();
+        conn_->set_handlers({
+            {},
+            [weak](std::string_view data) {
+                if (auto self = weak.lock()) self->on_data(data);
+            },
+            [weak](const std::string& error) {
+                if (auto self = weak.lock()) self->on_close(error);
+            },
+        });
+        parser_.begin(stream_);
+        conn_->send(request_);
+    }
+
+    void on_data(std::string_view data) {
+        auto self = shared_from_this();
+        events_.clear();
+        const std::size_t used = parser_.feed(data, events_);
+        got_bytes_ = true;
+        if (used < data.size() && !parser_.failed()) extra_bytes_ = true;
+        process();
+    }
+
+    void on_close(const std::string& error) {
+        auto self = shared_from_this();
+        conn_.reset();  // already closed
+        events_.clear();
+        parser_.finish(events_);
+        if (!got_bytes_ && reused_ && !finished_) {
+            // The server closed an idle keep-alive connection under us: retry once, fresh.
+            attach(nullptr);
+            return;
+        }
+        if (!error.empty() && !parser_.done()) {
+            events_.clear();  // report the transport error rather than "closed mid-response"
+            finish_error(error);
+            return;
+        }
+        process();
+        if (!finished_) finish_error("connection closed");
+    }
+
+    void process() {
+        for (auto& ev : events_) {
+            if (finished_) return;
+            switch (ev.kind) {
+                case HttpEvent::Kind::Head:
+                    for (auto w : parser_.head().headers_named("Warning"))
+                        log::warn("API server warning", {{"warning", std::string(w)}});
+                    if (parser_.head().status == 401) client_.token_.invalidate();
+                    break;
+                case HttpEvent::Kind::Line:
+                    ++lines_;
+                    if (h_.on_line) h_.on_line(std::move(ev.data));
+                    break;
+                case HttpEvent::Kind::Done:
+                    finish_ok(std::move(ev.data));
+                    return;
+                case HttpEvent::Kind::Error:
+                    finish_error("bad HTTP response: " + ev.data);
+                    return;
+            }
+        }
+    }
+
+    void finish_ok(std::string body) {
+        Response r;
+        r.status = parser_.head().status;
+        r.head = parser_.head();
+        r.body = std::move(body);
+        r.lines = lines_;
+        if (conn_) {
+            if (!stream_ && parser_.keep_alive() && !extra_bytes_ && *alive_) {
+                client_.park(std::move(conn_));
+            } else {
+                conn_->close();
+            }
+            conn_.reset();
+        }
+        deliver(std::move(r));
+    }
+
+    void finish_error(std::string error) {
+        Response r;
+        r.error = std::move(error);
+        r.lines = lines_;
+        if (parser_.head_complete()) r.head = parser_.head();
+        if (conn_) conn_->close();
+        conn_.reset();
+        deliver(std::move(r));
+    }
+
+    void deliver(Response r) {
+        if (finished_) return;
+        finished_ = true;
+        if (timer_ && *alive_) client_.loop_.cancel(timer_);
+        timer_ = 0;
+        auto done = std::move(h_.on_done);
+        h_ = {};
+        if (done) done(std::move(r));
+    }
+
+    ApiClient& client_;
+    std::shared_ptr<bool> alive_;
+    std::string request_;
+    bool stream_;
+    Handlers h_;
+    std::shared_ptr<Connection> conn_;
+    ResponseParser parser_;
+    std::vector<HttpEvent> events_;
+    EventLoop::TimerId timer_ = 0;
+    bool reused_ = false;
+    bool got_bytes_ = false;
+    bool extra_bytes_ = false;
+    bool finished_ = false;
+    std::size_t lines_ = 0;
+};
+
+ApiClient::ApiClient(EventLoop& loop, ApiConfig cfg)
+    : loop_(loop), cfg_(std::move(cfg)), token_(cfg_.token, cfg_.token_file), alive_(std::make_shared<bool>(true)) {
+    if (cfg_.tls) tls_ = std::make_unique<TlsContext>(cfg_);
+}
+
+ApiClient::~ApiClient() {
+    *alive_ = false;
+    for (auto& c : idle_) c->close();
+}
+
+ApiClient::CallPtr ApiClient::get(const std::string& target, bool stream, std::chrono::milliseconds timeout, Handlers h) {
+    const std::string& token = cfg_.tls ? token_.get() : std::string();
+    auto call = std::make_shared<Call>(*this, build_get(cfg_.host_header(), cfg_.path_prefix + target, token, user_agent),
+                                       stream, std::move(h));
+    call->start(timeout);
+    return call;
+}
+
+void ApiClient::cancel(const CallPtr& call) {
+    if (call) call->cancel();
+}
+
+void ApiClient::park(std::shared_ptr<Connection> conn) {
+    if (idle_.size() >= kMaxIdle || !conn->is_open()) {
+        conn->close();
+        return;
+    }
+    Connection* raw = conn.get();
+    // An idle connection that becomes readable is being closed by the server.
+    conn->set_handlers({{}, [this, raw](std::string_view) { unpark(raw); }, [this, raw](const std::string&) { unpark(raw); }});
+    idle_.push_back(std::move(conn));
+}
+
+void ApiClient::unpark(Connection* raw) {
+    for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+        if (it->get() == raw) {
+            auto keep = *it;  // alive until the handler returns
+            idle_.erase(it);
+            keep->close();
+            return;
+        }
+    }
+}
+
+std::shared_ptr<Connection> ApiClient::take_idle() {
+    while (!idle_.empty()) {
+        auto c = std::move(idle_.back());
+        idle_.pop_back();
+        if (c->is_open()) return c;
+    }
+    return nullptr;
+}
+
+}  // namespace nra::kube

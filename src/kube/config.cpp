@@ -1,0 +1,412 @@
+#include "nra/kube/config.hpp"
+
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include <cctype>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+#include "nra/core/tree.hpp"
+#include "nra/sources/yaml.hpp"
+
+namespace nra::kube {
+
+namespace {
+
+std::string trim_ws(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    return std::string(s);
+}
+
+bool is_ip_literal(const std::string& h) {
+    unsigned char buf[16];
+    return ::inet_pton(AF_INET, h.c_str(), buf) == 1 || ::inet_pton(AF_INET6, h.c_str(), buf) == 1;
+}
+
+std::optional<std::string> base64_decode(std::string_view in) {
+    auto val = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+' || c == '-') return 62;
+        if (c == '/' || c == '_') return 63;
+        return -1;
+    };
+    std::string out;
+    unsigned buf = 0;
+    int bits = 0;
+    bool padding = false;
+    for (char c : in) {
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') {
+            padding = true;
+            continue;
+        }
+        const int v = val(c);
+        if (v < 0 || padding) return std::nullopt;
+        buf = (buf << 6) | static_cast<unsigned>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((buf >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> split_list(std::string_view s) {
+    std::vector<std::string> out;
+    while (true) {
+        const auto c = s.find(':');
+        std::string part(s.substr(0, c));
+        if (!part.empty()) {
+            bool dup = false;
+            for (const auto& o : out) dup = dup || o == part;
+            if (!dup) out.push_back(std::move(part));
+        }
+        if (c == std::string_view::npos) break;
+        s.remove_prefix(c + 1);
+    }
+    return out;
+}
+
+std::string dir_of(const std::string& path) {
+    const auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+// A named kubeconfig entry (cluster, user or context) and the directory of
+// the file that defined it, for relative paths.
+struct Entry {
+    const Node* body = nullptr;
+    std::string dir;
+    std::string file;
+};
+
+std::string scalar_at(const Node* map, std::string_view key) {
+    if (!map || !map->is_map()) return {};
+    const Node* n = map->get(key);
+    return n && n->is_scalar() ? n->scalar : std::string();
+}
+
+bool truthy(const std::string& s) { return s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "on"; }
+
+}  // namespace
+
+std::string ApiConfig::host_header() const {
+    const bool v6 = host.find(':') != std::string::npos;
+    std::string h = v6 ? "[" + host + "]" : host;
+    if ((tls && port != 443) || (!tls && port != 80)) h += ":" + std::to_string(port);
+    return h;
+}
+
+std::string ApiConfig::url() const {
+    const bool v6 = host.find(':') != std::string::npos;
+    return std::string(tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) +
+           path_prefix;
+}
+
+Env Env::process() {
+    Env e;
+    e.getenv = [](const std::string& k) -> std::optional<std::string> {
+        const char* v = std::getenv(k.c_str());
+        if (!v) return std::nullopt;
+        return std::string(v);
+    };
+    e.read_file = [](const std::string& path) -> std::optional<std::string> {
+        std::ifstream f(path, std::ios::binary);
+        if (!f) return std::nullopt;
+        std::ostringstream ss;
+        ss << f.rdbuf();
+        if (f.bad()) return std::nullopt;
+        return ss.str();
+    };
+    e.is_regular_file = [](const std::string& path) {
+        struct stat st {};
+        return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    };
+    return e;
+}
+
+std::string parse_server_url(std::string_view url, ApiConfig& cfg) {
+    std::string_view rest;
+    if (url.substr(0, 8) == "https://") {
+        cfg.tls = true;
+        rest = url.substr(8);
+    } else if (url.substr(0, 7) == "http://") {
+        cfg.tls = false;
+        rest = url.substr(7);
+    } else {
+        return "server URL '" + std::string(url) + "' must start with https:// (or http://)";
+    }
+    const auto slash = rest.find('/');
+    std::string_view hostport = rest.substr(0, slash);
+    std::string prefix = slash == std::string_view::npos ? std::string() : std::string(rest.substr(slash));
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    if (prefix.find_first_of("?#") != std::string::npos) return "server URL must not carry a query or fragment";
+    std::string_view port_text;
+    if (!hostport.empty() && hostport.front() == '[') {
+        const auto close = hostport.find(']');
+        if (close == std::string_view::npos) return "server URL: unbalanced '[' in host";
+        cfg.host = std::string(hostport.substr(1, close - 1));
+        std::string_view after = hostport.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') return "server URL: garbage after ']'";
+            port_text = after.substr(1);
+        }
+    } else {
+        const auto colon = hostport.rfind(':');
+        if (colon != std::string_view::npos) {
+            cfg.host = std::string(hostport.substr(0, colon));
+            port_text = hostport.substr(colon + 1);
+        } else {
+            cfg.host = std::string(hostport);
+        }
+    }
+    if (cfg.host.empty()) return "server URL '" + std::string(url) + "' has no host";
+    if (cfg.host.find_first_of(" /@") != std::string::npos) return "server URL: invalid host '" + cfg.host + "'";
+    if (!port_text.empty()) {
+        unsigned long p = 0;
+        for (char c : port_text) {
+            if (c < '0' || c > '9') return "server URL: invalid port '" + std::string(port_text) + "'";
+            p = p * 10 + static_cast<unsigned long>(c - '0');
+            if (p > 65535) return "server URL: invalid port '" + std::string(port_text) + "'";
+        }
+        if (p == 0) return "server URL: invalid port 0";
+        cfg.port = static_cast<std::uint16_t>(p);
+    } else {
+        cfg.port = cfg.tls ? 443 : 80;
+    }
+    cfg.host_is_ip = is_ip_literal(cfg.host);
+    cfg.path_prefix = prefix;
+    return {};
+}
+
+ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_path, const Env& env) {
+    std::vector<std::pair<std::string, Node>> docs;  // kept alive: entries point into them
+    docs.reserve(paths.size());
+    for (const auto& path : paths) {
+        if (!env.is_regular_file(path)) {
+            if (explicit_path) throw std::runtime_error("kubeconfig " + path + ": no such file");
+            continue;
+        }
+        auto text = env.read_file(path);
+        if (!text) {
+            if (explicit_path) throw std::runtime_error("kubeconfig " + path + ": cannot read");
+            continue;
+        }
+        auto parsed = parse_yaml(*text);
+        if (!parsed) throw std::runtime_error("kubeconfig " + path + ": " + parsed.error);
+        if (!parsed.value->is_map() && !parsed.value->is_null())
+            throw std::runtime_error("kubeconfig " + path + ": not a mapping");
+        docs.emplace_back(path, std::move(*parsed.value));
+    }
+    if (docs.empty()) throw std::runtime_error("no kubeconfig file found");
+
+    std::map<std::string, Entry> clusters, users, contexts;
+    std::string current;
+    std::string current_file;
+    for (const auto& [path, doc] : docs) {
+        const std::string dir = dir_of(path);
+        auto collect = [&](const char* list, const char* inner, std::map<std::string, Entry>& into) {
+            const Node* seq = doc.get(list);
+            if (!seq || !seq->is_seq()) return;
+            for (const Node& item : seq->items) {
+                const std::string name = scalar_at(&item, "name");
+                if (name.empty() || into.count(name)) continue;
+                into[name] = Entry{item.get(inner), dir, path};
+            }
+        };
+        if (doc.is_null()) continue;
+        collect("clusters", "cluster", clusters);
+        collect("users", "user", users);
+        collect("contexts", "context", contexts);
+        if (current.empty()) {
+            current = scalar_at(&doc, "current-context");
+            if (!current.empty()) current_file = path;
+        }
+    }
+    std::string files;
+    for (const auto& [p, d] : docs) files += (files.empty() ? "" : ":") + p;
+    if (current.empty()) throw std::runtime_error("kubeconfig " + files + ": no current-context");
+    auto ctx = contexts.find(current);
+    if (ctx == contexts.end()) throw std::runtime_error("kubeconfig: current-context '" + current + "' is not defined");
+    const std::string cluster_name = scalar_at(ctx->second.body, "cluster");
+    const std::string user_name = scalar_at(ctx->second.body, "user");
+    auto cl = clusters.find(cluster_name);
+    if (cluster_name.empty() || cl == clusters.end())
+        throw std::runtime_error("kubeconfig: context '" + current + "' refers to undefined cluster '" + cluster_name + "'");
+    const Entry* user = nullptr;
+    if (!user_name.empty()) {
+        auto u = users.find(user_name);
+        if (u == users.end())
+            throw std::runtime_error("kubeconfig: context '" + current + "' refers to undefined user '" + user_name + "'");
+        user = &u->second;
+    }
+
+    ApiConfig cfg;
+    cfg.source = "kubeconfig " + files + " (context " + current + ")";
+    cfg.namespace_ = scalar_at(ctx->second.body, "namespace");
+
+    auto resolve = [&](const std::string& dir, const std::string& p) -> std::string {
+        if (p.empty() || p[0] == '/') return p;
+        if (p.rfind("~/", 0) == 0) {
+            if (auto home = env.getenv("HOME")) return *home + p.substr(1);
+        }
+        return dir + "/" + p;
+    };
+    auto read_or_throw = [&](const std::string& what, const std::string& path) {
+        auto t = env.read_file(path);
+        if (!t) throw std::runtime_error("kubeconfig: cannot read " + what + " " + path);
+        return *t;
+    };
+    auto data_or_throw = [&](const std::string& what, const std::string& b64) {
+        auto d = base64_decode(b64);
+        if (!d) throw std::runtime_error("kubeconfig: " + what + " is not valid base64");
+        return *d;
+    };
+
+    const Node* c = cl->second.body;
+    const std::string server = scalar_at(c, "server");
+    if (server.empty()) throw std::runtime_error("kubeconfig: cluster '" + cluster_name + "' has no server");
+    if (auto err = parse_server_url(server, cfg); !err.empty())
+        throw std::runtime_error("kubeconfig: cluster '" + cluster_name + "': " + err);
+    const std::string ca_file = scalar_at(c, "certificate-authority");
+    const std::string ca_data = scalar_at(c, "certificate-authority-data");
+    cfg.insecure = truthy(scalar_at(c, "insecure-skip-tls-verify"));
+    cfg.server_name = scalar_at(c, "tls-server-name");
+    if (!ca_file.empty() && !ca_data.empty())
+        throw std::runtime_error("kubeconfig: cluster '" + cluster_name +
+                                 "' sets both certificate-authority and certificate-authority-data");
+    if (cfg.insecure && (!ca_file.empty() || !ca_data.empty()))
+        throw std::runtime_error("kubeconfig: cluster '" + cluster_name +
+                                 "': specifying a root certificates file with the insecure flag is not allowed");
+    if (!ca_data.empty()) {
+        cfg.ca_pem = data_or_throw("certificate-authority-data", ca_data);
+        cfg.ca_origin = "certificate-authority-data";
+    } else if (!ca_file.empty()) {
+        cfg.ca_origin = resolve(cl->second.dir, ca_file);
+        cfg.ca_pem = read_or_throw("certificate-authority", cfg.ca_origin);
+    }
+    if (scalar_at(c, "proxy-url") != "")
+        throw std::runtime_error("kubeconfig: cluster '" + cluster_name + "': proxy-url is not supported");
+
+    if (user && user->body && user->body->is_map()) {
+        const Node* u = user->body;
+        for (const char* unsupported : {"exec", "auth-provider", "username", "password", "as", "as-groups"}) {
+            if (const Node* n = u->get(unsupported); n && !n->is_null())
+                throw std::runtime_error("kubeconfig: user '" + user_name + "': '" + unsupported + "' is not supported");
+        }
+        const std::string cert_file = scalar_at(u, "client-certificate");
+        const std::string cert_data = scalar_at(u, "client-certificate-data");
+        const std::string key_file = scalar_at(u, "client-key");
+        const std::string key_data = scalar_at(u, "client-key-data");
+        if (!cert_file.empty() && !cert_data.empty())
+            throw std::runtime_error("kubeconfig: user '" + user_name + "' sets both client-certificate and client-certificate-data");
+        if (!key_file.empty() && !key_data.empty())
+            throw std::runtime_error("kubeconfig: user '" + user_name + "' sets both client-key and client-key-data");
+        const bool has_cert = !cert_file.empty() || !cert_data.empty();
+        const bool has_key = !key_file.empty() || !key_data.empty();
+        if (has_cert != has_key)
+            throw std::runtime_error("kubeconfig: user '" + user_name + "': a client certificate needs a client key and vice versa");
+        if (!cert_data.empty()) cfg.client_cert_pem = data_or_throw("client-certificate-data", cert_data);
+        if (!cert_file.empty()) cfg.client_cert_pem = read_or_throw("client-certificate", resolve(user->dir, cert_file));
+        if (!key_data.empty()) cfg.client_key_pem = data_or_throw("client-key-data", key_data);
+        if (!key_file.empty()) cfg.client_key_pem = read_or_throw("client-key", resolve(user->dir, key_file));
+        cfg.token = scalar_at(u, "token");
+        const std::string token_file = scalar_at(u, "tokenFile");
+        if (!token_file.empty()) {
+            cfg.token_file = resolve(user->dir, token_file);
+            if (cfg.token.empty() && !env.read_file(cfg.token_file))
+                throw std::runtime_error("kubeconfig: user '" + user_name + "': cannot read tokenFile " + cfg.token_file);
+        }
+    }
+    if (!cfg.tls && (!cfg.token.empty() || !cfg.token_file.empty() || !cfg.client_cert_pem.empty()))
+        throw std::runtime_error("kubeconfig: credentials are only sent to https servers (server " + server + ")");
+    return cfg;
+}
+
+std::optional<ApiConfig> load_in_cluster(const Env& env) {
+    const auto host = env.getenv("KUBERNETES_SERVICE_HOST");
+    const auto port = env.getenv("KUBERNETES_SERVICE_PORT");
+    const std::string token_path = env.service_account_dir + "/token";
+    if (!host || host->empty() || !port || port->empty() || !env.is_regular_file(token_path)) return std::nullopt;
+    ApiConfig cfg;
+    cfg.source = "in-cluster";
+    const bool v6 = host->find(':') != std::string::npos;
+    if (auto err = parse_server_url("https://" + (v6 ? "[" + *host + "]" : *host) + ":" + *port, cfg); !err.empty())
+        throw std::runtime_error("in-cluster configuration: " + err);
+    cfg.ca_origin = env.service_account_dir + "/ca.crt";
+    auto ca = env.read_file(cfg.ca_origin);
+    if (!ca || ca->empty()) throw std::runtime_error("in-cluster configuration: cannot read " + cfg.ca_origin);
+    cfg.ca_pem = *ca;
+    cfg.token_file = token_path;
+    if (auto pod_ns = env.getenv("POD_NAMESPACE"); pod_ns && !pod_ns->empty()) {
+        cfg.namespace_ = *pod_ns;
+    } else if (auto ns = env.read_file(env.service_account_dir + "/namespace")) {
+        cfg.namespace_ = trim_ws(*ns);
+    }
+    if (cfg.namespace_.empty()) cfg.namespace_ = "default";
+    return cfg;
+}
+
+ApiConfig load_api_config(const std::string& explicit_kubeconfig, const Env& env) {
+    if (!explicit_kubeconfig.empty()) return load_kubeconfig(split_list(explicit_kubeconfig), true, env);
+    if (auto in = load_in_cluster(env)) return *in;
+    if (auto list = env.getenv("KUBECONFIG"); list && !list->empty()) {
+        auto paths = split_list(*list);
+        bool any = false;
+        for (const auto& p : paths) any = any || env.is_regular_file(p);
+        if (any) return load_kubeconfig(paths, false, env);
+    }
+    if (auto home = env.getenv("HOME"); home && !home->empty()) {
+        const std::string path = *home + "/.kube/config";
+        if (env.is_regular_file(path)) return load_kubeconfig({path}, false, env);
+    }
+    throw std::runtime_error(
+        "no Kubernetes API configuration: not running in a cluster (KUBERNETES_SERVICE_HOST/PORT and the "
+        "service-account token are absent) and no kubeconfig ($KUBECONFIG, ~/.kube/config)");
+}
+
+std::string resolve_namespace(const std::string& override_ns, const Env& env) {
+    if (!override_ns.empty()) return override_ns;
+    if (auto ns = env.read_file(env.service_account_dir + "/namespace")) {
+        std::string t = trim_ws(*ns);
+        if (!t.empty()) return t;
+    }
+    return "metallb-system";
+}
+
+TokenSource::TokenSource(std::string static_token, std::string file)
+    : token_(std::move(static_token)), file_(std::move(file)) {}
+
+const std::string& TokenSource::get() {
+    if (file_.empty()) return token_;
+    struct stat st {};
+    const bool have = ::stat(file_.c_str(), &st) == 0;
+    const bool changed = have && (st.st_mtim.tv_sec != mtime_.tv_sec || st.st_mtim.tv_nsec != mtime_.tv_nsec);
+    if (force_ || changed || Clock::now() - last_read_ >= refresh_) reload();
+    return token_;
+}
+
+void TokenSource::reload() {
+    last_read_ = Clock::now();
+    std::ifstream f(file_, std::ios::binary);
+    if (!f) return;  // keep the previous token; retried at the next request
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    std::string t = trim_ws(ss.str());
+    if (t.empty()) return;  // being rewritten: keep the previous token
+    struct stat st {};
+    if (::stat(file_.c_str(), &st) == 0) mtime_ = st.st_mtim;
+    token_ = std::move(t);
+    force_ = false;
+}
+
+}  // namespace nra::kube

@@ -1,0 +1,302 @@
+#include "nra/kube/informer.hpp"
+
+#include <algorithm>
+
+#include "nra/agent/log.hpp"
+
+namespace nra::kube {
+
+namespace {
+
+const char* kind_name(Kind k) {
+    switch (k) {
+        case Kind::BgpPeer: return "BGPPeer";
+        case Kind::IpAddressPool: return "IPAddressPool";
+        case Kind::BgpAdvertisement: return "BGPAdvertisement";
+        case Kind::Node: return "Node";
+        case Kind::ConfigMap: return "ConfigMap";
+    }
+    return "?";
+}
+
+int retry_after(const Response& r, const std::optional<Status>& st) {
+    int secs = 0;
+    const std::string_view h = r.head.header("Retry-After");
+    if (!h.empty() && h.size() < 6 && std::all_of(h.begin(), h.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        secs = std::stoi(std::string(h));
+    if (st && st->retry_after_seconds > secs) secs = st->retry_after_seconds;
+    return std::min(secs, 600);
+}
+
+// "HTTP 503 (ServiceUnavailable: message)" without echoing whole bodies.
+std::string describe(const Response& r, const std::optional<Status>& st) {
+    std::string s = "HTTP " + std::to_string(r.status);
+    if (st) {
+        std::string msg = st->message.size() > 300 ? st->message.substr(0, 300) + "..." : st->message;
+        if (!st->reason.empty() || !msg.empty()) s += " (" + st->reason + (msg.empty() ? "" : ": " + msg) + ")";
+    } else if (!r.head.reason.empty()) {
+        s += " " + r.head.reason;
+    }
+    return s;
+}
+
+}  // namespace
+
+std::chrono::milliseconds Backoff::next(Clock::time_point now) {
+    if (steps_ > 0 && now - last_failure_ > kResetAfter) steps_ = 0;
+    last_failure_ = now;
+    double base = static_cast<double>(kInitial.count());
+    for (unsigned i = 0; i < steps_ && base < static_cast<double>(kCap.count()); ++i) base *= 2;
+    if (steps_ < 32) ++steps_;
+    base = std::min(base, static_cast<double>(kCap.count()));
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    const double d = std::min(base * (1.0 + jitter(rng_)), static_cast<double>(kCap.count()));
+    return std::chrono::milliseconds(static_cast<long long>(d));
+}
+
+Informer::Informer(EventLoop& loop, ApiClient& client, Spec spec, std::function<void()> on_change)
+    : loop_(loop), client_(client), spec_(std::move(spec)), on_change_(std::move(on_change)) {}
+
+Informer::~Informer() {
+    *alive_ = false;
+    if (timer_) loop_.cancel(timer_);
+    ApiClient::cancel(call_);
+}
+
+void Informer::start() {
+    continue_.clear();
+    pending_.clear();
+    expired_restarts_ = 0;
+    list_page();
+}
+
+std::string Informer::query(bool watch) const {
+    std::string q;
+    auto add = [&](const std::string& k, const std::string& v) {
+        q += q.empty() ? "" : "&";
+        q += k + "=" + query_escape(v);
+    };
+    if (watch) {
+        add("watch", "1");
+        if (!rv_.empty()) add("resourceVersion", rv_);
+        add("allowWatchBookmarks", "true");
+    } else {
+        add("limit", "500");
+        if (!continue_.empty()) add("continue", continue_);
+    }
+    if (!spec_.field_selector.empty()) add("fieldSelector", spec_.field_selector);
+    return q;
+}
+
+void Informer::list_page() {
+    const std::string target = spec_.path + "?" + query(false);
+    log::debug("kube: list", {{"stream", spec_.name}, {"target", target}});
+    call_ = client_.get(target, false, list_timeout, {{}, [this](Response r) { on_list(std::move(r)); }});
+}
+
+void Informer::on_list(Response r) {
+    call_.reset();
+    if (r.status == 0) return retry(Next::List, "list failed: " + r.error);
+    if (r.status != 200) {
+        auto st = parse_status(parser_, r.body);
+        if (r.status == 410 && !continue_.empty()) {
+            // The continue token expired: restart from page 1 (a fresh snapshot).
+            log::info("kube: list continue token expired; restarting the list", {{"stream", spec_.name}});
+            continue_.clear();
+            pending_.clear();
+            if (++expired_restarts_ <= 2) return list_page();
+        }
+        return retry(Next::List, "list failed: " + describe(r, st), retry_after(r, st));
+    }
+    simdjson::dom::element doc;
+    simdjson::dom::array items;
+    if (parser_.parse(r.body).get(doc) || doc["items"].get(items))
+        return retry(Next::List, "list failed: malformed JSON list body");
+    std::string page_rv, cont;
+    simdjson::dom::element meta;
+    if (!doc["metadata"].get(meta)) {
+        std::string_view s;
+        if (!meta["resourceVersion"].get(s)) page_rv = std::string(s);
+        if (!meta["continue"].get(s)) cont = std::string(s);
+    }
+    if (continue_.empty()) list_rv_ = page_rv;  // every page carries page 1's resourceVersion
+    for (simdjson::dom::element item : items) {
+        ObjectMeta m;
+        if (!decode_meta(item, m)) {
+            log::warn("kube: object without metadata.name skipped", {{"stream", spec_.name}});
+            continue;
+        }
+        std::string error;
+        auto decoded = decode_item(spec_.kind, item, m, error);
+        if (!decoded) {
+            log::warn("kube: malformed object skipped", {{"stream", spec_.name}, {"object", m.key()}, {"error", error}});
+            continue;
+        }
+        pending_[m.key()] = std::move(*decoded);
+    }
+    if (!cont.empty()) {
+        continue_ = cont;
+        return list_page();
+    }
+    continue_.clear();
+    expired_restarts_ = 0;
+
+    // Replace the cache; keys missing from the new list are synthesized deletes.
+    bool changed = pending_.size() != cache_.size();
+    for (const auto& [key, item] : cache_) {
+        auto it = pending_.find(key);
+        if (it == pending_.end()) {
+            log::debug("kube: deleted while not watching", {{"stream", spec_.name}, {"object", key}});
+            changed = true;
+        } else if (!same_item(item, it->second)) {
+            changed = true;
+        }
+    }
+    cache_ = std::move(pending_);
+    pending_.clear();
+    rv_ = list_rv_;
+    const bool first = !synced_;
+    synced_ = true;
+    log::verbose("kube: listed", {{"stream", spec_.name}, {"items", cache_.size()}, {"resourceVersion", rv_}});
+    if (changed || first) on_change_();
+    watch();
+}
+
+void Informer::watch() {
+    std::uniform_int_distribution<long> dist(watch_min.count(), std::max(watch_min.count(), watch_max.count() - 1));
+    const long timeout = dist(rng_);
+    const std::string target = spec_.path + "?" + query(true) + "&timeoutSeconds=" + std::to_string(timeout);
+    log::debug("kube: watch", {{"stream", spec_.name}, {"target", target}});
+    watch_started_ = EventLoop::Clock::now();
+    watch_events_ = 0;
+    watch_aborted_ = false;
+    watch_relist_now_ = false;
+    watch_abort_reason_.clear();
+    call_ = client_.get(target, true, std::chrono::seconds(timeout + 30),
+                        {[this](std::string&& line) { on_watch_line(std::move(line)); },
+                         [this](Response r) { on_watch_done(std::move(r)); }});
+}
+
+void Informer::upsert(std::string key, KubeItem item) {
+    auto it = cache_.find(key);
+    if (it != cache_.end() && same_item(it->second, item)) return;  // e.g. a Node status heartbeat
+    cache_[std::move(key)] = std::move(item);
+    on_change_();
+}
+
+void Informer::erase(const std::string& key) {
+    if (cache_.erase(key)) on_change_();
+}
+
+void Informer::on_watch_line(std::string&& line) {
+    if (watch_aborted_) return;
+    auto abort = [&](std::string why, bool relist_now) {
+        watch_aborted_ = true;
+        watch_relist_now_ = relist_now;
+        watch_abort_reason_ = std::move(why);
+        auto call = std::move(call_);
+        ApiClient::cancel(call);  // no on_watch_done for this call
+        if (relist_now) {
+            log::info("kube: " + watch_abort_reason_ + "; relisting", {{"stream", spec_.name}});
+            start();
+        } else {
+            retry(Next::List, watch_abort_reason_);
+        }
+    };
+    simdjson::dom::element doc, obj;
+    std::string_view type;
+    if (parser_.parse(line).get(doc) || doc["type"].get(type) || doc["object"].get(obj) || !obj.is_object())
+        return abort("malformed watch event", false);
+    if (type == "ERROR") {
+        auto st = decode_status(obj);
+        if (st && (st->code == 410 || st->reason == "Expired" || st->reason == "Gone"))
+            return abort("watch expired (" + (st->reason.empty() ? std::string("410") : st->reason) + ")", true);
+        std::string why = "watch ERROR event";
+        if (st) why += ": " + std::to_string(st->code) + " " + st->reason + (st->message.empty() ? "" : ": " + st->message);
+        return abort(why, false);
+    }
+    ++watch_events_;
+    ObjectMeta m;
+    const bool has_meta = decode_meta(obj, m);
+    if (type == "BOOKMARK") {
+        simdjson::dom::element meta;
+        std::string_view rv;
+        if (!obj["metadata"].get(meta) && !meta["resourceVersion"].get(rv) && !rv.empty()) rv_ = std::string(rv);
+        return;
+    }
+    if (type != "ADDED" && type != "MODIFIED" && type != "DELETED") {
+        log::warn("kube: unknown watch event type skipped", {{"stream", spec_.name}, {"type", std::string(type)}});
+        return;
+    }
+    std::string_view kind;
+    if (!obj["kind"].get(kind) && kind != kind_name(spec_.kind)) {
+        log::warn("kube: unexpected object kind skipped", {{"stream", spec_.name}, {"kind", std::string(kind)}});
+        return;
+    }
+    if (!has_meta) {
+        log::warn("kube: watch object without metadata.name skipped", {{"stream", spec_.name}});
+        return;
+    }
+    if (!m.resource_version.empty()) rv_ = m.resource_version;
+    if (type == "DELETED") return erase(m.key());
+    std::string error;
+    auto decoded = decode_item(spec_.kind, obj, m, error);
+    if (!decoded) {
+        log::warn("kube: malformed object skipped", {{"stream", spec_.name}, {"object", m.key()}, {"error", error}});
+        return;
+    }
+    upsert(m.key(), std::move(*decoded));
+}
+
+void Informer::on_watch_done(Response r) {
+    call_.reset();
+    const auto elapsed = EventLoop::Clock::now() - watch_started_;
+    const bool quick_empty = elapsed < std::chrono::seconds(1) && watch_events_ == 0;
+    if (r.status == 0) {
+        if (r.head.status == 200 && !quick_empty) {
+            // The stream was cut (reset, EOF mid-object, deadline): resume from the last RV.
+            log::verbose("kube: watch interrupted; resuming", {{"stream", spec_.name}, {"error", r.error}});
+            return watch();
+        }
+        return retry(Next::Watch, "watch failed: " + r.error);
+    }
+    if (r.status == 200) {
+        if (quick_empty) return retry(Next::Watch, "watch closed within 1 s without events");
+        log::debug("kube: watch ended; resuming", {{"stream", spec_.name}, {"resourceVersion", rv_}});
+        return watch();
+    }
+    auto st = parse_status(parser_, r.body);
+    if (r.status == 410) {
+        log::info("kube: watch resourceVersion expired (HTTP 410); relisting", {{"stream", spec_.name}});
+        return start();
+    }
+    if (r.status == 504 && st &&
+        std::find(st->cause_reasons.begin(), st->cause_reasons.end(), "ResourceVersionTooLarge") != st->cause_reasons.end())
+        return retry(Next::List, "watch failed: " + describe(r, st));
+    if (r.status == 429) return retry(Next::Watch, "watch throttled: " + describe(r, st), retry_after(r, st));
+    return retry(Next::List, "watch failed: " + describe(r, st), retry_after(r, st));
+}
+
+void Informer::retry(Next next, const std::string& why, int retry_after_seconds) {
+    auto delay = backoff_.next();
+    if (retry_after_seconds > 0) delay = std::max<std::chrono::milliseconds>(delay, std::chrono::seconds(retry_after_seconds));
+    log::warn("kube: " + why, {{"stream", spec_.name},
+                               {"retry_in_ms", static_cast<long long>(delay.count())},
+                               {"attempt", backoff_.steps()},
+                               {"then", next == Next::List ? "list" : "watch"}});
+    schedule(next, delay);
+}
+
+void Informer::schedule(Next next, std::chrono::milliseconds delay) {
+    if (timer_) loop_.cancel(timer_);
+    timer_ = loop_.after(delay, [this, next] {
+        timer_ = 0;
+        if (next == Next::List) {
+            start();
+        } else {
+            watch();
+        }
+    });
+}
+
+}  // namespace nra::kube

@@ -1,0 +1,335 @@
+// The Kubernetes configuration source: ConfigMap mode (legacy MetalLB config)
+// or CRD mode (metallb.io), plus this node's labels when NODE_NAME is set.
+// Informers keep caches; every change re-derives the Model (cheap: the sets
+// are tiny) and only a Model that differs from the last delivered one is
+// passed on. Nothing is delivered before every stream has listed once.
+#include <csignal>
+#include <stdexcept>
+
+#include "nra/agent/log.hpp"
+#include "nra/agent/loop.hpp"
+#include "nra/core/crd.hpp"
+#include "nra/core/legacy.hpp"
+#include "nra/core/selector.hpp"
+#include "nra/kube/client.hpp"
+#include "nra/kube/config.hpp"
+#include "nra/kube/informer.hpp"
+#include "nra/sources/source.hpp"
+#include "nra/sources/yaml.hpp"
+
+namespace nra {
+
+namespace {
+
+using namespace nra::kube;
+
+bool same_selectors(const std::vector<LabelSelector>& a, const std::vector<LabelSelector>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (a[i].match_labels != b[i].match_labels || a[i].match_expressions.size() != b[i].match_expressions.size())
+            return false;
+        for (std::size_t j = 0; j < a[i].match_expressions.size(); ++j) {
+            const auto& x = a[i].match_expressions[j];
+            const auto& y = b[i].match_expressions[j];
+            if (x.key != y.key || x.op != y.op || x.values != y.values) return false;
+        }
+    }
+    return true;
+}
+
+bool same_model(const Model& a, const Model& b) {
+    if (a.peers.size() != b.peers.size() || a.addresses.size() != b.addresses.size()) return false;
+    for (std::size_t i = 0; i < a.peers.size(); ++i) {
+        const auto& x = a.peers[i];
+        const auto& y = b.peers[i];
+        if (x.address != y.address || x.weight != y.weight || x.name != y.name ||
+            !same_selectors(x.node_selectors, y.node_selectors))
+            return false;
+    }
+    for (std::size_t i = 0; i < a.addresses.size(); ++i)
+        if (a.addresses[i].text != b.addresses[i].text || a.addresses[i].where != b.addresses[i].where) return false;
+    return true;
+}
+
+std::string diagnostics_text(const std::vector<Diagnostic>& d) {
+    std::string s;
+    for (const auto& x : d) s += x.where + ": " + x.what + "\n";
+    return s;
+}
+
+class KubeSource final : public Source {
+public:
+    KubeSource(KubeOptions opts, ApiConfig cfg, std::string ns)
+        : opts_(std::move(opts)), cfg_(std::move(cfg)), ns_(std::move(ns)) {}
+
+    ~KubeSource() override {
+        informers_.clear();
+        if (loop_ && discovery_timer_) loop_->cancel(discovery_timer_);
+        ApiClient::cancel(discovery_call_);
+    }
+
+    void start(EventLoop& loop, Callbacks cb) override {
+        ::signal(SIGPIPE, SIG_IGN);  // a peer reset must be an error code, never a signal
+        loop_ = &loop;
+        cb_ = std::move(cb);
+        client_ = std::make_unique<ApiClient>(loop, cfg_);
+        log::info("kube: source starting", {{"source", describe()}, {"server", cfg_.url()}, {"config", cfg_.source}});
+        if (opts_.use_crds) {
+            discover();
+        } else {
+            add_informer({"configmap " + ns_ + "/" + opts_.configmap_name, "/api/v1/namespaces/" + ns_ + "/configmaps",
+                          "metadata.name=" + opts_.configmap_name, Kind::ConfigMap},
+                         &configmap_);
+            add_node_informer();
+            for (auto& i : informers_) i->start();
+        }
+    }
+
+    bool synced() const override { return delivered_; }
+
+    std::string describe() const override {
+        std::string s = opts_.use_crds ? "metallb.io CRDs in namespace " + ns_
+                                       : "ConfigMap " + ns_ + "/" + opts_.configmap_name;
+        if (!opts_.node_name.empty()) s += " (node " + opts_.node_name + ")";
+        return s;
+    }
+
+private:
+    void add_informer(Informer::Spec spec, Informer** slot) {
+        auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { derive(); });
+        *slot = inf.get();
+        informers_.push_back(std::move(inf));
+    }
+
+    void add_node_informer() {
+        if (opts_.node_name.empty()) return;
+        add_informer({"node " + opts_.node_name, "/api/v1/nodes", "metadata.name=" + opts_.node_name, Kind::Node}, &node_);
+    }
+
+    // --- CRD discovery -------------------------------------------------------
+
+    void discover() {
+        discovery_call_ = client_->get("/apis/metallb.io", false, std::chrono::seconds(30), {{}, [this](Response r) {
+            discovery_call_.reset();
+            if (r.status != 200) return discovery_failed("GET /apis/metallb.io: " + response_text(r));
+            simdjson::dom::element doc;
+            simdjson::dom::array versions;
+            if (parser_.parse(r.body).get(doc) || doc["versions"].get(versions))
+                return discovery_failed("GET /apis/metallb.io: not an APIGroup");
+            versions_.clear();
+            std::string_view preferred;
+            if (doc["preferredVersion"]["version"].get(preferred)) preferred = {};
+            for (auto v : versions) {
+                std::string_view name;
+                if (!v["version"].get(name)) versions_.emplace_back(name);
+            }
+            // Preferred version first, then the rest in server order.
+            std::stable_partition(versions_.begin(), versions_.end(), [&](const std::string& v) { return v == preferred; });
+            served_.clear();
+            discover_version(0);
+        }});
+    }
+
+    void discover_version(std::size_t i) {
+        if (i == versions_.size()) return discovered();
+        const std::string version = versions_[i];
+        discovery_call_ = client_->get("/apis/metallb.io/" + version, false, std::chrono::seconds(30),
+                                       {{}, [this, i, version](Response r) {
+            discovery_call_.reset();
+            if (r.status != 200) return discovery_failed("GET /apis/metallb.io/" + version + ": " + response_text(r));
+            simdjson::dom::element doc;
+            simdjson::dom::array resources;
+            if (parser_.parse(r.body).get(doc) || doc["resources"].get(resources))
+                return discovery_failed("GET /apis/metallb.io/" + version + ": not an APIResourceList");
+            for (auto res : resources) {
+                std::string_view name;
+                if (!res["name"].get(name) && name.find('/') == std::string_view::npos)
+                    served_.emplace_back(std::string(name), version);
+            }
+            discover_version(i + 1);
+        }});
+    }
+
+    std::string pick(const std::string& resource, const std::string& prefer) const {
+        std::string any;
+        for (const auto& [name, version] : served_) {
+            if (name != resource) continue;
+            if (version == prefer) return version;
+            if (any.empty()) any = version;
+        }
+        return any;
+    }
+
+    void discovered() {
+        const std::string peers = pick("bgppeers", "v1beta2");
+        const std::string pools = pick("ipaddresspools", "");
+        const std::string ads = pick("bgpadvertisements", "");
+        if (peers.empty() || pools.empty() || ads.empty())
+            return discovery_failed("metallb.io serves no " +
+                                    std::string(peers.empty() ? "bgppeers" : pools.empty() ? "ipaddresspools" : "bgpadvertisements") +
+                                    " (are the MetalLB CRDs installed?)");
+        discovery_backoff_.reset();
+        log::info("kube: metallb.io discovered",
+                  {{"bgppeers", peers}, {"ipaddresspools", pools}, {"bgpadvertisements", ads}});
+        const std::string base = "/apis/metallb.io/";
+        add_informer({"bgppeers", base + peers + "/namespaces/" + ns_ + "/bgppeers", "", Kind::BgpPeer}, &peers_);
+        add_informer({"ipaddresspools", base + pools + "/namespaces/" + ns_ + "/ipaddresspools", "", Kind::IpAddressPool}, &pools_);
+        add_informer({"bgpadvertisements", base + ads + "/namespaces/" + ns_ + "/bgpadvertisements", "", Kind::BgpAdvertisement},
+                     &ads_);
+        add_node_informer();
+        for (auto& i : informers_) i->start();
+    }
+
+    void discovery_failed(const std::string& why) {
+        const auto delay = discovery_backoff_.next();
+        log::warn("kube: discovery failed: " + why, {{"retry_in_ms", static_cast<long long>(delay.count())}});
+        discovery_timer_ = loop_->after(delay, [this] {
+            discovery_timer_ = 0;
+            discover();
+        });
+    }
+
+    static std::string response_text(const Response& r) {
+        if (r.status == 0) return r.error;
+        return "HTTP " + std::to_string(r.status) + (r.head.reason.empty() ? "" : " " + r.head.reason);
+    }
+
+    // --- derivation --------------------------------------------------------
+
+    std::optional<Labels> node_labels() {
+        if (!node_) return std::nullopt;
+        for (const auto& [key, item] : node_->items()) {
+            if (const auto* n = std::get_if<NodeInfo>(&item); n && n->name == opts_.node_name) return n->labels;
+        }
+        if (!node_missing_logged_) {
+            log::warn("kube: this node is not in the API; evaluating node selectors against no labels",
+                      {{"node", opts_.node_name}});
+            node_missing_logged_ = true;
+        }
+        return Labels{};
+    }
+
+    void derive() {
+        if (informers_.empty()) return;
+        for (const auto& i : informers_)
+            if (!i->synced()) return;
+        std::optional<Model> m = opts_.use_crds ? derive_crds() : derive_configmap();
+        if (!m) return;
+        if (delivered_ && same_model(*m, last_)) return;
+        last_ = *m;
+        delivered_ = true;
+        log::info("kube: configuration changed", {{"source", describe()},
+                                                  {"peers", last_.peers.size()},
+                                                  {"addresses", last_.addresses.size()}});
+        if (cb_.config) cb_.config(std::move(*m));
+    }
+
+    std::optional<Model> derive_configmap() {
+        const ConfigMapInfo* cm = nullptr;
+        for (const auto& [key, item] : configmap_->items()) {
+            if (const auto* c = std::get_if<ConfigMapInfo>(&item); c && c->name == opts_.configmap_name) cm = c;
+        }
+        Model model;
+        const std::string where = "ConfigMap " + ns_ + "/" + opts_.configmap_name;
+        if (!cm || !cm->has_config) {
+            if (cm_state_ != (cm ? 1 : 0)) {
+                log::info(cm ? "kube: " + where + " has no 'config' key: empty configuration"
+                             : "kube: " + where + " does not exist: empty configuration");
+                cm_state_ = cm ? 1 : 0;
+            }
+            parsed_text_.reset();
+        } else {
+            cm_state_ = 2;
+            if (!parsed_text_ || *parsed_text_ != cm->config) {
+                parsed_text_ = cm->config;
+                parsed_ok_ = false;
+                auto doc = parse_yaml(cm->config);
+                if (!doc) {
+                    log::error("kube: invalid YAML in " + where + " data.config; keeping the last good configuration",
+                               {{"error", doc.error}});
+                } else {
+                    auto legacy = parse_legacy(*doc.value);
+                    for (const auto& d : legacy.diagnostics)
+                        log::warn("kube: " + where + " data.config: " + d.what, {{"where", d.where}});
+                    if (legacy.fatal) {
+                        log::error("kube: " + where + " data.config is not a MetalLB configuration; keeping the last good one");
+                    } else {
+                        parsed_ok_ = true;
+                        parsed_model_ = std::move(legacy.model);
+                    }
+                }
+            }
+            if (!parsed_ok_) return std::nullopt;
+            model = parsed_model_;
+        }
+        const auto labels = node_labels();
+        std::vector<Peer> peers;
+        for (auto& p : model.peers) {
+            if (labels && !peer_applies_to_node(p, *labels)) continue;
+            p.node_selectors.clear();  // evaluated here (or not at all without NODE_NAME)
+            peers.push_back(std::move(p));
+        }
+        model.peers = std::move(peers);
+        return model;
+    }
+
+    std::optional<Model> derive_crds() {
+        CrdInput in;
+        for (const auto& [k, item] : peers_->items()) in.peers.push_back(std::get<CrdPeer>(item));
+        for (const auto& [k, item] : pools_->items()) in.pools.push_back(std::get<CrdPool>(item));
+        for (const auto& [k, item] : ads_->items()) in.advertisements.push_back(std::get<CrdAdvertisement>(item));
+        in.node_labels = node_labels();
+        auto sel = select_crd(in);
+        const std::string text = diagnostics_text(sel.diagnostics) + (sel.rejected ? "rejected" : "");
+        if (text != last_diagnostics_) {  // log problems once, not on every unrelated event
+            last_diagnostics_ = text;
+            for (const auto& d : sel.diagnostics)
+                (sel.rejected ? log::error : log::warn)("kube: " + d.where + ": " + d.what, {});
+            if (sel.rejected) log::error("kube: invalid MetalLB configuration; keeping the last good one");
+        }
+        if (sel.rejected) return std::nullopt;
+        return std::move(sel.model);
+    }
+
+    KubeOptions opts_;
+    ApiConfig cfg_;
+    std::string ns_;
+    EventLoop* loop_ = nullptr;
+    Callbacks cb_;
+    std::unique_ptr<ApiClient> client_;
+    std::vector<std::unique_ptr<Informer>> informers_;
+    Informer* configmap_ = nullptr;
+    Informer* node_ = nullptr;
+    Informer* peers_ = nullptr;
+    Informer* pools_ = nullptr;
+    Informer* ads_ = nullptr;
+
+    simdjson::dom::parser parser_;
+    ApiClient::CallPtr discovery_call_;
+    EventLoop::TimerId discovery_timer_ = 0;
+    Backoff discovery_backoff_;
+    std::vector<std::string> versions_;
+    std::vector<std::pair<std::string, std::string>> served_;  // (resource, version)
+
+    bool delivered_ = false;
+    Model last_;
+    std::optional<std::string> parsed_text_;
+    bool parsed_ok_ = false;
+    Model parsed_model_;
+    int cm_state_ = -1;
+    bool node_missing_logged_ = false;
+    std::string last_diagnostics_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_kube_source(const KubeOptions& options) {
+    const Env env = Env::process();
+    ApiConfig cfg = load_api_config(options.kubeconfig, env);
+    if (cfg.tls) TlsContext check(cfg);  // fail now on an unusable CA or client certificate
+    std::string ns = resolve_namespace(options.namespace_override, env);
+    if (options.configmap_name.empty() && !options.use_crds) throw std::runtime_error("empty ConfigMap name");
+    return std::make_unique<KubeSource>(options, std::move(cfg), std::move(ns));
+}
+
+}  // namespace nra
