@@ -123,25 +123,17 @@ bool ResponseParser::start_body(std::vector<HttpEvent>& out) {
     const std::string_view connection = head_.header("Connection");
     keep_alive_ = head_.minor_version >= 1 ? !has_token(connection, "close") : has_token(connection, "keep-alive");
     lines_ = stream_lines_ && head_.status / 100 == 2;
-    out.push_back({HttpEvent::Kind::Head, {}});
 
-    if (head_.status == 204 || head_.status == 304) {
-        complete(out);
-        return true;
-    }
+    // Framing first: a response with broken framing produces no Head event.
+    State next = State::BodyUntilClose;
+    std::size_t len = 0;
     const std::string_view te = head_.header("Transfer-Encoding");
-    if (!te.empty()) {
-        if (iequals(last_token(te), "chunked")) {
-            state_ = State::ChunkSize;
-        } else {
-            state_ = State::BodyUntilClose;
-            keep_alive_ = false;
-        }
-        return true;
-    }
     const auto lengths = head_.headers_named("Content-Length");
-    if (!lengths.empty()) {
-        std::size_t len = 0;
+    if (head_.status == 204 || head_.status == 304) {
+        next = State::Done;
+    } else if (!te.empty()) {
+        next = iequals(last_token(te), "chunked") ? State::ChunkSize : State::BodyUntilClose;
+    } else if (!lengths.empty()) {
         bool first = true;
         for (std::string_view v : lengths) {
             if (v.empty() || v.size() > 15) return false;
@@ -155,16 +147,16 @@ bool ResponseParser::start_body(std::vector<HttpEvent>& out) {
             first = false;
         }
         if (!lines_ && len > limits_.max_body) return false;
-        remaining_ = len;
-        if (len == 0) {
-            complete(out);
-        } else {
-            state_ = State::BodyLength;
-        }
-        return true;
+        next = len == 0 ? State::Done : State::BodyLength;
     }
-    state_ = State::BodyUntilClose;
-    keep_alive_ = false;
+    if (next == State::BodyUntilClose) keep_alive_ = false;
+    out.push_back({HttpEvent::Kind::Head, {}});
+    remaining_ = len;
+    if (next == State::Done) {
+        complete(out);
+    } else {
+        state_ = next;
+    }
     return true;
 }
 
