@@ -38,7 +38,7 @@ peers:
     CHECK(r.model.peers[1].address.str() == "172.29.0.3");
     REQUIRE(r.model.addresses.size() == 2);
     CHECK(r.model.addresses[1].text == "192.168.58.10-192.168.58.30");
-    CHECK(r.model.addresses[1].where.find("line 10") == 0);
+    CHECK(r.model.addresses[1].where == "line 9 column 5 (address-pools[1].addresses[1])");
 }
 
 TEST_CASE("JSON input works since it is YAML") {
@@ -69,7 +69,7 @@ address-pools:
     REQUIRE(r.model.addresses.size() == 1);
     CHECK(r.model.addresses[0].text == "10.3.0.0/24");
     REQUIRE(r.diagnostics.size() == 6);
-    CHECK(r.diagnostics[0].where.find("line 2 column 16 (peers[0].peer-address)") == 0);
+    CHECK(r.diagnostics[0].where == "line 2 column 17 (peers[0].peer-address)");
     CHECK(r.diagnostics[0].what.find("10.0.0.300") != std::string::npos);
     CHECK(r.diagnostics[4].what.find("bgpp") != std::string::npos);
 }
