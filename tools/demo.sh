@@ -78,7 +78,7 @@ heading "2. configuration ($config)"
 grep -v '^#' "$config" | sed 's/^/    /'
 
 heading "3. the agent, as a daemon (LOG_FORMAT=text)"
-ip netns exec "$ns" env -i PATH="$PATH" METALLB_STATIC_FILE="$config" LOG_FORMAT=text LOG_LEVEL=info \
+ip netns exec "$ns" env -i PATH="$PATH" METALLB_STATIC_FILE="$config" LOG_FORMAT=text LOG_LEVEL=${DEMO_LOG_LEVEL:-info} \
     TABLE_WEIGHT=$table "$agent" 2>"$log" &
 agent_pid=$!
 echo "started: pid $agent_pid"

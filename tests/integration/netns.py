@@ -136,8 +136,10 @@ class Agent:
         self.env = dict(env)
         self.args = list(args)
         self.name = name
-        self.out_path = ns.dir / f"{name}.stdout"
-        self.err_path = ns.dir / f"{name}.stderr"
+        # Logs live outside the config directory: the agent watches that directory, and writes to its
+        # own log there would wake it up and hide bugs (e.g. a first reconcile that waits for an event).
+        self.out_path = ns.out / f"{name}.stdout"
+        self.err_path = ns.out / f"{name}.stderr"
         self.argv = ["ip", "netns", "exec", ns.name, AGENT, *args]
         self._out = open(self.out_path, "w")
         self._err = open(self.err_path, "w")
@@ -148,11 +150,13 @@ class Agent:
 
     # -- output
     def stderr(self) -> str:
-        self._err.flush()
+        if not self._err.closed:
+            self._err.flush()
         return self.err_path.read_text(errors="replace")
 
     def stdout(self) -> str:
-        self._out.flush()
+        if not self._out.closed:
+            self._out.flush()
         return self.out_path.read_text(errors="replace")
 
     def json_logs(self) -> list[dict]:
@@ -226,7 +230,11 @@ def agent_env(extra: dict[str, str]) -> dict[str, str]:
 class Netns:
     def __init__(self, prefix: str = "nra-test"):
         self.name = f"{prefix}-{secrets.token_hex(4)}"
-        self.dir = Path(tempfile.mkdtemp(prefix=self.name + "-"))
+        self.root = Path(tempfile.mkdtemp(prefix=self.name + "-"))
+        self.dir = self.root / "etc"  # configs and scripts (the agent watches this directory)
+        self.out = self.root / "out"  # agent/monitor logs and files written by test scripts
+        self.dir.mkdir()
+        self.out.mkdir()
         self.agents: list[Agent] = []
         self.results: list[Result] = []
         self.extra: list[subprocess.Popen] = []
@@ -279,7 +287,7 @@ class Netns:
             subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
             self._created = False
         if os.environ.get("NRA_IT_KEEP") != "1":
-            shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "Netns":
         return self.create()
@@ -314,7 +322,12 @@ class Netns:
     def routes(self, table: int | str, family: int | None = None) -> list[dict]:
         out = []
         for fam in ((4, 6) if family is None else (family,)):
-            rs = self.ipj(f"-{fam}", "route", "show", "table", str(table))
+            p = self.ip("-N", "-j", f"-{fam}", "route", "show", "table", str(table), check=False)
+            if p.returncode != 0:
+                if "does not exist" in p.stderr:  # an IPv6 table that was never created: empty
+                    continue
+                raise RuntimeError(f"ip route show table {table} failed: {p.stderr}")
+            rs = json.loads(p.stdout) if p.stdout.strip() else []
             for r in rs:
                 r["family"] = fam
                 out.append(r)
@@ -371,11 +384,11 @@ class Netns:
         self.agents.append(a)
         return a
 
-    def start_monitor(self, args: Iterable[str] = ()) -> Path | None:
+    def start_monitor(self, args: Iterable[str] = ("--table", "20")) -> Path | None:
         """Start the netlink monitor (if it exists) for diagnostics; returns its output file."""
         if not MONITOR or not os.access(MONITOR, os.X_OK):
             return None
-        path = self.dir / f"monitor{len(self.extra)}.out"
+        path = self.out / f"monitor{len(self.extra)}.out"
         f = open(path, "w")
         p = subprocess.Popen(["ip", "netns", "exec", self.name, MONITOR, *args], stdout=f,
                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -508,7 +521,7 @@ class NetnsTestCase(unittest.TestCase):
             parts.append(r.describe())
         for a in self.ns.agents:
             parts.append(a.describe())
-        for p in sorted(self.ns.dir.glob("monitor*.out")):
+        for p in sorted(self.ns.out.glob("monitor*.out")):
             parts.append(f"--- {p.name} ---\n{p.read_text(errors='replace')[-4000:]}")
         return "\n".join(parts)
 

@@ -9,11 +9,11 @@ import re
 import signal
 import time
 
-from netns import NetnsTestCase, figure, kernel_change_lines, legacy_yaml, wait_until
+from netns import MONITOR, NetnsTestCase, figure, kernel_change_lines, legacy_yaml, wait_until
 
 P = ["10.0.0.1", "10.0.0.3", "fd00::1", "fd00::3"]
 C1 = ["192.168.57.0/24", "fd20::/64"]
-C2 = ["192.168.60.0/24", "192.168.61.0/24", "fd22::/64"]
+C2 = ["192.168.60.0/24", "192.168.62.0/24", "fd22::/64"]  # not adjacent: no aggregation
 
 
 class DaemonBase(NetnsTestCase):
@@ -47,6 +47,16 @@ class TestDaemon(DaemonBase):
             for k in ("time", "level", "msg"):
                 self.assertIn(k, l)
         wait_until(lambda: kernel_change_lines(agent.json_logs()), 5, what="kernel changes logged")
+        self.assertEqual(agent.stop(), 0)
+
+    def test_converges_in_quiet_namespace(self):
+        """The first reconcile must not wait for an unrelated wake-up (a netlink event, the file re-check
+        timer). The namespace is left idle first, the re-check and periodic timers are pushed out to 60 s
+        and disabled, so only the agent's own start can make it converge within 10 s."""
+        time.sleep(1.5)  # let IPv6 link-local/multicast route events of the fresh links die down
+        cfg = self.write_config(P, [("p", "bgp", C1)])
+        agent = self.ns.start_agent(self.base_env(cfg, METALLB_STATIC_FILE_WAIT="60000", MAX_RECONCILE_WAIT="0"))
+        self.wait_state(C1, P, timeout=10)
         self.assertEqual(agent.stop(), 0)
 
     def test_converges_from_dirty_table(self):
@@ -89,17 +99,22 @@ class TestDaemon(DaemonBase):
     def test_sigterm_right_after_start(self):
         cfg = self.write_config(P, [("p", "bgp", C1)])
         agent = self.ns.start_agent(self.base_env(cfg))
+        # wait until the agent itself runs (not `ip netns exec`), then stop it mid-startup
+        wait_until(lambda: agent.stderr().strip(), 5, interval=0.001, what="first log line")
         self.assertEqual(agent.stop(signal.SIGTERM), 0)
 
     def test_imposter_burst(self):
         """Many imposters at once (rules and routes, both families) all go; the agent stays up."""
         before = self.seed_foreign()
         agent = self.start()
-        batch = "\n".join(
+        batch4 = "\n".join(
             [f"rule add from 192.168.57.0/24 to 10.{i}.0.0/16 lookup 20 priority 20" for i in range(50)]
-            + [f"route add 10.{100 + i}.0.0/16 via 10.0.0.1 table 20" for i in range(50)]
-            + [f"-6 rule add from fd20::/64 to fd9{i % 10}:{i}::/64 lookup 20 priority 20" for i in range(30)]) + "\n"
-        self.ns.run(["ip", "-batch", "-"], input=batch)
+            + [f"route add 10.{100 + i}.0.0/16 via 10.0.0.1 table 20" for i in range(50)]) + "\n"
+        batch6 = "\n".join(
+            [f"rule add from fd20::/64 to fd90:{i}::/64 lookup 20 priority 20" for i in range(30)]
+            + [f"route add fd91:{i}::/64 via fd00::1 table 20" for i in range(30)]) + "\n"
+        self.ns.run(["ip", "-batch", "-"], input=batch4)
+        self.ns.run(["ip", "-6", "-batch", "-"], input=batch6)
         self.wait_state(C1, P)
         self.assertTrue(agent.alive())
         self.assert_foreign_unchanged(before)
@@ -205,7 +220,7 @@ class TestScripts(DaemonBase):
     def test_pre_script_timeout_is_killed(self):
         """A pre script sleeping 60 s is killed after ~10 s (with its children); the reconcile still happens.
         This test legitimately takes 10-12 s."""
-        pidfile = self.ns.dir / "child.pid"
+        pidfile = self.ns.out / "child.pid"
         pre = self.script("pre.sh", f"sleep 61 &\necho $! > {pidfile}\necho $$ >> {pidfile}\nsleep 60\n")
         cfg = self.write_config(P, [("p", "bgp", C1)])
         r = self.oneshot(cfg, PRE_RECONCILE_SCRIPT_PATH=str(pre))
@@ -230,7 +245,7 @@ class TestScripts(DaemonBase):
         self.assertIn("pre-stderr-marker", r.stderr, "script stderr not logged")
 
     def test_scripts_run_around_the_reconcile(self):
-        out = self.ns.dir
+        out = self.ns.out
         pre = self.script("pre.sh", f"ip -N -j rule show > {out}/pre-rules.json\n")
         post = self.script("post.sh", f"ip -N -j rule show > {out}/post-rules.json\n")
         cfg = self.write_config(P, [("p", "bgp", C1)])
@@ -247,7 +262,7 @@ class TestScripts(DaemonBase):
         self.assertIn("nope.sh", r.stderr)
 
     def test_daemon_runs_scripts_on_imposter_correction(self):
-        count = self.ns.dir / "count"
+        count = self.ns.out / "count"
         post = self.script("post.sh", f"echo x >> {count}\n")
         agent = self.start(POST_RECONCILE_SCRIPT_PATH=str(post))
         wait_until(lambda: count.exists(), 5, what="post script ran")
@@ -255,6 +270,27 @@ class TestScripts(DaemonBase):
         self.wait_state(C1, P)
         self.assertTrue(agent.alive())
         self.assertEqual(agent.stop(), 0)
+
+
+class TestMonitor(DaemonBase):
+    """The netlink tracer (build/nra-monitor), only when it was given and exists."""
+
+    def setUp(self):
+        super().setUp()
+        if not MONITOR or not os.access(MONITOR, os.X_OK):
+            self.skipTest("no monitor binary")
+
+    def test_monitor_dump_and_trace(self):
+        path = self.ns.start_monitor(["--table", "20", "--json"])
+        time.sleep(0.2)  # let it subscribe (diagnostic only)
+        agent = self.start()
+        self.ns.ip("rule", "add", "from", "192.168.57.0/24", "to", "8.8.8.8", "lookup", "20", "priority", "20")
+        self.wait_state(C1, P)
+        self.assertEqual(agent.stop(), 0)
+        dump = self.ns.run([MONITOR, "--table", "20", "--dump"], check=False)
+        self.assertEqual(dump.returncode, 0, dump.stderr)
+        self.assertIn("192.168.57.0/24", dump.stdout)
+        wait_until(lambda: "8.8.8.8" in path.read_text(), 5, what="imposter seen by the monitor")
 
 
 def _alive(pid: int) -> bool:

@@ -39,7 +39,8 @@ RULE_IMPOSTERS: dict[str, list[tuple[str, ...]]] = {
     "wrong_protocol_unspec": [("nl", S, "20", "20", "proto=0")],
     "stale_cidr": [("ip", "rule", "add", "from", "10.99.0.0/16", "lookup", "20", "priority", "20", "proto", "245")],
     "narrower_cidr": [("ip", "rule", "add", "from", "192.168.57.128/25", "lookup", "20", "priority", "20", "proto", "245")],
-    "from_all": [("ip", "rule", "add", "from", "all", "lookup", "20", "priority", "20", "proto", "245")],
+    # `ip rule add from all ...` would be refused (EEXIST) next to a rule with a source: plant it raw
+    "from_all": [("nl", "0.0.0.0/0", "20", "20")],
     "v6_extra_to": [("ip", "-6", "rule", "add", "from", S6, "to", "fd99::1", "lookup", "20", "priority", "20", "proto", "245")],
     "v6_extra_iif": [("ip", "-6", "rule", "add", "from", S6, "iif", "v1", "lookup", "20", "priority", "20", "proto", "245")],
     "v6_other_priority": [("ip", "-6", "rule", "add", "from", S6, "lookup", "20", "priority", "30", "proto", "245")],
