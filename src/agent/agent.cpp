@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <optional>
 #include <system_error>
 
@@ -25,8 +26,8 @@ constexpr int kMaxPasses = 3;  // plan/apply/verify rounds per reconcile
 // Corrections of foreign changes are rate limited: a burst of kFightBurst,
 // then one per kFightRefill. Another writer fighting us costs a few
 // reconciles per second, never a spinning CPU.
-constexpr double kFightBurst = 10;
-constexpr auto kFightRefill = std::chrono::milliseconds(500);
+constexpr double kFightBurst = 100;
+constexpr auto kFightRefill = std::chrono::milliseconds(20);
 constexpr auto kRetryInitial = std::chrono::milliseconds(1000);
 constexpr auto kRetryMax = std::chrono::milliseconds(30000);
 
@@ -70,12 +71,8 @@ private:
     int clean() {
         const auto t0 = Clock::now();
         for (int pass = 0; pass < kMaxPasses; ++pass) {
-            auto d = nl_->dump(cfg_.settings.table);
-            if (!d.ok) {
-                log::error("cannot read the kernel's rules and routes", {{"error", d.error}});
-                return 1;
-            }
-            auto ops = plan_clean(d.observed);
+            if (!refresh()) return 1;
+            auto ops = plan_clean(observed());
             if (ops.empty()) {
                 log::info("table cleaned", {{"table", cfg_.settings.table}, {"elapsed_us", micros(t0)}});
                 return 0;
@@ -147,7 +144,23 @@ private:
         auto res = nl_->drain_events([&](const nl::Event& e) {
             const bool is_rule = std::holds_alternative<Rule>(e.object);
             const std::uint32_t t = is_rule ? std::get<Rule>(e.object).table : std::get<Route>(e.object).table;
-            if (t != table || e.portid == self) return;  // not ours to care about, or our own echo
+            if (t != table) return;  // outside the managed table: never our business
+            const bool foreign = e.portid != self;
+            if (is_rule) {
+                const Rule& r = std::get<Rule>(e.object);
+                if (e.type == nl::Event::Type::NewRule) {
+                    // A foreign add of a rule we already hold may be an exact
+                    // duplicate (added without NLM_F_EXCL): only a dump can tell.
+                    if (!cache_insert(r) && foreign) rules_valid_ = false;
+                } else {
+                    cache_erase(r);
+                }
+            } else {
+                // Routes in the table are few; re-dumping them is cheaper than
+                // modelling IPv4 aliases and IPv6 sibling notifications.
+                routes_valid_ = false;
+            }
+            if (!foreign) return;  // our own echo: already accounted for
             if (log::enabled(log::Level::Debug)) {
                 log::debug("change in the managed table", {{"object", is_rule ? std::get<Rule>(e.object).str() : std::get<Route>(e.object).str()},
                                                            {"event", e.type == nl::Event::Type::NewRule || e.type == nl::Event::Type::NewRoute ? "new" : "delete"},
@@ -157,6 +170,7 @@ private:
         });
         if (res.overrun) {
             log::warn("netlink event overrun; resynchronising from a full dump");
+            rules_valid_ = routes_valid_ = false;
             kernel_dirty_ = true;
         }
         if (res.error) log::error("netlink event socket error", {{"error", res.what}});
@@ -180,6 +194,7 @@ private:
                 if (si.ssi_signo == SIGHUP) {
                     log::info("SIGHUP: full resync");
                     timer_due_ = true;
+                    rules_valid_ = routes_valid_ = false;
                     continue;
                 }
                 log::info("signal received; exiting and leaving routing in place", {{"signal", strsignal(static_cast<int>(si.ssi_signo))}});
@@ -193,6 +208,7 @@ private:
     void schedule_periodic() {
         loop_.after(cfg_.max_reconcile_wait, [this] {
             timer_due_ = true;
+            rules_valid_ = routes_valid_ = false;  // full resync from the kernel
             schedule_periodic();
         });
     }
@@ -262,13 +278,11 @@ private:
         bool ok = true;
         std::size_t changed = 0;
         for (int pass = 0;; ++pass) {
-            auto d = nl_->dump(cfg_.settings.table);
-            if (!d.ok) {
-                log::error("cannot read the kernel's rules and routes", {{"error", d.error}});
+            if (!refresh()) {
                 ok = false;
                 break;
             }
-            auto ops = plan(*desired_, d.observed);
+            auto ops = plan(*desired_, observed());
             if (ops.empty()) break;
             if (pass == kMaxPasses) {
                 log::warn("kernel state did not converge; will retry on the next trigger", {{"pending", ops.size()}});
@@ -280,6 +294,9 @@ private:
                 ok = false;
                 break;
             }
+            // Rule changes are tracked exactly; only route changes (re-dumped)
+            // need a verification pass.
+            if (rules_valid_ && routes_valid_) break;
         }
         changes_ += changed;
         run_and_log_script(cfg_.post_script, "post", kScriptTimeout);
@@ -291,14 +308,56 @@ private:
     bool apply(const std::vector<Op>& ops) {
         for (const Op& op : ops) log::info(op_message(op), {{"object", object_text(op)}, {"reason", op.why}});
         const auto results = nl_->apply(ops);
-        bool ok = true;
+        bool ok = results.size() == ops.size();
         for (std::size_t i = 0; i < ops.size() && i < results.size(); ++i) {
-            if (!results[i].error) continue;
+            if (!results[i].error) {
+                // Keep the cache in step with what the kernel accepted; the
+                // echoes that follow are then no-ops.
+                if (ops[i].kind == OpKind::AddRule) cache_insert(ops[i].rule());
+                else if (ops[i].kind == OpKind::DelRule) cache_erase(ops[i].rule());
+                else routes_valid_ = false;
+                continue;
+            }
             ok = false;
             log::error("kernel refused a change", {{"op", std::string(op_kind_name(ops[i].kind))}, {"object", object_text(ops[i])},
                                                     {"error", std::strerror(results[i].error)}, {"ext_ack", results[i].ext_ack}});
         }
+        if (!ok) rules_valid_ = routes_valid_ = false;  // re-read the truth
         return ok;
+    }
+
+    // ---- observed cache --------------------------------------------------
+    // Rules referencing the table are kept up to date from events (thousands
+    // of rules must not cost a dump per event); routes are re-dumped when
+    // touched. Any doubt (overrun, failure, periodic resync) invalidates.
+    bool refresh() {
+        if (rules_valid_ && routes_valid_) return true;
+        auto d = nl_->dump(cfg_.settings.table, !rules_valid_, !routes_valid_);
+        if (!d.ok) {
+            log::error("cannot read the kernel's rules and routes", {{"error", d.error}});
+            return false;
+        }
+        if (!rules_valid_) cached_rules_ = std::multiset<Rule>(d.observed.rules.begin(), d.observed.rules.end());
+        if (!routes_valid_) cached_routes_ = std::move(d.observed.routes);
+        rules_valid_ = routes_valid_ = true;
+        return true;
+    }
+
+    Observed observed() const {
+        return Observed{std::vector<Rule>(cached_rules_.begin(), cached_rules_.end()), cached_routes_};
+    }
+
+    // Returns false when the rule was already there.
+    bool cache_insert(const Rule& r) {
+        if (!rules_valid_) return true;
+        if (cached_rules_.count(r)) return false;
+        cached_rules_.insert(r);
+        return true;
+    }
+
+    void cache_erase(const Rule& r) {
+        if (!rules_valid_) return;
+        if (auto it = cached_rules_.find(r); it != cached_rules_.end()) cached_rules_.erase(it);
     }
 
     static long long micros(Clock::time_point t0) {
@@ -310,6 +369,9 @@ private:
     std::unique_ptr<nl::Rtnl> nl_;
     Fd sigfd_;
     std::optional<Desired> desired_;
+    std::multiset<Rule> cached_rules_;
+    std::vector<Route> cached_routes_;
+    bool rules_valid_ = false, routes_valid_ = false;
     std::chrono::milliseconds retry_backoff_ = kRetryInitial;
     bool retry_pending_ = false;
     bool config_dirty_ = false, kernel_dirty_ = false, timer_due_ = false, deferred_ = false;

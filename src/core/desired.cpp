@@ -134,15 +134,20 @@ std::vector<Op> plan(const Desired& desired, const Observed& observed) {
             replace_routes.push_back(Op{OpKind::ReplaceRoute, *want, same_key_seen ? "nexthops differ" : "missing"});
     }
 
-    std::set<Rule> seen;
+    // desired.rules is sorted and unique: mark which ones the kernel has.
+    std::vector<char> present(desired.rules.size(), 0);
     for (const Rule& o : observed.rules) {
-        const bool wanted = std::binary_search(desired.rules.begin(), desired.rules.end(), o);
-        if (wanted && seen.insert(o).second) continue;
+        const auto it = std::lower_bound(desired.rules.begin(), desired.rules.end(), o);
+        const bool wanted = it != desired.rules.end() && *it == o;
+        if (wanted && !present[static_cast<std::size_t>(it - desired.rules.begin())]) {
+            present[static_cast<std::size_t>(it - desired.rules.begin())] = 1;
+            continue;
+        }
         std::string why = wanted ? "duplicate" : o.protocol == desired.protocol ? "stale" : "imposter";
         del_rules.push_back(Op{OpKind::DelRule, o, why});
     }
-    for (const Rule& d : desired.rules)
-        if (!seen.count(d)) add_rules.push_back(Op{OpKind::AddRule, d, "missing"});
+    for (std::size_t i = 0; i < desired.rules.size(); ++i)
+        if (!present[i]) add_rules.push_back(Op{OpKind::AddRule, desired.rules[i], "missing"});
 
     std::vector<Op> ops;
     ops.reserve(replace_routes.size() + add_rules.size() + del_rules.size() + del_routes.size());
