@@ -102,12 +102,14 @@ std::size_t encode_op(void* buf, const Op& op, std::uint32_t seq) {
         return encode_route(buf, RTM_NEWROUTE, kFlagsReplaceRoute, seq, op.route());
     case OpKind::DelRoute: {
         const Route& r = op.route();
-        if (r.family == Family::V6 && r.nexthops.size() > 1) {
+        if (r.family == Family::V6) {
             // IPv6: a delete without gateway/multipath sets fc_delete_all_nh
             // and removes the route with all its siblings (ip6_route_del ->
-            // __ip6_del_rt_siblings); an RTA_MULTIPATH delete would remove
-            // only the listed hops, leaving any hop added meanwhile. The
-            // IPv6 key (table, dst, src, metric) is unique, so this is exact.
+            // __ip6_del_rt_siblings); with RTA_GATEWAY or RTA_MULTIPATH only
+            // the listed hops go, leaving any hop appended meanwhile. The
+            // IPv6 key (table, dst, src, metric) is unique - same-key routes
+            // merge into one multipath route - so this is exact. Protocol
+            // (fc_protocol) is still matched.
             Route whole = r;
             whole.nexthops.clear();
             whole.oif = 0;
@@ -247,11 +249,12 @@ int Rtnl::event_fd() const { return mnl_socket_get_fd(impl_->events); }
 
 std::uint32_t Rtnl::request_portid() const { return impl_->req_portid; }
 
-DumpResult Rtnl::dump(std::uint32_t table) {
+DumpResult Rtnl::dump(std::uint32_t table, bool want_rules, bool want_routes) {
     DumpResult res;
     Impl& d = *impl_;
     for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
         for (std::uint16_t type : {std::uint16_t(RTM_GETRULE), std::uint16_t(RTM_GETROUTE)}) {
+            if (!(type == RTM_GETRULE ? want_rules : want_routes)) continue;
             int err = EINTR;
             for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
                 std::vector<Rule> rules;

@@ -58,7 +58,9 @@ public:
     // Rules of both families pointing at `table` (in the header or FRA_TABLE),
     // and every route of both families in `table`. A table that does not exist
     // yet is empty, not an error. Retries on NLM_F_DUMP_INTR.
-    DumpResult dump(std::uint32_t table);
+    // `rules`/`routes` select what to dump (the agent re-dumps only what it
+    // cannot track from events).
+    DumpResult dump(std::uint32_t table, bool rules = true, bool routes = true);
 
     // Applies ops in order, batched into as few sendmsg calls as possible,
     // one ack per op. EEXIST on AddRule and ENOENT/ESRCH on deletes are success.
