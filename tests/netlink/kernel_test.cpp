@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -422,6 +423,22 @@ TEST_CASE("IPv6: deleting a multipath route removes every hop, also one added me
     CHECK(json_count("ip -j -6 route show table 1000") == 0);
 }
 
+TEST_CASE("IPv6: deleting a single-path route also removes a hop appended meanwhile; other metrics stay") {
+    Rtnl nl;
+    Route single = route("2001:db8:210::/64", 1000, {{"2001:db8::2", 1}});
+    Route other_metric = route("2001:db8:210::/64", 1000, {{"2001:db8::3", 1}}, 50);
+    apply_ok(nl, {op(OpKind::ReplaceRoute, single), op(OpKind::ReplaceRoute, other_metric)});
+    sh("ip -6 route append 2001:db8:210::/64 via 2001:db8::4 table 1000 proto 245 metric 1024");
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.routes.size() == 2);
+    apply_ok(nl, {op(OpKind::DelRoute, single)});
+    o = dump_ok(nl, 1000);
+    REQUIRE(o.routes.size() == 1);
+    CHECK(strip(o.routes[0]) == other_metric);
+    apply_ok(nl, {op(OpKind::DelRoute, other_metric)});
+    CHECK(dump_ok(nl, 1000).routes.empty());
+}
+
 TEST_CASE("rules and routes of other tables are never returned") {
     Rtnl nl;
     sh("ip rule add from 10.60.0.0/16 lookup 1001 priority 800");
@@ -577,3 +594,54 @@ TEST_CASE("5,000 rules in one apply(), compared with ip -batch") {
     drain(nl);
 }
 
+
+TEST_CASE("errors are per op, with the kernel's extended ACK text") {
+    Rtnl nl;
+    Rule good = rule("10.90.0.0/16", 1000, 950);
+    Route bad = route("198.51.100.0/24", 1000, {{"203.0.113.1", 1}});  // gateway not on any link
+    Route bad6 = route("2001:db8:900::/64", 1000, {{"2001:db8:ffff::1", 1}});
+    Rule good2 = rule("10.91.0.0/16", 1000, 951);
+    auto res = nl.apply({op(OpKind::AddRule, good), op(OpKind::ReplaceRoute, bad), op(OpKind::ReplaceRoute, bad6),
+                         op(OpKind::AddRule, good2)});
+    REQUIRE(res.size() == 4);
+    CHECK(res[0].error == 0);
+    CHECK(res[1].error != 0);
+    CHECK_FALSE(res[1].ext_ack.empty());
+    CHECK(res[2].error != 0);
+    CHECK(res[3].error == 0);
+    WARN("IPv4 bad gateway: " << std::strerror(res[1].error) << ": " << res[1].ext_ack << "; IPv6: "
+                              << std::strerror(res[2].error) << ": " << res[2].ext_ack);
+    auto o = dump_ok(nl, 1000);
+    CHECK(o.rules.size() == 2);
+    CHECK(o.routes.empty());
+    apply_ok(nl, {op(OpKind::DelRule, good), op(OpKind::DelRule, good2)});
+}
+
+TEST_CASE("quirk: IPv6 events for a multipath route") {
+    Rtnl nl;
+    Route m = route("2001:db8:500::/64", 1000, {{"2001:db8::2", 1}, {"2001:db8::3", 1}});
+    apply_ok(nl, {op(OpKind::ReplaceRoute, m)});
+    drain(nl);
+    // Replacing the hop set: one RTM_NEWROUTE with the complete new route.
+    Route n = route("2001:db8:500::/64", 1000, {{"2001:db8::2", 1}, {"2001:db8::4", 2}});
+    apply_ok(nl, {op(OpKind::ReplaceRoute, n)});
+    std::vector<nl::Event> evs;
+    drain(nl, &evs);
+    REQUIRE(evs.size() == 1);
+    CHECK(evs[0].type == nl::Event::Type::NewRoute);
+    CHECK(strip(std::get<Route>(evs[0].object)) == n);
+    // Removing one hop with `ip`: the RTM_DELROUTE carries only that hop,
+    // the remaining route is not announced again. A cache that erased by
+    // route key here would be wrong: re-dump (or erase per hop) instead.
+    evs.clear();
+    sh("ip -6 route del 2001:db8:500::/64 table 1000 via 2001:db8::4");
+    drain(nl, &evs);
+    REQUIRE(evs.size() == 1);
+    CHECK(evs[0].type == nl::Event::Type::DelRoute);
+    REQUIRE(std::get<Route>(evs[0].object).nexthops.size() == 1);
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.routes.size() == 1);
+    CHECK(o.routes[0].nexthops.size() == 1);
+    apply_ok(nl, {op(OpKind::DelRoute, o.routes[0])});
+    CHECK(dump_ok(nl, 1000).routes.empty());
+}
