@@ -52,6 +52,14 @@ def figure(text: str) -> None:
             f.write(text + "\n")
 
 
+def figure_value(name: str, value: float) -> None:
+    """One sample of a measured figure; run.py prints n/median/p90/max per name."""
+    fig_file = os.environ.get("NRA_IT_FIGURES")
+    if fig_file:
+        with open(fig_file, "a") as f:
+            f.write(f"value\t{name}\t{value}\n")
+
+
 SANITIZER_PATTERNS = (
     re.compile(r"ERROR: AddressSanitizer"),
     re.compile(r"ERROR: LeakSanitizer"),
@@ -513,9 +521,20 @@ class NetnsTestCase(unittest.TestCase):
         self.ns.create()
         self.addCleanup(self.ns.close)
         self.addCleanup(self._check_sanitizers)
+        self._diag: str | None = None
+        self.addCleanup(self._capture_diagnostics)  # runs first: before agents are killed and files removed
 
-    # diagnostics printed by run.py when a test fails
+    def _capture_diagnostics(self) -> None:
+        try:
+            self._diag = self._diagnostics_now()
+        except Exception as e:
+            self._diag = f"(diagnostics unavailable: {e!r})"
+
+    # printed by run.py when a test fails (failures are reported after the cleanups ran)
     def diagnostics(self) -> str:
+        return self._diag if self._diag is not None else self._diagnostics_now()
+
+    def _diagnostics_now(self) -> str:
         parts = [f"namespace {self.ns.name}"]
         for r in self.ns.results:
             parts.append(r.describe())

@@ -5,10 +5,9 @@ table changes."""
 from __future__ import annotations
 
 import re
-import statistics
 import time
 
-from netns import HERE, NetnsTestCase, figure, wait_until
+from netns import HERE, NetnsTestCase, figure_value, wait_until
 
 PEERS = ["10.0.0.1", "10.0.0.3", "fd00::1", "fd00::3"]
 CIDRS = ["192.168.57.0/24", "192.168.58.0/24", "fd20::/64"]
@@ -78,17 +77,6 @@ ROUTE_IMPOSTERS: dict[str, list[tuple[str, ...]]] = {
 
 ALL = {**RULE_IMPOSTERS, **ROUTE_IMPOSTERS}
 
-CORRECTION_MS: list[float] = []
-
-
-def tearDownModule() -> None:
-    if CORRECTION_MS:
-        xs = sorted(CORRECTION_MS)
-        figure(f"daemon imposter correction (ip ack -> table exact again; resolution = one `ip -j` state read, ~10 ms): "
-               f"n={len(xs)} median={statistics.median(xs):.1f} ms p90={xs[int(0.9 * (len(xs) - 1))]:.1f} ms "
-               f"max={xs[-1]:.1f} ms")
-
-
 class ImposterBase(NetnsTestCase):
     def plant(self, cmds: list[tuple[str, ...]]) -> None:
         for c in cmds:
@@ -131,7 +119,8 @@ class TestImpostersDaemon(ImposterBase):
                    what=f"imposter {kind} removed")
         dt = (time.monotonic() - t0) * 1000
         self.assertTrue(agent.alive(), "agent died")
-        CORRECTION_MS.append(dt)
+        figure_value("daemon imposter correction, ms from the `ip` ack until the table reads exact again "
+                     "(resolution ~ one state read)", dt)
         self.assert_state(CIDRS, PEERS)
         self.assert_foreign_unchanged(before)
         # the removal is logged at info with what was removed
