@@ -21,7 +21,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kScriptTimeout = std::chrono::seconds(10);
-constexpr int kMaxPasses = 3;  // plan/apply/verify rounds per reconcile
+// Plan/apply/verify rounds per reconcile. The kernel deletes the FIRST rule
+// compatible with a delete request, treating unset selectors as wildcards
+// and ignoring FIB_RULE_INVERT (fib_rules.c rule_find), so removing e.g. a
+// "from all" or "not from X" imposter can take one of our rules with it; the
+// echo tells which, the next round re-adds it. Each round makes progress, so
+// this bound is only a guard against a kernel that keeps refusing silently.
+constexpr int kMaxPasses = 4096;
 
 // Corrections of foreign changes are rate limited: a burst of kFightBurst,
 // then one per kFightRefill. Another writer fighting us costs a few
@@ -294,9 +300,6 @@ private:
                 ok = false;
                 break;
             }
-            // Rule changes are tracked exactly; only route changes (re-dumped)
-            // need a verification pass.
-            if (rules_valid_ && routes_valid_) break;
         }
         changes_ += changed;
         run_and_log_script(cfg_.post_script, "post", kScriptTimeout);
@@ -309,15 +312,12 @@ private:
         for (const Op& op : ops) log::info(op_message(op), {{"object", object_text(op)}, {"reason", op.why}});
         const auto results = nl_->apply(ops);
         bool ok = results.size() == ops.size();
+        // The kernel queued the notifications of our changes before acking
+        // them: they say exactly what was created and deleted (a delete can
+        // hit another rule than the one asked for). They update the cache.
+        on_netlink();
         for (std::size_t i = 0; i < ops.size() && i < results.size(); ++i) {
-            if (!results[i].error) {
-                // Keep the cache in step with what the kernel accepted; the
-                // echoes that follow are then no-ops.
-                if (ops[i].kind == OpKind::AddRule) cache_insert(ops[i].rule());
-                else if (ops[i].kind == OpKind::DelRule) cache_erase(ops[i].rule());
-                else routes_valid_ = false;
-                continue;
-            }
+            if (!results[i].error) continue;
             ok = false;
             log::error("kernel refused a change", {{"op", std::string(op_kind_name(ops[i].kind))}, {"object", object_text(ops[i])},
                                                     {"error", std::strerror(results[i].error)}, {"ext_ack", results[i].ext_ack}});
