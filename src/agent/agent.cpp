@@ -124,6 +124,7 @@ private:
         log::info("starting", {{"source", source->describe()}, {"table", cfg_.settings.table},
                                {"rule_priority", cfg_.settings.rule_priority}, {"oneshot", cfg_.oneshot}});
         source->start(loop_, Source::Callbacks{[this](Model m) { on_model(std::move(m)); }});
+        loop_.wake();  // a source may deliver its first config synchronously in start()
         loop_.run();
         return exit_code_;
     }

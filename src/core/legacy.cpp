@@ -76,6 +76,8 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
 void parse_peers(const Node& peers, LegacyParse& out) {
     if (peers.is_null()) return;
     if (!peers.is_seq()) {
+        // The shape is wrong, not one entry: applying "no peers" would wipe routing.
+        out.fatal = true;
         out.diagnostics.push_back({at(peers, "peers"), "peers must be a list"});
         return;
     }
@@ -123,6 +125,7 @@ void parse_peers(const Node& peers, LegacyParse& out) {
 void parse_pools(const Node& pools, LegacyParse& out) {
     if (pools.is_null()) return;
     if (!pools.is_seq()) {
+        out.fatal = true;
         out.diagnostics.push_back({at(pools, "address-pools"), "address-pools must be a list"});
         return;
     }
@@ -173,6 +176,7 @@ LegacyParse parse_legacy(const Node& doc) {
         return out;
     }
     if (const Node* peers = doc.get("peers")) parse_peers(*peers, out);
+    if (out.fatal) return out;
     if (const Node* pools = doc.get("address-pools")) parse_pools(*pools, out);
     return out;
 }

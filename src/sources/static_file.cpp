@@ -158,7 +158,7 @@ FileLoad load_static_file(const std::string& path) {
     }
     LegacyParse lp = parse_legacy(*doc.value);
     if (lp.fatal) {
-        f.error = path + ": " + (lp.diagnostics.empty() ? "not a MetalLB configuration" : lp.diagnostics[0].where + ": " + lp.diagnostics[0].what);
+        f.error = path + ": " + (lp.diagnostics.empty() ? "not a MetalLB configuration" : lp.diagnostics.back().where + ": " + lp.diagnostics.back().what);
         return f;
     }
     f.diagnostics = std::move(lp.diagnostics);

@@ -102,6 +102,10 @@ TEST_CASE("documents that are not a configuration") {
     CHECK_FALSE(parse("").fatal);
     CHECK(parse("- a\n- b\n").fatal);
     CHECK(parse("just text").fatal);
+    // A wrong shape must not read as "no peers, no pools" (that would wipe routing).
+    CHECK(parse("peers: 12\naddress-pools: []\n").fatal);
+    CHECK(parse("peers: []\naddress-pools: hello\n").fatal);
+    CHECK_FALSE(parse("peers: []\naddress-pools:\n").fatal);
 }
 
 TEST_CASE("YAML errors carry line and column") {

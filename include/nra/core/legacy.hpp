@@ -11,7 +11,8 @@ namespace nra {
 struct LegacyParse {
     Model model;
     std::vector<Diagnostic> diagnostics;  // invalid entries, skipped
-    bool fatal = false;                   // the document is not a config at all
+    bool fatal = false;  // not a config at all, or peers/address-pools of the wrong shape
+                         // (the last diagnostic says why); the caller keeps its last good config
 };
 
 // peers[].peer-address (+ node-selectors), address-pools[] with protocol bgp.
