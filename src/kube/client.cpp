@@ -7,6 +7,7 @@ namespace nra::kube {
 
 namespace {
 constexpr std::size_t kMaxIdle = 4;
+constexpr std::chrono::milliseconds kHeadTimeout{30000};
 }
 
 class ApiClient::Call : public std::enable_shared_from_this<Call> {
@@ -22,6 +23,15 @@ public:
                 self->finish_error("no complete response within " + std::to_string(timeout.count() / 1000) + " s");
             }
         });
+        // Connect + TLS + response headers must not take long, whatever the
+        // overall deadline (a watch's is timeoutSeconds + 30 s).
+        const auto head_timeout = std::min<std::chrono::milliseconds>(timeout, kHeadTimeout);
+        head_timer_ = client_.loop_.after(head_timeout, [weak, head_timeout] {
+            if (auto self = weak.lock()) {
+                self->head_timer_ = 0;
+                self->finish_error("no response headers within " + std::to_string(head_timeout.count() / 1000) + " s");
+            }
+        });
         attach(stream_ ? nullptr : client_.take_idle());
     }
 
@@ -29,13 +39,20 @@ public:
         if (finished_) return;
         finished_ = true;
         h_ = {};
-        if (timer_ && *alive_) client_.loop_.cancel(timer_);
-        timer_ = 0;
+        cancel_timers();
         if (conn_) conn_->close();
         conn_.reset();
     }
 
 private:
+    void cancel_timers() {
+        if (*alive_) {
+            if (timer_) client_.loop_.cancel(timer_);
+            if (head_timer_) client_.loop_.cancel(head_timer_);
+        }
+        timer_ = head_timer_ = 0;
+    }
+
     // Sends the request on `reused` (an idle keep-alive connection) or a new one.
     void attach(std::shared_ptr<Connection> reused) {
         reused_ = reused != nullptr;
@@ -91,6 +108,7 @@ private:
             finish_error(error);
             return;
         }
+        closing_ = true;
         process();
         if (!finished_) finish_error("connection closed");
     }
@@ -100,8 +118,14 @@ private:
             if (finished_) return;
             switch (ev.kind) {
                 case HttpEvent::Kind::Head:
-                    for (auto w : parser_.head().headers_named("Warning"))
-                        log::warn("API server warning", {{"warning", std::string(w)}});
+                    if (head_timer_ && *alive_) client_.loop_.cancel(head_timer_);
+                    head_timer_ = 0;
+                    for (auto w : parser_.head().headers_named("Warning")) {
+                        // Deprecation warnings repeat on every request: warn once each.
+                        const bool first = client_.warnings_.insert(std::string(w)).second;
+                        log::write(first ? log::Level::Warn : log::Level::Debug, "kube: API server warning",
+                                   {{"warning", std::string(w)}});
+                    }
                     if (parser_.head().status == 401) client_.token_.invalidate();
                     break;
                 case HttpEvent::Kind::Line:
@@ -112,7 +136,8 @@ private:
                     finish_ok(std::move(ev.data));
                     return;
                 case HttpEvent::Kind::Error:
-                    finish_error("bad HTTP response: " + ev.data);
+                    protocol_error_ = !closing_;
+                    finish_error((closing_ ? "" : "bad HTTP response: ") + ev.data);
                     return;
             }
         }
@@ -138,6 +163,7 @@ private:
     void finish_error(std::string error) {
         Response r;
         r.error = std::move(error);
+        r.protocol_error = protocol_error_;
         r.lines = lines_;
         if (parser_.head_complete()) r.head = parser_.head();
         if (conn_) conn_->close();
@@ -148,8 +174,7 @@ private:
     void deliver(Response r) {
         if (finished_) return;
         finished_ = true;
-        if (timer_ && *alive_) client_.loop_.cancel(timer_);
-        timer_ = 0;
+        cancel_timers();
         auto done = std::move(h_.on_done);
         h_ = {};
         if (done) done(std::move(r));
@@ -164,10 +189,13 @@ private:
     ResponseParser parser_;
     std::vector<HttpEvent> events_;
     EventLoop::TimerId timer_ = 0;
+    EventLoop::TimerId head_timer_ = 0;
     bool reused_ = false;
     bool got_bytes_ = false;
     bool extra_bytes_ = false;
     bool finished_ = false;
+    bool closing_ = false;
+    bool protocol_error_ = false;
     std::size_t lines_ = 0;
 };
 

@@ -110,8 +110,11 @@ void Informer::on_list(Response r) {
     }
     simdjson::dom::element doc;
     simdjson::dom::array items;
-    if (parser_.parse(r.body).get(doc) || doc["items"].get(items))
+    simdjson::dom::element items_elem;
+    if (parser_.parse(r.body).get(doc) || doc["items"].get(items_elem))
         return retry(Next::List, "list failed: malformed JSON list body");
+    const bool no_items = items_elem.is_null();  // "items": null = empty
+    if (!no_items && items_elem.get(items)) return retry(Next::List, "list failed: items is not a list");
     std::string page_rv, cont;
     simdjson::dom::element meta;
     if (!doc["metadata"].get(meta)) {
@@ -120,7 +123,7 @@ void Informer::on_list(Response r) {
         if (!meta["continue"].get(s)) cont = std::string(s);
     }
     if (continue_.empty()) list_rv_ = page_rv;  // every page carries page 1's resourceVersion
-    for (simdjson::dom::element item : items) {
+    if (!no_items) for (simdjson::dom::element item : items) {
         ObjectMeta m;
         if (!decode_meta(item, m)) {
             log::warn("kube: object without metadata.name skipped", {{"stream", spec_.name}});
@@ -253,6 +256,7 @@ void Informer::on_watch_done(Response r) {
     const auto elapsed = EventLoop::Clock::now() - watch_started_;
     const bool quick_empty = elapsed < std::chrono::seconds(1) && watch_events_ == 0;
     if (r.status == 0) {
+        if (r.protocol_error) return retry(Next::List, "watch failed: " + r.error);
         if (r.head.status == 200 && !quick_empty) {
             // The stream was cut (reset, EOF mid-object, deadline): resume from the last RV.
             log::verbose("kube: watch interrupted; resuming", {{"stream", spec_.name}, {"error", r.error}});

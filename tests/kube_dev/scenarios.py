@@ -72,9 +72,12 @@ class Driver:
 SCENARIOS = {}
 
 
-def scenario(fn):
-    SCENARIOS[fn.__name__] = fn
-    return fn
+def scenario(fn=None, **api_kwargs):
+    def reg(f):
+        f.api_kwargs = api_kwargs
+        SCENARIOS[f.__name__] = f
+        return f
+    return reg(fn) if fn else reg
 
 
 def check(cond, what):
@@ -290,6 +293,67 @@ def wrong_ca(api, run):
     check(d.log_has("certificate verification failed"), "verification error logged")
 
 
+@scenario(host="::1")
+def ipv6_server(api, run):
+    api.put_object(cm(legacy(["10.0.0.1"], ["10.1.0.0/24"])))
+    d = run([])
+    check(d.model() is not None, "https://[::1]:port verified against IP SAN ::1")
+
+
+@scenario
+def tls_server_name(api, run):
+    api.put_object(cm(legacy(["10.0.0.1"], ["10.1.0.0/24"])))
+    kc = api.write_kubeconfig(os.path.join(tempfile.mkdtemp(), "kc"), tls_server_name="kubernetes.default.svc")
+    d = run([], kubeconfig=kc)
+    check(d.model() is not None, "verified as kubernetes.default.svc")
+    sni = {r.get("sni") for r in api.requests_log(type="list")}
+    check(sni == {"kubernetes.default.svc"}, f"SNI {sni}")
+    kc = api.write_kubeconfig(os.path.join(tempfile.mkdtemp(), "kc"), tls_server_name="wrong.example")
+    d = run([], kubeconfig=kc)
+    check(d.no_model(2), "wrong tls-server-name fails verification")
+
+
+@scenario
+def insecure_and_path_prefix(api, run):
+    api.set_config(path_prefix="/k8s/clusters/c1")
+    api.put_object(cm(legacy(["10.0.0.1"], ["10.1.0.0/24"])))
+    kc = api.write_kubeconfig(os.path.join(tempfile.mkdtemp(), "kc"), server=api.url + "/k8s/clusters/c1", ca=None,
+                              insecure=True)
+    d = run([], kubeconfig=kc)
+    check(d.model() is not None, "insecure + path prefix")
+
+
+@scenario
+def keep_alive_reuse(api, run):
+    api.put_yaml(SAMPLES + "bgppeer_simple.yaml")
+    api.put_yaml(SAMPLES + "simple_pool_adv_bgp.yaml")
+    d = run(["--crds"])
+    d.model()
+    conns = {r["conn"] for r in api.requests_log() if r["type"] in ("list", "discovery", "get")}
+    n = len([r for r in api.requests_log() if r["type"] in ("list", "discovery", "get")])
+    check(len(conns) < n, f"{n} requests over {len(conns)} connections")
+
+
+@scenario
+def odd_watch_events(api, run):
+    api.put_object(cm(legacy(["10.0.0.1"], ["10.1.0.0/24"])))
+    d = run([])
+    d.model()
+    api.wait_for_watch("/configmaps")
+    api.inject("/configmaps", event={"type": "BOOKMARK", "object": {"kind": "ConfigMap", "apiVersion": "v1",
+                                                                   "metadata": {"resourceVersion": "9999"}}})
+    api.inject("/configmaps", event={"type": "DELETED", "object": {"kind": "ConfigMap", "apiVersion": "v1",
+                                                                  "metadata": {"name": "other", "namespace": NS}}})
+    api.inject("/configmaps", event={"type": "WEIRD", "object": {"kind": "ConfigMap"}})
+    api.inject("/configmaps", event={"type": "ADDED", "object": {"kind": "Secret", "metadata": {"name": "config"}}})
+    check(d.no_model(1.5), "bookmark / unknown delete / unknown type / kind: no change")
+    n_lists = len(api.requests_log(path="/configmaps", type="list"))
+    api.inject("/configmaps", raw="{not json\n")
+    check(d.no_model(3), "malformed line: relist, same config")
+    check(len(api.requests_log(path="/configmaps", type="list")) == n_lists + 1, "relisted after a malformed line")
+    check(d.log_has("malformed watch event"), "logged")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--driver", default=os.path.join(ROOT, "build/kube/kube-dev"))
@@ -299,7 +363,7 @@ def main():
     failed = 0
     for name in args.names or SCENARIOS:
         drivers = []
-        with client.FakeApi() as api:
+        with client.FakeApi(**SCENARIOS[name].api_kwargs) as api:
             default_kc = api.write_kubeconfig(os.path.join(tempfile.mkdtemp(), "kubeconfig"))
 
             def run(extra, kubeconfig=None):

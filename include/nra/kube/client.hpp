@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ namespace nra::kube {
 struct Response {
     int status = 0;           // 0: no HTTP response (transport or protocol error)
     std::string error;        // set when status == 0
+    bool protocol_error = false;  // the bytes received were not valid HTTP/framing (vs. a cut connection)
     ResponseHead head;
     std::string body;         // whole-mode body (lists, GETs, non-2xx replies)
     std::size_t lines = 0;    // streaming: lines delivered
@@ -65,6 +67,7 @@ private:
     std::unique_ptr<TlsContext> tls_;
     TokenSource token_;
     std::vector<std::shared_ptr<Connection>> idle_;
+    std::set<std::string> warnings_;  // Warning headers already logged
     std::shared_ptr<bool> alive_;
 };
 
