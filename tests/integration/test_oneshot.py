@@ -310,15 +310,17 @@ class TestBrokenFiles(NetnsTestCase):
         self.assertEqual(self.ns.full_snapshot(), snap)
         self.assertTrue(r.stderr)
 
-    def test_wrong_shape_yaml_is_reported(self):
-        """`peers: 12` is valid YAML of the wrong shape. The spec only says invalid entries are skipped and
-        reported; whether the whole file should then be refused (rather than applied as an empty config,
-        which wipes the table) is a design question, so this test only checks the report."""
-        self.prepare()
+    def test_wrong_shape_yaml_is_refused(self):
+        """`peers: 12` is valid YAML of the wrong shape: read as "no peers" it would wipe routing, so the
+        file is refused like invalid YAML (exit 1, nothing touched) and the error names line and column."""
+        snap = self.prepare()
         cfg = self.ns.write("shape.yaml", "peers: 12\naddress-pools: hello\n")
-        r = self.oneshot(cfg, expect_rc=None)
-        self.assertRegex(r.stderr, r"(?i)line 1\b.*col", "wrong-shape peers not reported with line and column")
-        self.assertRegex(r.stderr, r"(?i)line 2\b.*col", "wrong-shape address-pools not reported with line and column")
+        r = self.oneshot(cfg, expect_rc=1)
+        self.assertRegex(r.stderr, r"(?i)line 1\b.*col.*peers must be a list", "wrong-shape peers not reported")
+        cfg2 = self.ns.write("shape2.yaml", "peers: []\naddress-pools: hello\n")
+        r = self.oneshot(cfg2, expect_rc=1)
+        self.assertRegex(r.stderr, r"(?i)line 2\b.*col.*address-pools must be a list", "wrong-shape pools not reported")
+        self.assertEqual(self.ns.full_snapshot(), snap, "a refused file must not touch the kernel")
 
 
 class TestScale(NetnsTestCase):
