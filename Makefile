@@ -13,6 +13,13 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -Iinclude -MMD -MP -DNRA_VERSION='"$(VERSION)"'
 LDLIBS   := -lmnl -lyaml -lssl -lcrypto -lsimdjson
+ifeq ($(STATIC),1)
+# Fully static binary for FROM scratch images and minimal nodes: libmnl.a and
+# simdjson come from third_party/fetch-static.sh (pinned), the rest from Debian.
+CXXFLAGS += -Ithird_party/static/simdjson
+LDFLAGS  += -static
+LDLIBS   := third_party/static/lib/libmnl.a -lyaml -lssl -lcrypto -lpthread
+endif
 ifeq ($(SAN),1)
 # GCC 12 reports false -Wmaybe-uninitialized under the sanitizers (std::regex,
 # std::function); the normal build keeps the warning as an error.
@@ -35,7 +42,7 @@ MONITOR := $(BUILD)/nra-monitor
 UNIT    := $(BUILD)/unit-tests
 NLTEST  := $(BUILD)/netlink-kernel-tests
 
-.PHONY: all deps test unit netlink-test integration asan test-asan demo bench clean
+.PHONY: all deps test unit netlink-test integration asan test-asan static demo bench clean
 all: deps
 	@$(MAKE) --no-print-directory $(AGENT) $(MONITOR) $(UNIT) $(NLTEST)
 
@@ -75,6 +82,18 @@ netlink-test: all
 
 integration: all
 	$(PYTHON) tests/integration/run.py --agent $(AGENT) --monitor $(MONITOR)
+
+static: deps
+	./third_party/fetch-static.sh
+	@$(MAKE) --no-print-directory BUILD=build/static STATIC=1 build/static/metallb-nra build/static/nra-monitor
+
+$(BUILD)/obj/simdjson.o: third_party/static/simdjson/simdjson.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++20 -O2 -w -Ithird_party/static/simdjson -c $< -o $@
+
+ifeq ($(STATIC),1)
+$(AGENT) $(MONITOR): $(BUILD)/obj/simdjson.o
+endif
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build/asan/metallb-nra build/asan/nra-monitor build/asan/unit-tests build/asan/netlink-kernel-tests
