@@ -9,6 +9,7 @@ SAN      ?=
 CXX      ?= g++
 PYTHON   ?= python3
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -Iinclude -MMD -MP -DNRA_VERSION='"$(VERSION)"'
@@ -44,7 +45,7 @@ NLTEST  := $(BUILD)/netlink-kernel-tests
 
 .PHONY: all deps test unit netlink-test integration asan test-asan static demo bench clean
 all: deps
-	@$(MAKE) --no-print-directory $(AGENT) $(MONITOR) $(UNIT) $(NLTEST)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(AGENT) $(MONITOR) $(UNIT) $(NLTEST)
 
 deps:
 	@./third_party/install-deps.sh
@@ -85,7 +86,7 @@ integration: all
 
 static: deps
 	./third_party/fetch-static.sh
-	@$(MAKE) --no-print-directory BUILD=build/static STATIC=1 build/static/metallb-nra build/static/nra-monitor
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build/static STATIC=1 build/static/metallb-nra build/static/nra-monitor
 
 $(BUILD)/obj/simdjson.o: third_party/static/simdjson/simdjson.cpp
 	@mkdir -p $(dir $@)
@@ -96,7 +97,7 @@ $(AGENT) $(MONITOR): $(BUILD)/obj/simdjson.o
 endif
 
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build/asan/metallb-nra build/asan/nra-monitor build/asan/unit-tests build/asan/netlink-kernel-tests
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build/asan SAN=1 build/asan/metallb-nra build/asan/nra-monitor build/asan/unit-tests build/asan/netlink-kernel-tests
 
 test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit-tests
