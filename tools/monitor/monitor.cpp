@@ -15,6 +15,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "nra/agent/log.hpp"
 #include "nra/netlink/rtnl.hpp"
 
 namespace {
@@ -42,26 +43,7 @@ struct Options {
     bool dump = false;
 };
 
-std::string json_str(std::string_view s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                out += buf;
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-    }
-    return out + "\"";
-}
+std::string json_str(std::string_view s) { return "\"" + nra::log::json_escape(s) + "\""; }
 
 std::string now_text() {
     timespec ts;
