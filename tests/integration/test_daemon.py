@@ -120,6 +120,23 @@ class TestDaemon(DaemonBase):
         self.assert_foreign_unchanged(before)
         self.assertEqual(agent.stop(), 0)
 
+    def test_fight_with_another_writer_is_rate_limited(self):
+        """Another program re-adding an imposter as fast as it can: the agent keeps correcting at a
+        bounded rate, says so in the log, stays up, and the table is exact once the fight stops."""
+        before = self.seed_foreign()
+        agent = self.start()
+        self.wait_state(C1, P)
+        # ~2,000 re-adds in one ip process: each add lands right after the agent's last delete.
+        fight = "\n".join("rule add from 192.168.57.0/24 to 8.8.8.8 lookup 20 priority 20" for _ in range(2000)) + "\n"
+        self.ns.run(["ip", "-force", "-batch", "-"], input=fight, check=False)
+        self.ns.run(["ip", "-force", "-batch", "-"], input=fight, check=False)
+        wait_until(lambda: "rate-limiting corrections" in agent.stderr(), 10,
+                   what="the fight reported as rate limited")
+        self.wait_state(C1, P)
+        self.assertTrue(agent.alive())
+        self.assert_foreign_unchanged(before)
+        self.assertEqual(agent.stop(), 0)
+
     def test_table_flushed_externally_is_restored(self):
         agent = self.start()
         self.ns.ip("route", "flush", "table", "20")
