@@ -82,6 +82,7 @@ netlink-test: all
 	$(NLTEST)
 
 integration: all
+	$(PYTHON) tests/fakeapi/selftest.py
 	$(PYTHON) tests/integration/run.py --agent $(AGENT) --monitor $(MONITOR)
 
 static: deps

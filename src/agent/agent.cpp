@@ -103,7 +103,9 @@ private:
     int run_loop() {
         std::unique_ptr<Source> source;
         try {
-            source = cfg_.static_file.empty() ? make_kube_source(cfg_.kube)
+            KubeOptions kube = cfg_.kube;
+            kube.list_only = cfg_.oneshot;  // ONESHOT lists once, reconciles, exits
+            source = cfg_.static_file.empty() ? make_kube_source(kube)
                                               : make_static_file_source(cfg_.static_file, cfg_.static_file_wait);
         } catch (const std::exception& e) {
             log::error("cannot set up the configuration source", {{"error", e.what()}});

@@ -162,7 +162,7 @@ void Informer::on_list(Response r) {
     synced_ = true;
     log::verbose("kube: listed", {{"stream", spec_.name}, {"items", cache_.size()}, {"resourceVersion", rv_}});
     if (changed || first) on_change_();
-    watch();
+    if (spec_.watch) watch();
 }
 
 void Informer::watch() {

@@ -96,6 +96,7 @@ public:
 
 private:
     void add_informer(Informer::Spec spec, Informer** slot) {
+        spec.watch = !opts_.list_only;
         auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { derive(); });
         *slot = inf.get();
         informers_.push_back(std::move(inf));

@@ -26,9 +26,7 @@ sys.path.insert(0, HERE)
 import yamllite  # noqa: E402
 from client import FakeApi, write_token_file  # noqa: E402
 
-FIXTURES = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "fixtures", "metallb"))
-if not os.path.isdir(FIXTURES):
-    FIXTURES = "/work/shared/fixtures/metallb"
+FIXTURES = os.path.normpath(os.path.join(HERE, "..", "fixtures", "metallb"))  # copied from MetalLB (see SOURCE)
 
 API: FakeApi = None  # type: ignore[assignment]
 CERTS = None

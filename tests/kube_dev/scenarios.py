@@ -9,7 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "fakeapi"))
 import client  # noqa: E402
 
-SAMPLES = "/work/shared/fixtures/metallb/samples/"
+SAMPLES = os.path.join(ROOT, "tests", "fixtures", "metallb", "samples") + "/"
 NS = "metallb-system"
 
 
