@@ -241,6 +241,9 @@ private:
         if (foreign_only && changes_ != before) tokens_ -= 1;
         if (!ok && !cfg_.oneshot) schedule_retry();
         if (ok) retry_backoff_ = kRetryInitial;
+        // Foreign changes drained while applying (apply() reads the echoes)
+        // must not wait for the next unrelated event.
+        if (config_dirty_ || kernel_dirty_ || timer_due_) loop_.wake();
         if (cfg_.oneshot) {
             exit_code_ = ok ? 0 : 1;
             loop_.stop();
