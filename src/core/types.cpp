@@ -2,8 +2,6 @@
 
 #include <cstdio>
 
-#include "nra/core/tree.hpp"
-
 namespace nra {
 
 namespace {
@@ -92,14 +90,5 @@ std::string Op::str() const {
     const std::string obj = std::holds_alternative<Rule>(object) ? rule().str() : route().str();
     return std::string(op_kind_name(kind)) + " " + obj + " (" + why + ")";
 }
-
-const Node* Node::get(std::string_view key) const {
-    if (kind != Kind::Map) return nullptr;
-    for (const auto& [k, v] : map)
-        if (k == key) return &v;
-    return nullptr;
-}
-
-std::string Node::where() const { return "line " + std::to_string(line) + " column " + std::to_string(column); }
 
 }  // namespace nra
