@@ -43,7 +43,7 @@ MONITOR := $(BUILD)/nra-monitor
 UNIT    := $(BUILD)/unit-tests
 NLTEST  := $(BUILD)/netlink-kernel-tests
 
-.PHONY: all deps test unit netlink-test integration asan test-asan static demo bench clean
+.PHONY: all deps test unit netlink-test integration asan test-asan static test-static demo bench clean
 all: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(AGENT) $(MONITOR) $(UNIT) $(NLTEST)
 
@@ -88,6 +88,10 @@ integration: all
 static: deps
 	./third_party/fetch-static.sh
 	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build/static STATIC=1 build/static/metallb-nra build/static/nra-monitor
+
+# Not part of `make test`: it downloads the pinned static ingredients.
+test-static: static
+	./tools/static-smoke.sh build/static/metallb-nra
 
 $(BUILD)/obj/simdjson.o: third_party/static/simdjson/simdjson.cpp
 	@mkdir -p $(dir $@)
