@@ -89,13 +89,22 @@ Prefix raw_prefix(const IpAddr& a, std::uint8_t len) {
 
 }  // namespace
 
+namespace {
+
+nlmsghdr* put_request_header(void* buf, std::uint16_t type, std::uint16_t flags, std::uint32_t seq) {
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = flags;
+    nlh->nlmsg_seq = seq;
+    return nlh;
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------- rules
 
 std::size_t encode_rule(void* buf, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const Rule& r) {
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = nlmsg_type;
-    nlh->nlmsg_flags = nlmsg_flags;
-    nlh->nlmsg_seq = seq;
+    nlmsghdr* nlh = put_request_header(buf, nlmsg_type, nlmsg_flags, seq);
 
     auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(fib_rule_hdr)));
     frh->family = static_cast<std::uint8_t>(r.family);
@@ -201,10 +210,7 @@ bool decode_rule(const nlmsghdr* nlh, Rule& out) {
 // ---------------------------------------------------------------- routes
 
 std::size_t encode_route(void* buf, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const Route& r) {
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = nlmsg_type;
-    nlh->nlmsg_flags = nlmsg_flags;
-    nlh->nlmsg_seq = seq;
+    nlmsghdr* nlh = put_request_header(buf, nlmsg_type, nlmsg_flags, seq);
 
     auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
     rtm->rtm_family = static_cast<std::uint8_t>(r.family);
