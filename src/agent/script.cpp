@@ -41,7 +41,16 @@ void drain(int fd, std::string& into, bool& open) {
 }  // namespace
 
 ScriptResult run_script(const std::string& path, const std::string& phase, std::chrono::milliseconds timeout) {
+    return run_command({path}, {"NRA_RECONCILE_PHASE=" + phase}, timeout);
+}
+
+ScriptResult run_command(const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
+                         std::chrono::milliseconds timeout) {
     ScriptResult r;
+    if (args.empty() || args[0].empty()) {
+        r.error = "no command";
+        return r;
+    }
     const auto start = std::chrono::steady_clock::now();
     int out_pipe[2], err_pipe[2];
     if (::pipe2(out_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -73,15 +82,17 @@ ScriptResult run_script(const std::string& path, const std::string& phase, std::
 
     std::vector<std::string> env_store;
     for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
-    env_store.push_back("NRA_RECONCILE_PHASE=" + phase);
+    for (const auto& e : extra_env) env_store.push_back(e);
     std::vector<char*> envp;
     for (auto& e : env_store) envp.push_back(e.data());
     envp.push_back(nullptr);
-    std::string arg0 = path;
-    char* argv[] = {arg0.data(), nullptr};
+    std::vector<std::string> arg_store = args;
+    std::vector<char*> argv;
+    for (auto& a : arg_store) argv.push_back(a.data());
+    argv.push_back(nullptr);
 
     pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, path.c_str(), &fa, &attr, argv, envp.data());
+    const int rc = ::posix_spawnp(&pid, args[0].c_str(), &fa, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     out_w.reset();

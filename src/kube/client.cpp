@@ -200,7 +200,7 @@ private:
 };
 
 ApiClient::ApiClient(EventLoop& loop, ApiConfig cfg)
-    : loop_(loop), cfg_(std::move(cfg)), token_(cfg_.token, cfg_.token_file), alive_(std::make_shared<bool>(true)) {
+    : loop_(loop), cfg_(std::move(cfg)), token_(cfg_.exec ? TokenSource(*cfg_.exec) : TokenSource(cfg_.token, cfg_.token_file)), alive_(std::make_shared<bool>(true)) {
     if (cfg_.tls) tls_ = std::make_unique<TlsContext>(cfg_);
 }
 

@@ -9,6 +9,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <simdjson.h>
+
+#include "nra/agent/log.hpp"
+#include "nra/agent/script.hpp"
 #include "nra/core/tree.hpp"
 #include "nra/sources/yaml.hpp"
 
@@ -188,6 +192,38 @@ std::string parse_server_url(std::string_view url, ApiConfig& cfg) {
     return {};
 }
 
+namespace {
+
+// The command is returned as written; the caller resolves a relative path.
+ApiConfig::ExecPlugin parse_exec(const Node* ex, const std::string& user_name) {
+    const std::string where = "kubeconfig: user '" + user_name + "': exec: ";
+    if (!ex->is_map()) throw std::runtime_error(where + "must be a mapping");
+    ApiConfig::ExecPlugin p;
+    p.api_version = scalar_at(ex, "apiVersion");
+    if (p.api_version != "client.authentication.k8s.io/v1" && p.api_version != "client.authentication.k8s.io/v1beta1")
+        throw std::runtime_error(where + "apiVersion '" + p.api_version +
+                                 "' is not client.authentication.k8s.io/v1 or v1beta1");
+    p.command = scalar_at(ex, "command");
+    if (p.command.empty()) throw std::runtime_error(where + "no command");
+    if (scalar_at(ex, "interactiveMode") == "Always")
+        throw std::runtime_error(where + "interactiveMode Always needs a terminal; the agent runs plugins non-interactively");
+    if (const Node* a = ex->get("args"); a && !a->is_null()) {
+        if (!a->is_seq()) throw std::runtime_error(where + "args must be a list");
+        for (const Node& v : a->items) p.args.push_back(v.scalar);
+    }
+    if (const Node* e = ex->get("env"); e && !e->is_null()) {
+        if (!e->is_seq()) throw std::runtime_error(where + "env must be a list");
+        for (const Node& v : e->items) {
+            const std::string name = scalar_at(&v, "name");
+            if (name.empty()) throw std::runtime_error(where + "env entry without a name");
+            p.env.push_back(name + "=" + scalar_at(&v, "value"));
+        }
+    }
+    return p;
+}
+
+}  // namespace
+
 ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_path, const Env& env) {
     std::vector<std::pair<std::string, Node>> docs;  // kept alive: entries point into them
     docs.reserve(paths.size());
@@ -299,7 +335,7 @@ ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_p
 
     if (user && user->body && user->body->is_map()) {
         const Node* u = user->body;
-        for (const char* unsupported : {"exec", "auth-provider", "username", "password", "as", "as-groups"}) {
+        for (const char* unsupported : {"auth-provider", "username", "password", "as", "as-groups"}) {
             if (const Node* n = u->get(unsupported); n && !n->is_null())
                 throw std::runtime_error("kubeconfig: user '" + user_name + "': '" + unsupported + "' is not supported");
         }
@@ -320,6 +356,11 @@ ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_p
         if (!key_data.empty()) cfg.client_key_pem = data_or_throw("client-key-data", key_data);
         if (!key_file.empty()) cfg.client_key_pem = read_or_throw("client-key", resolve(user->dir, key_file));
         cfg.token = scalar_at(u, "token");
+        if (const Node* ex = u->get("exec"); ex && !ex->is_null()) {
+            cfg.exec = parse_exec(ex, user_name);
+            // client-go: a relative path with a separator is relative to the kubeconfig.
+            if (cfg.exec->command.find('/') != std::string::npos) cfg.exec->command = resolve(user->dir, cfg.exec->command);
+        }
         const std::string token_file = scalar_at(u, "tokenFile");
         if (!token_file.empty()) {
             cfg.token_file = resolve(user->dir, token_file);
@@ -327,7 +368,9 @@ ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_p
                 throw std::runtime_error("kubeconfig: user '" + user_name + "': cannot read tokenFile " + cfg.token_file);
         }
     }
-    if (!cfg.tls && (!cfg.token.empty() || !cfg.token_file.empty() || !cfg.client_cert_pem.empty()))
+    if (cfg.exec && (!cfg.token.empty() || !cfg.token_file.empty()))
+        throw std::runtime_error("kubeconfig: user '" + user_name + "' sets both exec and token/tokenFile");
+    if (!cfg.tls && (cfg.exec || !cfg.token.empty() || !cfg.token_file.empty() || !cfg.client_cert_pem.empty()))
         throw std::runtime_error("kubeconfig: credentials are only sent to https servers (server " + server + ")");
     return cfg;
 }
@@ -386,7 +429,14 @@ std::string resolve_namespace(const std::string& override_ns, const Env& env) {
 TokenSource::TokenSource(std::string static_token, std::string file)
     : token_(std::move(static_token)), file_(std::move(file)) {}
 
+TokenSource::TokenSource(ApiConfig::ExecPlugin plugin) : exec_(std::move(plugin)) {}
+
 const std::string& TokenSource::get() {
+    if (exec_) {
+        const bool expired = expiry_ && std::time(nullptr) + 10 >= *expiry_;  // 10 s leeway
+        if ((force_ || token_.empty() || expired) && Clock::now() >= next_plugin_run_) run_plugin();
+        return token_;
+    }
     if (file_.empty()) return token_;
     struct stat st {};
     const bool have = ::stat(file_.c_str(), &st) == 0;
@@ -407,6 +457,56 @@ void TokenSource::reload() {
     if (::stat(file_.c_str(), &st) == 0) mtime_ = st.st_mtim;
     token_ = std::move(t);
     force_ = false;
+}
+
+void TokenSource::run_plugin() {
+    constexpr auto kPluginTimeout = std::chrono::seconds(30);
+    std::vector<std::string> argv{exec_->command};
+    argv.insert(argv.end(), exec_->args.begin(), exec_->args.end());
+    std::vector<std::string> env = exec_->env;
+    env.push_back("KUBERNETES_EXEC_INFO={\"apiVersion\":\"" + exec_->api_version +
+                  "\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
+    const ScriptResult r = run_command(argv, env, kPluginTimeout);
+    std::string token;
+    std::optional<std::time_t> expiry;
+    std::string error;
+    if (!r.started) error = "cannot start: " + r.error;
+    else if (r.timed_out) error = "timed out";
+    else if (!r.ok()) error = "exited with status " + std::to_string(r.exit_code) + ": " + trim_ws(r.err);
+    else error = parse_exec_credential(r.out, token, expiry);
+    if (!error.empty()) {
+        // Keep the previous token; try again in a while, not on every request.
+        log::warn("kube: exec credential plugin failed", {{"command", exec_->command}, {"error", error}});
+        next_plugin_run_ = Clock::now() + std::chrono::seconds(5);
+        return;
+    }
+    token_ = std::move(token);
+    expiry_ = expiry;
+    force_ = false;
+    log::verbose("kube: exec credential plugin issued a token",
+                 {{"command", exec_->command}, {"expires", expiry ? std::to_string(*expiry) : std::string("never")}});
+}
+
+std::string parse_exec_credential(std::string_view json, std::string& token, std::optional<std::time_t>& expiry) {
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(json);
+    simdjson::dom::element doc;
+    if (parser.parse(padded).get(doc)) return "output is not JSON";
+    std::string_view kind;
+    if (doc["kind"].get(kind) || kind != "ExecCredential") return "output is not an ExecCredential";
+    std::string_view t;
+    if (doc["status"]["token"].get(t) || t.empty())
+        return "ExecCredential has no status.token (client certificates from plugins are not supported)";
+    token = std::string(t);
+    expiry.reset();
+    std::string_view ts;
+    if (!doc["status"]["expirationTimestamp"].get(ts)) {
+        std::tm tm{};
+        const std::string text(ts);
+        if (!strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return "invalid status.expirationTimestamp '" + text + "'";
+        expiry = timegm(&tm);
+    }
+    return "";
 }
 
 }  // namespace nra::kube

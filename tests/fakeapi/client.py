@@ -370,6 +370,8 @@ def _b64file(path: str) -> str:
 def _yaml_scalar(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)  # JSON is YAML flow style (e.g. a user's exec block)
     return json.dumps(str(value))  # a double-quoted YAML scalar
 
 

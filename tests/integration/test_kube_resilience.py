@@ -342,6 +342,46 @@ class TestAuth(ResilienceBase):
         self.assertNotIn(old, text)
         self.assertNotIn(new, text)
 
+    def test_exec_credential_plugin_rerun_after_401(self):
+        """kubeconfig `exec` plugin: its ExecCredential token authenticates; when the server stops
+        accepting it (401) the plugin is run again and its new token is used. The plugin sees
+        KUBERNETES_EXEC_INFO and its configured args/env; tokens never appear in the logs."""
+        first, second = f"exec1-{secrets.token_hex(8)}", f"exec2-{secrets.token_hex(8)}"
+        api = self.start_api(tokens=[first])
+        api.put_object(configmap(cfg(P, C1)))
+        current = self.ns.root / "current-token"
+        current.write_text(first)
+        seen = self.ns.root / "plugin-saw"
+        plugin = self.ns.root / "plugin.sh"
+        plugin.write_text(
+            "#!/bin/sh\n"
+            f"printf '%s %s %s\\n' \"$1\" \"$REGION\" \"$KUBERNETES_EXEC_INFO\" >> {seen}\n"
+            "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+            f"\"status\":{{\"token\":\"%s\"}}}}' \"$(cat {current})\"\n")
+        plugin.chmod(0o755)
+        kc = self.kubeconfig(api, token=False, extra_user={"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin), "args": ["--cluster=c1"],
+            "env": [{"name": "REGION", "value": "eu"}], "interactiveMode": "Never"}})
+        agent = self.start_kube_agent(kubeconfig=kc)
+        self.wait_state(C1, P, timeout=30)
+        runs = seen.read_text().splitlines()
+        self.assertTrue(runs and runs[0].startswith("--cluster=c1 eu "), runs)
+        self.assertIn('"kind":"ExecCredential"', runs[0])
+        self.assertIn('"interactive":false', runs[0])
+        # The server rotates: only the plugin's next token is accepted.
+        current.write_text(second)
+        api.set_tokens([second])
+        mark = api.last_request_id()
+        api.close_watches()
+        api.put_object(configmap(cfg(P2, C2)))
+        self.wait_state(C2, P2, timeout=40)
+        self.assertGreaterEqual(len(seen.read_text().splitlines()), 2, "the plugin was not run again after a 401")
+        ok = api.requests_log(since=mark)
+        self.assertTrue(any(r.get("user") == "token:" + second[:8] for r in ok), "no request with the new token")
+        text = agent.stderr()
+        self.assertNotIn(first, text)
+        self.assertNotIn(second, text)
+
     def test_client_certificate_auth(self):
         """No token: a client certificate (file paths, then inline *-data) authenticates."""
         api = self.start_api(tokens=[])

@@ -101,8 +101,11 @@ TEST_CASE("kubeconfig: validation errors") {
     fs.files["/k"] = kubeconfig("https://h", "", "    tokenFile: /missing\n");
     CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("tokenFile"));
 
-    fs.files["/k"] = kubeconfig("https://h", "", "    exec:\n      command: x\n");
+    fs.files["/k"] = kubeconfig("https://h", "", "    auth-provider:\n      name: gcp\n");
     CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("not supported"));
+
+    fs.files["/k"] = kubeconfig("https://h", "", "    exec:\n      command: x\n");
+    CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("apiVersion"));
 
     fs.files["/k"] = "current-context: nope\ncontexts: []\n";
     CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("nope"));
@@ -182,4 +185,47 @@ TEST_CASE("MetalLB namespace: override, service-account file, metallb-system") {
     CHECK(resolve_namespace("", fs.env()) == "metallb-system");
     fs.files["/sa/namespace"] = " lb \n";
     CHECK(resolve_namespace("", fs.env()) == "lb");
+}
+
+TEST_CASE("kubeconfig: exec credential plugins") {
+    FakeEnv fs;
+    const std::string exec =
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: bin/get-token\n"
+        "      args: [--cluster, c1]\n      env:\n      - {name: REGION, value: eu}\n      interactiveMode: Never\n";
+    fs.files["/etc/kc/config"] = kubeconfig("https://10.1.1.1", "    insecure-skip-tls-verify: true\n", exec);
+    auto c = load_api_config("/etc/kc/config", fs.env());
+    REQUIRE(c.exec);
+    CHECK(c.exec->command == "/etc/kc/bin/get-token");
+    CHECK(c.exec->args == std::vector<std::string>{"--cluster", "c1"});
+    CHECK(c.exec->env == std::vector<std::string>{"REGION=eu"});
+    CHECK(c.exec->api_version == "client.authentication.k8s.io/v1");
+
+    fs.files["/k"] = kubeconfig("https://h", "", "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n");
+    CHECK(load_api_config("/k", fs.env()).exec->command == "aws");  // bare names are looked up in PATH
+
+    fs.files["/k"] = kubeconfig("https://h", "", "    token: t\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: x\n");
+    CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("both exec"));
+    fs.files["/k"] = kubeconfig("https://h", "", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: x\n      interactiveMode: Always\n");
+    CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("interactive"));
+    fs.files["/k"] = kubeconfig("https://h", "", "    exec:\n      apiVersion: client.authentication.k8s.io/v1alpha1\n      command: x\n");
+    CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("v1alpha1"));
+}
+
+TEST_CASE("ExecCredential output") {
+    std::string token;
+    std::optional<std::time_t> expiry;
+    CHECK(parse_exec_credential(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
+        "status":{"token":"abc","expirationTimestamp":"2026-11-26T15:00:00Z"}})", token, expiry) == "");
+    CHECK(token == "abc");
+    REQUIRE(expiry);
+    CHECK(*expiry == 1795705200);
+    CHECK(parse_exec_credential(R"({"kind":"ExecCredential","status":{"token":"t2"}})", token, expiry) == "");
+    CHECK(token == "t2");
+    CHECK_FALSE(expiry);
+    CHECK(parse_exec_credential("not json", token, expiry).find("not JSON") != std::string::npos);
+    CHECK(parse_exec_credential(R"({"kind":"Other"})", token, expiry).find("ExecCredential") != std::string::npos);
+    CHECK(parse_exec_credential(R"({"kind":"ExecCredential","status":{"clientCertificateData":"x"}})", token, expiry)
+              .find("status.token") != std::string::npos);
+    CHECK(parse_exec_credential(R"({"kind":"ExecCredential","status":{"token":"t","expirationTimestamp":"soon"}})", token,
+                                expiry).find("expirationTimestamp") != std::string::npos);
 }

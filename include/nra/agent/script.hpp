@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace nra {
 
@@ -17,6 +18,12 @@ struct ScriptResult {
     std::chrono::milliseconds elapsed{0};
     bool ok() const { return started && !timed_out && signal == 0 && exit_code == 0; }
 };
+
+// Runs argv[0] (searched in PATH when it has no '/') with argv, the agent's
+// environment plus `extra_env` ("NAME=value"), stdin from /dev/null, in its
+// own process group; kills the group after `timeout`.
+ScriptResult run_command(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+                         std::chrono::milliseconds timeout);
 
 ScriptResult run_script(const std::string& path, const std::string& phase, std::chrono::milliseconds timeout);
 

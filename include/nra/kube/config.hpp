@@ -31,6 +31,16 @@ struct ApiConfig {
     std::string client_cert_pem;
     std::string client_key_pem;
 
+    // A kubeconfig `exec` credential plugin (client.authentication.k8s.io
+    // v1/v1beta1), token form: run non-interactively, its ExecCredential's
+    // status.token cached until expirationTimestamp and re-run after a 401.
+    struct ExecPlugin {
+        std::string command;                 // resolved against the kubeconfig's directory when relative with '/'
+        std::vector<std::string> args;
+        std::vector<std::string> env;        // "NAME=value"
+        std::string api_version;
+    };
+    std::optional<ExecPlugin> exec;
     std::string token;           // static token (kubeconfig `token`)
     std::string token_file;      // re-read when it changes (service account, tokenFile)
 
@@ -72,11 +82,17 @@ std::string resolve_namespace(const std::string& override_ns, const Env& env);
 // A bearer token, re-read from its file when the file changes (mtime) or at
 // most every `refresh` otherwise, and after invalidate() (a 401). The old
 // token is kept when the file is briefly unreadable or empty.
+// Parses an ExecCredential printed by a credential plugin: status.token and
+// the optional status.expirationTimestamp (RFC 3339, UTC). Returns "" on
+// success, else what is wrong (never the token).
+std::string parse_exec_credential(std::string_view json, std::string& token, std::optional<std::time_t>& expiry);
+
 class TokenSource {
 public:
     using Clock = std::chrono::steady_clock;
     TokenSource() = default;
     TokenSource(std::string static_token, std::string file);
+    explicit TokenSource(ApiConfig::ExecPlugin plugin);
 
     // The token for the next request ("" = none).
     const std::string& get();
@@ -85,7 +101,11 @@ public:
 
 private:
     void reload();
+    void run_plugin();
 
+    std::optional<ApiConfig::ExecPlugin> exec_;
+    std::optional<std::time_t> expiry_;    // of the plugin's token
+    Clock::time_point next_plugin_run_{};  // a failed run is not retried on every request
     std::string token_;
     std::string file_;
     Clock::time_point last_read_{};
