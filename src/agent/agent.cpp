@@ -315,7 +315,8 @@ private:
     }
 
     bool apply(const std::vector<Op>& ops) {
-        for (const Op& op : ops) log::info(op_message(op), {{"object", object_text(op)}, {"reason", op.why}});
+        if (log::enabled(log::Level::Info))  // thousands of ops: build the text only when it is written
+            for (const Op& op : ops) log::info(op_message(op), {{"object", object_text(op)}, {"reason", op.why}});
         const auto results = nl_->apply(ops);
         bool ok = results.size() == ops.size();
         // The kernel queued the notifications of our changes before acking

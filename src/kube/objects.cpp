@@ -17,7 +17,10 @@ bool opt_string(element obj, const char* key, std::string& out) {
     return true;
 }
 
-bool opt_string_list(element obj, const char* key, std::vector<std::string>& out, std::string& error) {
+// Calls fn(item) for every item of the optional list obj[key] (absent or null
+// = empty). False when it is not a list or fn refuses an item.
+template <class Fn>
+bool each_in_optional_list(element obj, const char* key, std::string& error, Fn&& fn) {
     element v;
     if (obj[key].get(v) || v.is_null()) return true;
     simdjson::dom::array arr;
@@ -25,15 +28,21 @@ bool opt_string_list(element obj, const char* key, std::vector<std::string>& out
         error = std::string(key) + " must be a list";
         return false;
     }
-    for (element item : arr) {
+    for (element item : arr)
+        if (!fn(item)) return false;
+    return true;
+}
+
+bool opt_string_list(element obj, const char* key, std::vector<std::string>& out, std::string& error) {
+    return each_in_optional_list(obj, key, error, [&](element item) {
         std::string_view s;
         if (item.get(s)) {
             error = std::string(key) + " must be a list of strings";
             return false;
         }
         out.emplace_back(s);
-    }
-    return true;
+        return true;
+    });
 }
 
 bool string_map(element v, Labels& out) {
@@ -54,22 +63,15 @@ bool string_map(element v, Labels& out) {
 
 bool selector_list(element obj, const char* key, std::vector<LabelSelector>& out, std::string& invalid,
                    std::string& error) {
-    element v;
-    if (obj[key].get(v) || v.is_null()) return true;
-    simdjson::dom::array arr;
-    if (v.get(arr)) {
-        error = std::string(key) + " must be a list";
-        return false;
-    }
-    for (element item : arr) {
+    return each_in_optional_list(obj, key, error, [&](element item) {
         LabelSelector s;
         if (!decode_selector(item, s, invalid)) {
             error = std::string(key) + ": malformed label selector";
             return false;
         }
         out.push_back(std::move(s));
-    }
-    return true;
+        return true;
+    });
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // Only tests may shell out to `ip`; it is the independent witness here.
 #include <catch2/catch.hpp>
 
+#include "../common/values.hpp"
+
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sched.h>
@@ -57,16 +59,8 @@ std::size_t json_count(const std::string& cmd) {
     return n;
 }
 
-Prefix pfx(const char* s) {
-    auto p = parse_prefix(s);
-    REQUIRE(p);
-    return *p.value;
-}
-IpAddr ip(const char* s) {
-    auto a = IpAddr::parse(s);
-    REQUIRE(a);
-    return *a;
-}
+using nra::testing::addr;
+using nra::testing::pfx;
 
 Rule rule(const char* from, std::uint32_t table, std::uint32_t prio) {
     Rule r;
@@ -88,7 +82,7 @@ Route route(const char* dst, std::uint32_t table, std::vector<std::pair<const ch
     // IPv6 stores metric 0 as 1024 (IP6_RT_PRIO_USER).
     r.priority = metric == 0 && r.family == Family::V6 ? 1024 : metric;
     r.protocol = kOurProtocol;
-    for (auto& [gw, w] : hops) r.nexthops.push_back(Nexthop{ip(gw), 0, w});
+    for (auto& [gw, w] : hops) r.nexthops.push_back(Nexthop{addr(gw), 0, w});
     std::sort(r.nexthops.begin(), r.nexthops.end());
     return r;
 }
@@ -405,7 +399,7 @@ TEST_CASE("IPv4: delete is precise among routes with the same key") {
     REQUIRE(o.routes.size() == 1);
     CHECK(o.routes[0].protocol == 4);
     REQUIRE(o.routes[0].nexthops.size() == 1);
-    CHECK(o.routes[0].nexthops[0].gateway == ip("192.0.2.4"));
+    CHECK(o.routes[0].nexthops[0].gateway == addr("192.0.2.4"));
     apply_ok(nl, {op(OpKind::DelRoute, o.routes[0])});
     CHECK(dump_ok(nl, 1000).routes.empty());
 }

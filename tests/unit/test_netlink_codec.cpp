@@ -2,6 +2,8 @@
 // look at the wire format where the kernel depends on it.
 #include <catch2/catch.hpp>
 
+#include "../common/values.hpp"
+
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
@@ -15,16 +17,8 @@ using namespace nra;
 
 namespace {
 
-Prefix pfx(const char* s) {
-    auto p = parse_prefix(s);
-    REQUIRE(p);
-    return *p.value;
-}
-IpAddr addr(const char* s) {
-    auto a = IpAddr::parse(s);
-    REQUIRE(a);
-    return *a;
-}
+using nra::testing::addr;
+using nra::testing::pfx;
 
 struct Buf {
     alignas(nlmsghdr) unsigned char data[8192] = {};
