@@ -373,6 +373,9 @@ class TestAuth(ResilienceBase):
         api.set_tokens([second])
         mark = api.last_request_id()
         api.close_watches()
+        # Change the object only once the old token was refused: an event queued on the old watch
+        # before it closed could otherwise deliver the change without any new authentication.
+        api.wait_for_request(since=mark, predicate=lambda r: r.get("status") == 401, timeout=20)
         api.put_object(configmap(cfg(P2, C2)))
         self.wait_state(C2, P2, timeout=40)
         self.assertGreaterEqual(len(seen.read_text().splitlines()), 2, "the plugin was not run again after a 401")
