@@ -39,15 +39,17 @@ NLT_SRCS  := $(sort $(wildcard tests/netlink/*.cpp))
 NLT_OBJS  := $(NLT_SRCS:%.cpp=$(BUILD)/obj/%.o)
 MON_SRCS  := $(sort $(wildcard tools/monitor/*.cpp))
 MON_OBJS  := $(MON_SRCS:%.cpp=$(BUILD)/obj/%.o)
+PROBE_OBJS := $(BUILD)/obj/tools/bench/probe.o
 
 AGENT   := $(BUILD)/metallb-nra
 MONITOR := $(BUILD)/nra-monitor
 UNIT    := $(BUILD)/unit-tests
 NLTEST  := $(BUILD)/netlink-kernel-tests
+PROBE   := $(BUILD)/nra-bench-probe
 
 .PHONY: all deps test unit netlink-test integration asan test-asan static test-static demo bench clean
 all: deps
-	@$(MAKE) --no-print-directory -j$(NPROC) $(AGENT) $(MONITOR) $(UNIT) $(NLTEST)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(AGENT) $(MONITOR) $(UNIT) $(NLTEST) $(PROBE)
 
 deps:
 	@./third_party/install-deps.sh
@@ -68,6 +70,10 @@ $(AGENT): $(BUILD)/obj/src/agent/main.o $(BUILD)/libnra.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(MONITOR): $(MON_OBJS) $(BUILD)/libnra.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The benchmark's netlink instrument (tools/bench/probe.cpp).
+$(PROBE): $(PROBE_OBJS) $(BUILD)/libnra.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(UNIT): $(UNIT_OBJS) $(BUILD)/libnra.a
@@ -104,7 +110,7 @@ $(AGENT) $(MONITOR): $(BUILD)/obj/simdjson.o
 endif
 
 asan: deps
-	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build/asan SAN=1 build/asan/metallb-nra build/asan/nra-monitor build/asan/unit-tests build/asan/netlink-kernel-tests
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build/asan SAN=1 build/asan/metallb-nra build/asan/nra-monitor build/asan/unit-tests build/asan/netlink-kernel-tests build/asan/nra-bench-probe
 
 test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit-tests

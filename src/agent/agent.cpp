@@ -8,7 +8,9 @@
 #include <memory>
 #include <set>
 #include <optional>
+#include <string>
 #include <system_error>
+#include <unordered_map>
 
 #include "nra/agent/loop.hpp"
 #include "nra/agent/script.hpp"
@@ -29,9 +31,14 @@ constexpr auto kScriptTimeout = std::chrono::seconds(10);
 // this bound is only a guard against a kernel that keeps refusing silently.
 constexpr int kMaxPasses = 4096;
 
-// Corrections of foreign changes are rate limited: a burst of kFightBurst,
-// then one per kFightRefill. Another writer fighting us costs a few
-// reconciles per second, never a spinning CPU.
+// A fight is another writer undoing our corrections: the same object
+// corrected kFightRepeats times within kFightWindow. Only fights are rate
+// limited (a burst of kFightBurst corrective reconciles, then one per
+// kFightRefill), so distinct imposters are all removed at once while a
+// fighting writer costs a few reconciles per second, never a spinning CPU.
+constexpr int kFightRepeats = 3;
+constexpr auto kFightWindow = std::chrono::seconds(10);
+constexpr std::size_t kFightMemory = 4096;  // objects remembered
 constexpr double kFightBurst = 100;
 constexpr auto kFightRefill = std::chrono::milliseconds(20);
 constexpr auto kRetryInitial = std::chrono::milliseconds(1000);
@@ -236,9 +243,11 @@ private:
         }
         const char* trigger = config_dirty_ ? "config" : timer_due_ ? "periodic" : "kernel";
         config_dirty_ = timer_due_ = kernel_dirty_ = false;
-        const std::size_t before = changes_;
+        corrective_ = foreign_only;
+        fight_seen_ = false;
         const bool ok = reconcile(trigger);
-        if (foreign_only && changes_ != before) tokens_ -= 1;
+        corrective_ = false;
+        if (fight_seen_) tokens_ -= 1;
         if (!ok && !cfg_.oneshot) schedule_retry();
         if (ok) retry_backoff_ = kRetryInitial;
         // Foreign changes drained while applying (apply() reads the echoes)
@@ -317,6 +326,7 @@ private:
     bool apply(const std::vector<Op>& ops) {
         if (log::enabled(log::Level::Info))  // thousands of ops: build the text only when it is written
             for (const Op& op : ops) log::info(op_message(op), {{"object", object_text(op)}, {"reason", op.why}});
+        if (corrective_) note_corrections(ops);
         const auto results = nl_->apply(ops);
         bool ok = results.size() == ops.size();
         // The kernel queued the notifications of our changes before acking
@@ -331,6 +341,22 @@ private:
         }
         if (!ok) rules_valid_ = routes_valid_ = false;  // re-read the truth
         return ok;
+    }
+
+    // Remembers what corrective reconciles changed; an object corrected again
+    // and again within the window means another writer is undoing our work.
+    void note_corrections(const std::vector<Op>& ops) {
+        const auto now = Clock::now();
+        if (corrected_.size() + ops.size() > kFightMemory) {
+            std::erase_if(corrected_, [&](const auto& kv) { return now - kv.second.last > kFightWindow; });
+            if (corrected_.size() + ops.size() > kFightMemory) corrected_.clear();
+        }
+        for (const Op& op : ops) {
+            auto& c = corrected_[std::string(op_kind_name(op.kind)) + " " + object_text(op)];
+            c.count = now - c.last > kFightWindow ? 1 : c.count + 1;
+            c.last = now;
+            if (c.count >= kFightRepeats) fight_seen_ = true;
+        }
     }
 
     // ---- observed cache --------------------------------------------------
@@ -383,6 +409,12 @@ private:
     bool retry_pending_ = false;
     bool config_dirty_ = false, kernel_dirty_ = false, timer_due_ = false, deferred_ = false;
     double tokens_ = kFightBurst;
+    struct Correction {
+        int count = 0;
+        Clock::time_point last{};
+    };
+    std::unordered_map<std::string, Correction> corrected_;
+    bool corrective_ = false, fight_seen_ = false;
     Clock::time_point refilled_at_ = Clock::now();
     Clock::time_point last_fight_log_{};
     std::size_t changes_ = 0;

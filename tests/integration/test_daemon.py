@@ -9,7 +9,7 @@ import re
 import signal
 import time
 
-from netns import MONITOR, NetnsTestCase, figure, kernel_change_lines, legacy_yaml, wait_until
+from netns import AGENT, MONITOR, NetnsTestCase, figure, kernel_change_lines, legacy_yaml, wait_until
 
 P = ["10.0.0.1", "10.0.0.3", "fd00::1", "fd00::3"]
 C1 = ["192.168.57.0/24", "fd20::/64"]
@@ -134,6 +134,25 @@ class TestDaemon(DaemonBase):
         self.assertIn("rate-limiting corrections", agent.stderr(), "the fight was not reported as rate limited")
         self.wait_state(C1, P)
         self.assertTrue(agent.alive())
+        self.assert_foreign_unchanged(before)
+        self.assertEqual(agent.stop(), 0)
+
+    def test_distinct_imposters_are_not_a_fight(self):
+        """Hundreds of distinct imposters, each injected only after the previous one was removed
+        (more corrective reconciles than the fight burst): every one is deleted and none of it is
+        mistaken for a fight, so nothing is rate limited."""
+        probe = os.path.join(os.path.dirname(AGENT), "nra-bench-probe")
+        self.assertTrue(os.access(probe, os.X_OK), f"{probe} missing (built by make with the agent)")
+        before = self.seed_foreign()
+        agent = self.start()
+        for family, gw in (("4", "10.0.0.1"), ("6", "fd00::1")):
+            out = self.ns.run([probe, "imposters", "--family", family, "--gateway", gw, "--rules", "160",
+                               "--routes", "20", "--timeout-ms", "10000"], check=False, timeout=120)
+            self.assertEqual(out.returncode, 0, f"imposters left in place: {out.stdout[-300:]} {out.stderr}")
+            res = json.loads(out.stdout)
+            self.assertEqual((len(res["rules_us"]), len(res["routes_us"]), res["missed"]), (160, 20, 0))
+        self.assertFalse("rate-limiting corrections" in agent.stderr(), "distinct imposters were treated as a fight")
+        self.wait_state(C1, P)
         self.assert_foreign_unchanged(before)
         self.assertEqual(agent.stop(), 0)
 
