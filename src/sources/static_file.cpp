@@ -67,6 +67,7 @@ public:
     StaticFileSource(std::string path, std::chrono::milliseconds recheck) : path_(std::move(path)), recheck_(recheck) {
         const auto slash = path_.rfind('/');
         dir_ = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+        base_ = slash == std::string::npos ? path_ : path_.substr(slash + 1);
     }
 
     void start(EventLoop& loop, Callbacks cb) override {
@@ -92,13 +93,29 @@ public:
 private:
     void on_inotify() {
         alignas(inotify_event) char buf[8192];
-        bool any = false;
+        bool any = false, complete = false, relevant_seen = false;
         for (;;) {
             const ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
             if (n <= 0) break;
             any = true;
+            for (ssize_t off = 0; off + static_cast<ssize_t>(sizeof(inotify_event)) <= n;) {
+                const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+                off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+                if (!relevant(*ev)) continue;
+                relevant_seen = true;
+                if (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) complete = true;
+            }
         }
-        // Editors write, rename and chmod in bursts: settle, then read once.
+        any = any && relevant_seen;
+        // A file renamed into place (atomic replace, ConfigMap volume ..data
+        // swap) or closed after writing is complete: read it at once.
+        if (complete) {
+            load();
+            return;
+        }
+        // Anything else (a create before the content, a write still going on,
+        // chmod) may be mid-way: settle, then read once; the close or rename
+        // that completes it reads at once anyway.
         if (any && !debounce_pending_) {
             debounce_pending_ = true;
             loop_->after(kDebounce, [this] {
@@ -106,6 +123,26 @@ private:
                 load();
             });
         }
+    }
+
+    // Events about other files of the directory (a temporary file being
+    // written before it is renamed into place, say) need no reading: only
+    // the file itself, the target of a symlink in the same directory, the
+    // ConfigMap volume's "..data" swap, or the directory itself.
+    bool relevant(const inotify_event& ev) const {
+        if (ev.len == 0 || (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW))) return true;
+        const std::string_view name(ev.name);
+        return name == base_ || name == "..data" || (!link_target_.empty() && name == link_target_);
+    }
+
+    void update_link_target() {
+        link_target_.clear();
+        char buf[4096];
+        const ssize_t n = ::readlink(path_.c_str(), buf, sizeof buf - 1);
+        if (n <= 0) return;
+        const std::string_view t(buf, static_cast<std::size_t>(n));
+        const auto slash = t.find('/');
+        link_target_ = std::string(slash == std::string_view::npos ? t : t.substr(0, slash));  // "..data/config" -> "..data"
     }
 
     void schedule_recheck() {
@@ -118,7 +155,20 @@ private:
 
     void load() {
         stamp_ = stamp_of(path_);
-        FileLoad f = load_static_file(path_);
+        update_link_target();
+        std::string text, err;
+        if (read_file(path_, text, err)) {
+            // Unchanged bytes (a touch, a chmod, a rewrite of the same text)
+            // need no parsing: 10,000 entries take milliseconds to parse.
+            if (have_seen_ && text == seen_text_) return;
+            seen_text_ = text;
+            have_seen_ = true;
+        } else {
+            have_seen_ = false;
+        }
+        FileLoad f;
+        if (err.empty()) f = parse_static_text(path_, std::move(text));
+        else f.error = std::move(err);
         if (!f.model) {
             if (f.error != last_error_)
                 log::error("configuration file is invalid; keeping the last good configuration",
@@ -135,7 +185,9 @@ private:
         cb_.config(std::move(*f.model));
     }
 
-    std::string path_, dir_;
+    std::string path_, dir_, base_, link_target_;
+    std::string seen_text_;  // the last bytes read (valid or not)
+    bool have_seen_ = false;
     std::chrono::milliseconds recheck_;
     EventLoop* loop_ = nullptr;
     Callbacks cb_;
@@ -149,8 +201,18 @@ private:
 }  // namespace
 
 FileLoad load_static_file(const std::string& path) {
+    std::string text, err;
+    if (!read_file(path, text, err)) {
+        FileLoad f;
+        f.error = std::move(err);
+        return f;
+    }
+    return parse_static_text(path, std::move(text));
+}
+
+FileLoad parse_static_text(const std::string& path, std::string text) {
     FileLoad f;
-    if (!read_file(path, f.text, f.error)) return f;
+    f.text = std::move(text);
     auto doc = parse_yaml(f.text);
     if (!doc) {
         f.error = path + ": " + doc.error;

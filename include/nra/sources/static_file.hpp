@@ -21,6 +21,8 @@ struct FileLoad {
 
 // Reads and parses the file once (used by ONESHOT and by the watcher).
 FileLoad load_static_file(const std::string& path);
+// Parses text already read from `path` (named in errors).
+FileLoad parse_static_text(const std::string& path, std::string text);
 
 std::unique_ptr<Source> make_static_file_source(const std::string& path, std::chrono::milliseconds recheck);
 
