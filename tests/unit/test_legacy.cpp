@@ -116,3 +116,56 @@ TEST_CASE("YAML errors carry line and column") {
     auto tab = parse_yaml("a:\n\t- b\n");
     REQUIRE_FALSE(tab);
 }
+
+TEST_CASE("YAML tree: anchors and aliases, keys, nulls, positions, limits") {
+    auto doc = parse_yaml("base: &b\n  protocol: bgp\n  addresses: [10.0.0.0/24]\n"
+                          "copy: *b\n"
+                          "k: &key name\n*key : 1\n"
+                          "nothing:\nquoted: 'null'\n");
+    REQUIRE(doc);
+    const Node& root = *doc.value;
+    REQUIRE(root.get("copy"));
+    CHECK(root.get("copy")->get("protocol")->scalar == "bgp");
+    CHECK(root.get("copy")->get("addresses")->items.at(0).scalar == "10.0.0.0/24");
+    CHECK(root.get("copy")->line == 4);  // the alias's own position
+    REQUIRE(root.get("name"));  // an alias to a scalar works as a key
+    CHECK(root.get("name")->scalar == "1");
+    CHECK(root.get("nothing")->is_null());
+    CHECK(root.get("quoted")->is_scalar());
+    CHECK(root.get("quoted")->quoted);
+    CHECK(root.get("base")->get("addresses")->line == 3);
+    CHECK(root.get("base")->get("addresses")->column == 14);
+
+    auto undefined = parse_yaml("a: *nope\n");
+    REQUIRE_FALSE(undefined);
+    CHECK(undefined.error.find("line 1") != std::string::npos);
+
+    auto seq_key = parse_yaml("? [a, b]\n: c\n");
+    REQUIRE_FALSE(seq_key);
+    CHECK(seq_key.error.find("mapping keys must be scalars") != std::string::npos);
+
+    std::string deep;
+    for (int i = 0; i < 100; ++i) deep += "[";
+    for (int i = 0; i < 100; ++i) deep += "]";
+    auto too_deep = parse_yaml(deep);
+    REQUIRE_FALSE(too_deep);
+    CHECK(too_deep.error.find("nesting too deep") != std::string::npos);
+
+    // "Billion laughs": ten levels of ten aliases each would be 10^10 nodes.
+    std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+    for (char c = 'b'; c <= 'k'; ++c) {
+        const char p = static_cast<char>(c - 1);
+        bomb += std::string(1, c) + ": &" + c + " [";
+        for (int i = 0; i < 10; ++i) bomb += std::string(i ? ", *" : "*") + p;
+        bomb += "]\n";
+    }
+    auto boom = parse_yaml(bomb);
+    REQUIRE_FALSE(boom);
+    CHECK(boom.error.find("document too large") != std::string::npos);
+
+    // Only the first document is read.
+    auto two = parse_yaml("a: 1\n---\nb: 2\n");
+    REQUIRE(two);
+    CHECK(two.value->get("a"));
+    CHECK_FALSE(two.value->get("b"));
+}
