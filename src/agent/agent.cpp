@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -41,6 +43,8 @@ constexpr auto kFightWindow = std::chrono::seconds(10);
 constexpr std::size_t kFightMemory = 4096;  // objects remembered
 constexpr double kFightBurst = 100;
 constexpr auto kFightRefill = std::chrono::milliseconds(20);
+// Every kFullResyncTicks-th periodic tick re-reads the rules in full.
+constexpr unsigned kFullResyncTicks = 10;
 constexpr auto kRetryInitial = std::chrono::milliseconds(1000);
 constexpr auto kRetryMax = std::chrono::milliseconds(30000);
 
@@ -224,7 +228,13 @@ private:
     void schedule_periodic() {
         loop_.after(cfg_.max_reconcile_wait, [this] {
             timer_due_ = true;
-            rules_valid_ = routes_valid_ = false;  // full resync from the kernel
+            // Routes can vanish without a notification (a link going down):
+            // re-read them every tick. Rules are always announced, so the
+            // event-maintained cache is exact unless events were lost
+            // (ENOBUFS resyncs at once); it is re-read in full every
+            // kFullResyncTicks ticks anyway, and on SIGHUP.
+            routes_valid_ = false;
+            if (++ticks_ % kFullResyncTicks == 0) rules_valid_ = false;
             schedule_periodic();
         });
     }
@@ -241,7 +251,7 @@ private:
                 return;
             }
         }
-        const char* trigger = config_dirty_ ? "config" : timer_due_ ? "periodic" : "kernel";
+        const char* trigger = config_dirty_ ? "config" : timer_due_ ? (rules_valid_ ? "periodic" : "resync") : "kernel";
         config_dirty_ = timer_due_ = kernel_dirty_ = false;
         corrective_ = foreign_only;
         fight_seen_ = false;
@@ -303,7 +313,10 @@ private:
                 ok = false;
                 break;
             }
-            auto ops = plan(*desired_, observed());
+            std::vector<const Rule*> rules;  // the cache as it is, no copies
+            rules.reserve(cached_rules_.size());
+            for (const Rule& r : cached_rules_) rules.push_back(&r);
+            auto ops = plan(*desired_, rules, cached_routes_);
             if (ops.empty()) break;
             if (pass == kMaxPasses) {
                 log::warn("kernel state did not converge; will retry on the next trigger", {{"pending", ops.size()}});
@@ -370,7 +383,16 @@ private:
             log::error("cannot read the kernel's rules and routes", {{"error", d.error}});
             return false;
         }
-        if (!rules_valid_) cached_rules_ = std::multiset<Rule>(d.observed.rules.begin(), d.observed.rules.end());
+        if (!rules_valid_) {
+            // Sorted first, the multiset is built in linear time (hinted inserts at the end).
+            auto& rules = d.observed.rules;
+            std::vector<Rule*> order;
+            order.reserve(rules.size());
+            for (Rule& r : rules) order.push_back(&r);
+            std::sort(order.begin(), order.end(), [](const Rule* a, const Rule* b) { return *a < *b; });
+            cached_rules_.clear();
+            for (Rule* r : order) cached_rules_.emplace_hint(cached_rules_.end(), std::move(*r));
+        }
         if (!routes_valid_) cached_routes_ = std::move(d.observed.routes);
         rules_valid_ = routes_valid_ = true;
         return true;
@@ -405,6 +427,7 @@ private:
     std::multiset<Rule> cached_rules_;
     std::vector<Route> cached_routes_;
     bool rules_valid_ = false, routes_valid_ = false;
+    unsigned ticks_ = 0;
     std::chrono::milliseconds retry_backoff_ = kRetryInitial;
     bool retry_pending_ = false;
     bool config_dirty_ = false, kernel_dirty_ = false, timer_due_ = false, deferred_ = false;

@@ -25,7 +25,7 @@ const OptionSpec kOptions[] = {
     {"rule-priority", "RULE_PRIORITY", "20", "priority of every managed rule (1..4294967295)"},
     {"rule-fwmark", "RULE_FWMARK", "unset", "fwmark every managed rule also matches: MARK or MARK/MASK (hex 0x.. or decimal)"},
     {"destination", "DESTINATION", "default", "destination of the managed route: default, a CIDR, or one CIDR per family comma-separated"},
-    {"max-reconcile-wait", "MAX_RECONCILE_WAIT", "60000", "ms between periodic full reconciles; under 1000 means 1000; 0 disables"},
+    {"max-reconcile-wait", "MAX_RECONCILE_WAIT", "60000", "ms between periodic reconciles (routes re-read each tick, rules every 10th); under 1000 means 1000; 0 disables"},
     {"pre-reconcile-script", "PRE_RECONCILE_SCRIPT_PATH", "unset", "executable run before each reconcile (10 s timeout)"},
     {"post-reconcile-script", "POST_RECONCILE_SCRIPT_PATH", "unset", "executable run after each reconcile (10 s timeout)"},
     {"namespace", "METALLB_NAMESPACE", "\"\"", "MetalLB namespace (\"\" = service-account namespace, then metallb-system)"},

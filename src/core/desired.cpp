@@ -47,6 +47,7 @@ Desired desired_state(const Model& model, const Settings& s) {
     }
 
     std::vector<Prefix> prefixes;
+    prefixes.reserve(model.addresses.size());
     for (const AddressEntry& e : model.addresses) {
         auto r = parse_pool_entry(e.text);
         if (!r) {
@@ -56,6 +57,7 @@ Desired desired_state(const Model& model, const Settings& s) {
         prefixes.insert(prefixes.end(), r.value->begin(), r.value->end());
     }
     d.cidrs = aggregate(std::move(prefixes));
+    d.rules.reserve(d.cidrs.size());
 
     for (int v6 = 0; v6 < 2; ++v6) {
         const Family fam = v6 ? Family::V6 : Family::V4;
@@ -95,12 +97,20 @@ Desired desired_state(const Model& model, const Settings& s) {
             d.rules.push_back(std::move(rule));
         }
     }
-    std::sort(d.rules.begin(), d.rules.end());
+    // Built from aggregated (sorted) CIDRs the rules are normally in order already.
+    if (!std::is_sorted(d.rules.begin(), d.rules.end())) std::sort(d.rules.begin(), d.rules.end());
     d.rules.erase(std::unique(d.rules.begin(), d.rules.end()), d.rules.end());
     return d;
 }
 
 std::vector<Op> plan(const Desired& desired, const Observed& observed) {
+    std::vector<const Rule*> rules;
+    rules.reserve(observed.rules.size());
+    for (const Rule& r : observed.rules) rules.push_back(&r);
+    return plan(desired, rules, observed.routes);
+}
+
+std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rules, const std::vector<Route>& routes) {
     std::vector<Op> replace_routes, add_rules, del_rules, del_routes;
 
     for (Family fam : {Family::V4, Family::V6}) {
@@ -109,11 +119,11 @@ std::vector<Op> plan(const Desired& desired, const Observed& observed) {
             if (r.family == fam) want = &r;
         bool have = false;
         if (want)
-            for (const Route& o : observed.routes)
+            for (const Route& o : routes)
                 if (same_route(o, *want)) have = true;
         bool kept = false;
         bool same_key_seen = false;
-        for (const Route& o : observed.routes) {
+        for (const Route& o : routes) {
             if (o.family != fam) continue;
             if (want && have && !kept && same_route(o, *want)) {
                 kept = true;
@@ -134,18 +144,27 @@ std::vector<Op> plan(const Desired& desired, const Observed& observed) {
             replace_routes.push_back(Op{OpKind::ReplaceRoute, *want, same_key_seen ? "nexthops differ" : "missing"});
     }
 
-    // desired.rules is sorted and unique: mark which ones the kernel has.
+    // desired.rules is sorted and unique; walk the observed rules in the same
+    // order (the agent's cache already is) and merge: one comparison per step.
+    const auto less = [&](std::size_t a, std::size_t b) { return *rules[a] < *rules[b]; };
+    std::vector<std::size_t> order(rules.size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    if (!std::is_sorted(order.begin(), order.end(), less)) std::stable_sort(order.begin(), order.end(), less);
     std::vector<char> present(desired.rules.size(), 0);
-    for (const Rule& o : observed.rules) {
-        const auto it = std::lower_bound(desired.rules.begin(), desired.rules.end(), o);
-        const bool wanted = it != desired.rules.end() && *it == o;
-        if (wanted && !present[static_cast<std::size_t>(it - desired.rules.begin())]) {
-            present[static_cast<std::size_t>(it - desired.rules.begin())] = 1;
+    std::vector<const char*> unwanted(rules.size(), nullptr);  // by observed position
+    std::size_t i = 0;
+    for (std::size_t k : order) {
+        const Rule& o = *rules[k];
+        while (i < desired.rules.size() && desired.rules[i] < o) ++i;
+        const bool wanted = i < desired.rules.size() && desired.rules[i] == o;
+        if (wanted && !present[i]) {
+            present[i] = 1;
             continue;
         }
-        std::string why = wanted ? "duplicate" : o.protocol == desired.protocol ? "stale" : "imposter";
-        del_rules.push_back(Op{OpKind::DelRule, o, why});
+        unwanted[k] = wanted ? "duplicate" : o.protocol == desired.protocol ? "stale" : "imposter";
     }
+    for (std::size_t k = 0; k < unwanted.size(); ++k)  // deletions in the kernel's order
+        if (unwanted[k]) del_rules.push_back(Op{OpKind::DelRule, *rules[k], unwanted[k]});
     for (std::size_t i = 0; i < desired.rules.size(); ++i)
         if (!present[i]) add_rules.push_back(Op{OpKind::AddRule, desired.rules[i], "missing"});
 

@@ -148,24 +148,37 @@ Parsed<std::vector<Prefix>> parse_pool_entry(std::string_view text) {
 }
 
 std::vector<Prefix> aggregate(std::vector<Prefix> prefixes) {
-    std::sort(prefixes.begin(), prefixes.end(), [](const Prefix& x, const Prefix& y) {
-        if (x.family() != y.family()) return x.family() < y.family();
-        if (x.first() != y.first()) return x.first() < y.first();
-        return x.len < y.len;  // the wider prefix first
+    // Ranges computed once (thousands of pools): sort by family, start, wider first.
+    struct Span {
+        Family f;
+        u128 lo, hi;
+        std::uint8_t len;
+    };
+    std::vector<Span> spans;
+    spans.reserve(prefixes.size());
+    for (const Prefix& p : prefixes) spans.push_back(Span{p.family(), p.first(), p.last(), p.len});
+    std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) {
+        if (x.f != y.f) return x.f < y.f;
+        if (x.lo != y.lo) return x.lo < y.lo;
+        return x.len < y.len;
     });
     std::vector<Prefix> out;
+    out.reserve(spans.size());
     std::size_t i = 0;
-    while (i < prefixes.size()) {
-        const Family f = prefixes[i].family();
-        u128 lo = prefixes[i].first(), hi = prefixes[i].last();
+    while (i < spans.size()) {
+        const Family f = spans[i].f;
+        u128 lo = spans[i].lo, hi = spans[i].hi;
         std::size_t j = i + 1;
-        for (; j < prefixes.size() && prefixes[j].family() == f; ++j) {
-            const u128 s = prefixes[j].first();
-            if (hi != all_ones(f) && s > hi + 1) break;  // gap: neither overlapping nor adjacent
-            hi = std::max(hi, prefixes[j].last());
+        for (; j < spans.size() && spans[j].f == f; ++j) {
+            if (hi != all_ones(f) && spans[j].lo > hi + 1) break;  // gap: neither overlapping nor adjacent
+            hi = std::max(hi, spans[j].hi);
         }
-        auto merged = range_to_prefixes(f, lo, hi);
-        out.insert(out.end(), merged.begin(), merged.end());
+        if (j == i + 1) {
+            out.push_back(Prefix::masked(IpAddr::from_u128(f, lo), spans[i].len));  // alone: itself
+        } else {
+            auto merged = range_to_prefixes(f, lo, hi);
+            out.insert(out.end(), merged.begin(), merged.end());
+        }
         i = j;
     }
     return out;

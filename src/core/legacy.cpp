@@ -153,14 +153,21 @@ void parse_pools(const Node& pools, LegacyParse& out) {
             out.diagnostics.push_back({at(*addrs, path + ".addresses"), "addresses must be a list"});
             continue;
         }
+        const std::string list = path + ".addresses[";
+        out.model.addresses.reserve(out.model.addresses.size() + addrs->items.size());
         for (std::size_t j = 0; j < addrs->items.size(); ++j) {
             const Node& a = addrs->items[j];
-            const std::string apath = idx(path + ".addresses", j);
+            // "line L column C (address-pools[i].addresses[j])", built in one go:
+            // a pool may hold thousands of entries.
+            std::string where;
+            where.reserve(list.size() + 48);
+            where.append("line ").append(std::to_string(a.line)).append(" column ").append(std::to_string(a.column));
+            where.append(" (").append(list).append(std::to_string(j)).append("])");
             if (!a.is_scalar()) {
-                out.diagnostics.push_back({at(a, apath), "address entry must be a string"});
+                out.diagnostics.push_back({std::move(where), "address entry must be a string"});
                 continue;
             }
-            out.model.addresses.push_back(AddressEntry{a.scalar, at(a, apath)});
+            out.model.addresses.push_back(AddressEntry{a.scalar, std::move(where)});
         }
     }
 }

@@ -35,6 +35,9 @@ Desired desired_state(const Model& model, const Settings& settings);
 // Ops that turn `observed` into `desired`, make-before-break: routes replaced
 // first, then missing rules added, then stale rules deleted, then stale routes.
 std::vector<Op> plan(const Desired& desired, const Observed& observed);
+// The same over rules held elsewhere (the agent's event-maintained cache),
+// in any order; already sorted is the fast path.
+std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rules, const std::vector<Route>& routes);
 
 // CLEANANDEXIT: delete every rule referencing the table, then every route in it.
 std::vector<Op> plan_clean(const Observed& observed);
