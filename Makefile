@@ -47,7 +47,7 @@ UNIT    := $(BUILD)/unit-tests
 NLTEST  := $(BUILD)/netlink-kernel-tests
 PROBE   := $(BUILD)/nra-bench-probe
 
-.PHONY: all deps test unit netlink-test integration asan test-asan static test-static demo bench clean
+.PHONY: all deps test unit netlink-test integration asan test-asan static test-static deploy-test bench bench-smoke demo clean
 all: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(AGENT) $(MONITOR) $(UNIT) $(NLTEST) $(PROBE)
 
@@ -118,7 +118,20 @@ test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(PYTHON) tests/integration/run.py --agent build/asan/metallb-nra --monitor build/asan/nra-monitor --sanitized
 
-test: unit netlink-test integration test-static test-asan
+# deploy/ checks: kustomize overlays, Dockerfile, systemd units (no build, no
+# root; skipped with a message when kubectl or systemd-analyze is missing).
+deploy-test:
+	$(PYTHON) tests/deploy/test_deploy.py
+
+# Benchmarks against the real kernel (a few minutes): prints a table and writes
+# bench/results.json. bench-smoke: the same code with small N, in `make test`.
+bench: all static
+	$(PYTHON) tools/bench/bench.py --agent $(AGENT) --static build/static/metallb-nra --out bench/results.json
+
+bench-smoke: all
+	$(PYTHON) tools/bench/bench.py --agent $(AGENT) --smoke --out $(BUILD)/bench-smoke.json
+
+test: unit netlink-test integration test-static deploy-test bench-smoke test-asan
 
 demo: all
 	./tools/demo.sh $(AGENT)

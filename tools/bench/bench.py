@@ -1,29 +1,54 @@
 #!/usr/bin/env python3
 """Benchmarks for metallb-nra against the real kernel, in throwaway network
-namespaces. Prints figures; asserts nothing about time.
+namespaces. Prints a table and writes JSON; asserts nothing about time.
 
-  sudo python3 tools/bench/bench.py [--agent build/metallb-nra] [--cidrs 1000,5000] [--imposters 50]
+  sudo python3 tools/bench/bench.py [--agent build/metallb-nra] [--probe build/nra-bench-probe]
+      [--static build/static/metallb-nra] [--sizes 10,100,1000,10000] [--big 10000]
+      [--imposter-rules 1000] [--imposter-routes 100] [--idle-seconds 60]
+      [--out bench/results.json] [--smoke]
 
-Figures:
-  * ONESHOT on an empty kernel with N pool CIDRs (whole process: start, parse,
-    dump, N+1 changes, exit), next to `ip -batch` installing the same N rules and
-    route (the kernel's own limit through iproute2, one process) in the same run;
-  * ONESHOT again on the converged kernel (a no-op reconcile), CLEANANDEXIT;
-  * daemon: imposter correction latency, measured outside the agent as the
-    difference between the kernel's NEW and DEL notification timestamps seen by
-    `ip -ts monitor rule`;
-  * daemon memory (VmHWM) with N rules.
+Figures (see README, Performance):
+  1. cold convergence: ONESHOT on an empty kernel with N pool CIDRs, wall time
+     from exec to exit and the agent's own reconcile time (its "reconciled"
+     log line), next to one `ip -batch` adding the same rules and route in a
+     fresh namespace of the same run (the kernel's limit through iproute2);
+     for IPv4 only (two IPv4 peers) and dual stack (half of the CIDRs IPv6,
+     plus an IPv6 peer).
+  2. no-op reconcile at --big rules: the daemon's periodic full resync with
+     nothing to do: its reconcile time, and the system calls of one tick
+     (strace -c attached to the idle daemon over exactly one period).
+  3. imposter correction: nra-bench-probe injects imposter rules and routes
+     one at a time from its own netlink socket and times each from the
+     kernel's ack of the injection to the deletion notification.
+  4. config change: the static file of a --big-CIDR config atomically
+     replaced by one with one CIDR swapped; time from rename() to the last
+     of the two rule notifications.
+  5. footprint: RSS idle (two CIDRs) and at --big rules, CPU time and wakeups
+     over --idle-seconds idle, binary sizes (stripped).
+Every child process enters its namespace by setns() in the child, so no
+`ip netns exec` is timed.
 """
+from __future__ import annotations
+
 import argparse
+import contextlib
+import ctypes
+import json
 import os
+import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
+from pathlib import Path
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+TABLE = 20
 
 
 def sh(*cmd, check=True, **kw):
@@ -31,6 +56,8 @@ def sh(*cmd, check=True, **kw):
 
 
 class Netns:
+    """A network namespace with a veth pair carrying both families' peers."""
+
     def __init__(self):
         self.name = "nra-bench-" + uuid.uuid4().hex[:8]
 
@@ -39,123 +66,471 @@ class Netns:
         for cmd in (["link", "set", "lo", "up"],
                     ["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
                     ["link", "set", "v0", "up"], ["link", "set", "v1", "up"],
-                    ["addr", "add", "10.0.0.2/24", "dev", "v0"]):
+                    ["addr", "add", "10.0.0.2/24", "dev", "v0"],
+                    ["-6", "addr", "add", "fd00::2/64", "dev", "v0", "nodad"]):
             sh("ip", "-n", self.name, *cmd)
         return self
 
     def __exit__(self, *exc):
         sh("ip", "netns", "del", self.name, check=False)
 
-    def exec(self, *cmd):
-        return ["ip", "netns", "exec", self.name, *cmd]
-
-
-def cidrs(n):
-    return [f"10.{i // 256 % 256}.{i % 256}.0/25" for i in range(n)]
-
-
-def write_config(path, n):
-    with open(path, "w") as f:
-        f.write("peers:\n- peer-address: 10.0.0.1\n- peer-address: 10.0.0.3\naddress-pools:\n- name: bench\n  protocol: bgp\n  addresses:\n")
-        for c in cidrs(n):
-            f.write(f"  - {c}\n")
-
-
-def timed(cmd, env=None, stdin=None):
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, input=stdin)
-    dt = time.perf_counter() - t0
-    if r.returncode != 0:
-        sys.exit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    return dt
-
-
-def count_rules(ns, table):
-    out = sh("ip", "-n", ns.name, "rule", "show").stdout
-    return sum(1 for line in out.splitlines() if line.rstrip().endswith(f"lookup {table}") or f"lookup {table} " in line)
-
-
-def bench_oneshot(agent, n, tmp):
-    cfg = os.path.join(tmp, f"cfg-{n}.yaml")
-    write_config(cfg, n)
-    env = dict(os.environ, ONESHOT="1", METALLB_STATIC_FILE=cfg, LOG_LEVEL="error")
-    with Netns() as ns:
-        cold = timed(ns.exec(agent), env)
-        installed = count_rules(ns, 20)
-        warm = timed(ns.exec(agent), env)
-        clean = timed(ns.exec(agent), dict(env, ONESHOT="", CLEANANDEXIT="1"))
-    batch = "route replace default table 20 nexthop via 10.0.0.1 weight 100 nexthop via 10.0.0.3 weight 100\n"
-    batch += "".join(f"rule add from {c} lookup 20 priority 20\n" for c in cidrs(n))
-    with Netns() as ns:
-        ipb = timed(ns.exec("ip", "-batch", "-"), stdin=batch)
-    print(f"ONESHOT, {n} CIDRs, empty kernel : {cold * 1000:8.1f} ms  (rules installed: {installed})")
-    print(f"ip -batch, same {n} rules + route : {ipb * 1000:8.1f} ms  (kernel limit via iproute2, one process)")
-    print(f"ONESHOT, {n} CIDRs, converged    : {warm * 1000:8.1f} ms  (dump + plan, no change)")
-    print(f"CLEANANDEXIT, {n} rules          : {clean * 1000:8.1f} ms")
-
-
-TS = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})\] (Deleted )?")
-
-
-def bench_imposters(agent, count, n, tmp):
-    cfg = os.path.join(tmp, "cfg-daemon.yaml")
-    write_config(cfg, n)
-    env = dict(os.environ, METALLB_STATIC_FILE=cfg, LOG_LEVEL="warn")
-    with Netns() as ns:
-        daemon = subprocess.Popen(ns.exec(agent), env=env, stderr=subprocess.DEVNULL)
+    @contextlib.contextmanager
+    def inside(self):
+        """This process joins the namespace for a while, so that children are
+        spawned straight into it (vfork + exec, no `ip netns exec`, no
+        preexec_fn forcing a full fork of the interpreter into the timing)."""
+        home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
         try:
-            deadline = time.time() + 30
-            while count_rules(ns, 20) < n and time.time() < deadline:
-                time.sleep(0.05)
-            mon = subprocess.Popen(ns.exec("ip", "-ts", "monitor", "rule"), stdout=subprocess.PIPE, text=True)
-            time.sleep(0.3)
-            latencies = []
-            for i in range(count):
-                imposter = f"from 10.0.{i % 256}.0/25 to 8.8.{i % 256}.8 lookup 20 priority 20"
-                sh("ip", "-n", ns.name, "rule", "add", *imposter.split())
-                added = None
-                while True:
-                    line = mon.stdout.readline()
-                    if not line:
-                        sys.exit("ip monitor ended")
-                    if f"to 8.8.{i % 256}.8" not in line:
-                        continue
-                    m = TS.match(line)
-                    ts = datetime.fromisoformat(m.group(1))
-                    if m.group(2):
-                        latencies.append((ts - added).total_seconds() * 1e6)
-                        break
-                    added = ts
-                time.sleep(0.01)  # one imposter at a time, not a fight (which is rate-limited)
-            mon.terminate()
-            with open(f"/proc/{daemon.pid}/status") as f:
-                status = f.read()
-            # ip netns exec replaces itself with the agent, so the pid is the agent's.
-            hwm = re.search(r"VmHWM:\s+(\d+) kB", status).group(1)
-            rss = re.search(r"VmRSS:\s+(\d+) kB", status).group(1)
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            yield
         finally:
-            daemon.terminate()
-            daemon.wait(10)
-    latencies.sort()
-    print(f"imposter correction, daemon with {n} rules, {count} imposters (kernel NEW -> DEL notification):")
-    print(f"    median {statistics.median(latencies):8.0f} us   p90 {latencies[int(len(latencies) * 0.9) - 1]:8.0f} us   max {latencies[-1]:8.0f} us")
-    print(f"daemon memory with {n} rules: VmRSS {int(rss) / 1024:.1f} MiB, peak VmHWM {int(hwm) / 1024:.1f} MiB")
+            os.close(fd)
+            if _libc.setns(home, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+            os.close(home)
+
+    def run(self, cmd, **kw):
+        with self.inside():
+            return subprocess.run(cmd, **kw)
+
+    def popen(self, cmd, **kw):
+        with self.inside():
+            return subprocess.Popen(cmd, **kw)
+
+    def count_rules(self) -> int:
+        n = 0
+        for fam in ("-4", "-6"):
+            n += len(sh("ip", "-n", self.name, fam, "rule", "show", "table", str(TABLE)).stdout.splitlines())
+        return n
+
+
+def cidrs(n: int, dual: bool) -> list[str]:
+    """n CIDRs that do not aggregate; with dual, every second one is IPv6."""
+    out = []
+    for i in range(n):
+        if dual and i % 2:
+            out.append(f"fd50:{i // 65536:x}:{i % 65536:x}::/64")
+        else:
+            out.append(f"10.{i // 256 % 256}.{i % 256}.0/25" if i < 65536 else f"11.{i // 256 % 256}.{i % 256}.0/25")
+    return out
+
+
+def peers(dual: bool) -> list[str]:
+    return ["10.0.0.1", "10.0.0.3"] + (["fd00::1"] if dual else [])
+
+
+def config_text(cs: list[str], ps: list[str]) -> str:
+    return ("peers:\n" + "".join(f"- peer-address: {p}\n" for p in ps)
+            + "address-pools:\n- name: bench\n  protocol: bgp\n  addresses:\n" + "".join(f"  - {c}\n" for c in cs))
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def ip_batch_text(cs: list[str], ps: list[str]) -> tuple[str, str]:
+    v4 = [p for p in ps if ":" not in p]
+    v6 = [p for p in ps if ":" in p]
+    b4 = "route replace default table 20 " + " ".join(f"nexthop via {p} weight 100" for p in v4) + "\n"
+    b4 += "".join(f"rule add from {c} lookup 20 priority 20\n" for c in cs if ":" not in c)
+    b6 = ""
+    if v6:
+        b6 = "route replace default table 20 " + (" ".join(f"nexthop via {p} weight 100" for p in v6)
+                                                   if len(v6) > 1 else f"via {v6[0]}") + "\n"
+        b6 += "".join(f"rule add from {c} lookup 20 priority 20\n" for c in cs if ":" in c)
+    return b4, b6
+
+
+def agent_env(**kw) -> dict:
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LOG_LEVEL": "info"}
+    env.update({k: str(v) for k, v in kw.items()})
+    return env
+
+
+def reconciled_us(log_text: str, trigger: str | None = None, changes_zero: bool | None = None) -> list[int]:
+    out = []
+    for line in log_text.splitlines():
+        if '"msg":"reconciled"' not in line:
+            continue
+        d = json.loads(line)
+        if trigger and d.get("trigger") != trigger:
+            continue
+        if changes_zero is not None and (d.get("changes") == 0) != changes_zero:
+            continue
+        out.append(int(d["elapsed_us"]))
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = max(0, min(len(v) - 1, int(round(p / 100 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def proc_status(pid: int) -> dict:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def kib(v: str) -> int:
+    return int(v.split()[0])
+
+
+def cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def wait_rules(ns: Netns, n: int, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while ns.count_rules() != n:
+        if time.monotonic() > deadline:
+            sys.exit(f"the agent did not converge to {n} rules (have {ns.count_rules()})")
+        time.sleep(0.05)
+
+
+class Daemon:
+    def __init__(self, ns: Netns, agent: str, tmp: Path, env: dict):
+        self.log = tmp / f"daemon-{uuid.uuid4().hex[:6]}.log"
+        self.f = open(self.log, "w")
+        self.p = ns.popen([agent], env=env, stdout=subprocess.DEVNULL, stderr=self.f)
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(20)
+        self.f.close()
+
+
+# ---------------------------------------------------------------- 1. cold
+def bench_cold(agent: str, n: int, dual: bool, tmp: Path) -> dict:
+    cs, ps = cidrs(n, dual), peers(dual)
+    cfg = write(tmp / f"cold-{n}-{dual}.yaml", config_text(cs, ps))
+    env = agent_env(ONESHOT=1, METALLB_STATIC_FILE=cfg)
+    res = {"cidrs": n, "dual_stack": dual}
+    with Netns() as ns:
+        with ns.inside():
+            t0 = time.perf_counter()
+            r = subprocess.run([agent], env=env, capture_output=True, text=True)
+            res["oneshot_ms"] = (time.perf_counter() - t0) * 1e3
+        if r.returncode != 0:
+            sys.exit(f"ONESHOT failed: {r.stderr[-2000:]}")
+        res["reconcile_ms"] = sum(reconciled_us(r.stderr)) / 1e3
+        res["rules"] = ns.count_rules()
+        if res["rules"] != n:
+            sys.exit(f"ONESHOT installed {res['rules']} rules, expected {n}")
+        # The same again on the converged kernel: dump + plan, nothing to do.
+        with ns.inside():
+            t0 = time.perf_counter()
+            r = subprocess.run([agent], env=env, capture_output=True, text=True)
+            res["oneshot_converged_ms"] = (time.perf_counter() - t0) * 1e3
+    b4, b6 = ip_batch_text(cs, ps)
+    with Netns() as ns:
+        with ns.inside():
+            t0 = time.perf_counter()
+            for fam, text in (("-4", b4), ("-6", b6)):
+                if text:
+                    subprocess.run(["ip", fam, "-batch", "-"], input=text, text=True, check=True, capture_output=True)
+            res["ip_batch_ms"] = (time.perf_counter() - t0) * 1e3
+        if ns.count_rules() != n:
+            sys.exit("ip -batch reference did not install every rule")
+    res["ratio"] = res["oneshot_ms"] / res["ip_batch_ms"]
+    return res
+
+
+# ---------------------------------------------------------------- 2. no-op
+def strace_tick(pid: int, period_s: float) -> dict:
+    """System calls of the idle daemon over one timer period (exactly one tick)."""
+    if not shutil.which("strace"):
+        return {"syscalls": None, "note": "strace not installed"}
+    out = tempfile.NamedTemporaryFile(suffix=".strace", delete=False).name
+    p = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(pid)], stderr=subprocess.DEVNULL)
+    time.sleep(period_s + 0.3)
+    p.send_signal(2)
+    p.wait(20)
+    text = Path(out).read_text()
+    os.unlink(out)
+    per = {}
+    total = None
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[-1] == "total":
+            total = int(f[3])
+        elif len(f) >= 5 and f[0][0].isdigit() and f[-1].isidentifier():
+            per[f[-1]] = int(f[3])
+    return {"syscalls": total, "by_call": per}
+
+
+def bench_noop(agent: str, n: int, tmp: Path, ticks: int) -> dict:
+    cs, ps = cidrs(n, False), peers(False)
+    cfg = write(tmp / f"noop-{n}.yaml", config_text(cs, ps))
+    period_ms = 1500
+    env = agent_env(METALLB_STATIC_FILE=cfg, MAX_RECONCILE_WAIT=period_ms, LOG_LEVEL="debug")
+    with Netns() as ns:
+        d = Daemon(ns, agent, tmp, env)
+        try:
+            wait_rules(ns, n)
+            deadline = time.monotonic() + ticks * period_ms / 1e3 * 3 + 10
+            while len(reconciled_us(d.text(), "periodic", True)) < ticks and time.monotonic() < deadline:
+                time.sleep(0.2)
+            times = reconciled_us(d.text(), "periodic", True)
+            sc = strace_tick(d.p.pid, period_ms / 1e3)
+            # A full resync (every 10th tick, SIGHUP): the rules re-read too.
+            for _ in range(3):
+                before = len(reconciled_us(d.text(), "resync", True))
+                d.p.send_signal(1)
+                wait_until(lambda: len(reconciled_us(d.text(), "resync", True)) > before, 30)
+            full = reconciled_us(d.text(), "resync", True)
+            # The kernel's own cost of reading those rules: `ip rule show`.
+            with ns.inside():
+                ipr = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    subprocess.run(["ip", "rule", "show"], check=True, capture_output=True)
+                    ipr.append((time.perf_counter() - t0) * 1e3)
+        finally:
+            d.stop()
+    return {"rules": n, "ticks": len(times), "reconcile_ms_median": statistics.median(times) / 1e3 if times else None,
+            "reconcile_ms_max": max(times) / 1e3 if times else None,
+            "full_resync_ms_median": statistics.median(full) / 1e3 if full else None,
+            "ip_rule_show_ms_median": statistics.median(ipr), **sc}
+
+
+def wait_until(pred, timeout: float):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            sys.exit("timed out waiting for the agent")
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- 3. imposters
+def bench_imposters(agent: str, probe: str, n_rules: int, n_routes: int, desired: int, tmp: Path) -> dict:
+    cs, ps = cidrs(desired, False), peers(False)
+    cfg = write(tmp / f"imp-{desired}.yaml", config_text(cs, ps))
+    env = agent_env(METALLB_STATIC_FILE=cfg, LOG_LEVEL="info")
+    with Netns() as ns:
+        d = Daemon(ns, agent, tmp, env)
+        try:
+            wait_rules(ns, desired)
+            r = ns.run([probe, "imposters", "--rules", str(n_rules), "--routes", str(n_routes)],
+                       capture_output=True, text=True, timeout=600)
+            if r.returncode != 0:
+                sys.exit(f"nra-bench-probe imposters failed: {r.stdout[-500:]} {r.stderr[-500:]}")
+            data = json.loads(r.stdout)
+            ok = ns.count_rules() == desired and "rate-limiting" not in d.text()
+        finally:
+            d.stop()
+    out = {"desired_rules": desired, "converged_after": ok}
+    for k in ("rules", "routes"):
+        v = data[f"{k}_us"]
+        out[k] = {"n": len(v), "p50_us": pct(v, 50), "p99_us": pct(v, 99), "max_us": max(v) if v else None}
+    return out
+
+
+# ---------------------------------------------------------------- 4. config change
+def bench_config_change(agent: str, probe: str, n: int, tmp: Path, repeats: int) -> dict:
+    cs, ps = cidrs(n, False), peers(False)
+    d_dir = tmp / "cfgdir"
+    d_dir.mkdir(exist_ok=True)
+    cfg = write(d_dir / "config.yaml", config_text(cs, ps))
+    env = agent_env(METALLB_STATIC_FILE=cfg, LOG_LEVEL="info")
+    last, first, agent_ms = [], [], []
+    spare = ["100.64.0.0/25", "100.64.1.0/25"]
+    with Netns() as ns:
+        d = Daemon(ns, agent, tmp, env)
+        try:
+            wait_rules(ns, n)
+            current = list(cs)
+            for i in range(repeats):
+                # swap one CIDR: the one at position i goes, a spare one comes
+                gone = current[i]
+                come = f"100.64.{i}.0/25"
+                current[i] = come
+                new = write(d_dir / ".config.yaml.new", config_text(current, ps))
+                r = ns.run([probe, "config-change", "--file", str(cfg), "--from", str(new),
+                            "--expect-add", come, "--expect-del", gone], capture_output=True, text=True, timeout=60)
+                if r.returncode != 0:
+                    sys.exit(f"config change not applied: {r.stdout} {r.stderr}\n" + "\n".join(
+                        l for l in d.text().splitlines() if '"adding rule"' not in l or come in l)[-3000:])
+                res = json.loads(r.stdout)
+                first.append(res["first_us"])
+                last.append(res["last_us"])
+                time.sleep(0.2)
+            agent_ms = [x / 1e3 for x in reconciled_us(d.text(), "config", False)[1:]]
+        finally:
+            d.stop()
+    return {"cidrs": n, "repeats": repeats, "last_op_ms_median": statistics.median(last) / 1e3,
+            "last_op_ms_max": max(last) / 1e3, "first_op_ms_median": statistics.median(first) / 1e3,
+            "agent_reconcile_ms_median": statistics.median(agent_ms) if agent_ms else None}
+
+
+# ---------------------------------------------------------------- 5. footprint
+def bench_footprint(agent: str, n: int, tmp: Path, idle_s: float) -> dict:
+    out = {}
+    agent_kind = "static" if "static" in agent else "dynamic"
+    hz = os.sysconf("SC_CLK_TCK")
+    for label, count in (("idle", 2), (f"at_{n}", n)):
+        cs, ps = cidrs(count, False), peers(False)
+        cfg = write(tmp / f"fp-{count}.yaml", config_text(cs, ps))
+        with Netns() as ns:
+            d = Daemon(ns, agent, tmp, agent_env(METALLB_STATIC_FILE=cfg))
+            try:
+                wait_rules(ns, count)
+                time.sleep(0.5)
+                st = proc_status(d.p.pid)
+                entry = {"rules": count, "rss_kib": kib(st["VmRSS"]), "hwm_kib": kib(st["VmHWM"])}
+                if label == "idle":
+                    c0 = cpu_ticks(d.p.pid)
+                    w0 = int(st["voluntary_ctxt_switches"]) + int(st["nonvoluntary_ctxt_switches"])
+                    time.sleep(idle_s)
+                    st = proc_status(d.p.pid)
+                    entry["idle_seconds"] = idle_s
+                    entry["idle_cpu_ms"] = (cpu_ticks(d.p.pid) - c0) * 1000 / hz
+                    entry["idle_wakeups"] = int(st["voluntary_ctxt_switches"]) + int(st["nonvoluntary_ctxt_switches"]) - w0
+                    entry["rss_kib_after_idle"] = kib(st["VmRSS"])
+            finally:
+                d.stop()
+        out[label] = entry
+    out["binary"] = agent_kind
+    return out
+
+
+def stripped_size(path: str) -> int | None:
+    if not path or not os.path.isfile(path):
+        return None
+    with tempfile.NamedTemporaryFile(delete=False) as t:
+        name = t.name
+    try:
+        subprocess.run(["strip", "-o", name, path], check=True)
+        return os.path.getsize(name)
+    finally:
+        os.unlink(name)
+
+
+# ---------------------------------------------------------------- report
+def fmt(v, unit="", nd=1):
+    if v is None:
+        return "n/a"
+    return f"{v:,.{nd}f}{unit}"
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--agent", default="build/metallb-nra")
-    ap.add_argument("--cidrs", default="1000,5000")
-    ap.add_argument("--imposters", type=int, default=50)
+    ap.add_argument("--probe", default="")
+    ap.add_argument("--static", default="build/static/metallb-nra", help="static binary, for its size (optional)")
+    ap.add_argument("--sizes", default="10,100,1000,10000")
+    ap.add_argument("--big", type=int, default=10000, help="rules for the no-op, config-change and footprint figures")
+    ap.add_argument("--imposter-rules", type=int, default=1000)
+    ap.add_argument("--imposter-routes", type=int, default=100)
+    ap.add_argument("--imposter-desired", type=int, default=1000, help="rules the daemon holds meanwhile")
+    ap.add_argument("--idle-seconds", type=float, default=60)
+    ap.add_argument("--repeats", type=int, default=10, help="config changes / no-op ticks measured")
+    ap.add_argument("--out", default="bench/results.json")
+    ap.add_argument("--only", default="cold,noop,imposters,config,footprint", help="sections to run")
+    ap.add_argument("--smoke", action="store_true", help="small N everywhere (CI: the benchmark cannot rot)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py needs root (network namespaces)")
+    if a.smoke:
+        a.sizes, a.big, a.imposter_rules, a.imposter_routes = "10,100", 200, 50, 10
+        a.imposter_desired, a.idle_seconds, a.repeats = 100, 2, 2
     agent = os.path.abspath(a.agent)
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in (int(x) for x in a.cidrs.split(",")):
-            bench_oneshot(agent, n, tmp)
-            print()
-        bench_imposters(agent, a.imposters, 1000, tmp)
+    probe = os.path.abspath(a.probe or os.path.join(os.path.dirname(agent), "nra-bench-probe"))
+    for f in (agent, probe):
+        if not os.access(f, os.X_OK):
+            sys.exit(f"missing {f} (run make first)")
+    sizes = [int(x) for x in a.sizes.split(",")]
+    only = set(a.only.split(","))
+    results = {"machine": machine(), "agent": agent, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "smoke": a.smoke}
+    with tempfile.TemporaryDirectory(prefix="nra-bench-") as tmpd:
+        tmp = Path(tmpd)
+        print(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+              f"kernel {results['machine']['kernel']}\n", flush=True)
+
+        if "cold" in only:
+            print("1. cold convergence (ONESHOT on an empty kernel vs one `ip -batch` of the same rules)")
+            print(f"   {'CIDRs':>7} {'family':>6} | {'ONESHOT':>10} {'in-process':>10} | {'ip -batch':>10} | {'ratio':>5} | {'converged rerun':>15}")
+            results["cold"] = []
+            for dual in (False, True):
+                for n in sizes:
+                    r = bench_cold(agent, n, dual, tmp)
+                    results["cold"].append(r)
+                    print(f"   {n:>7,} {'dual' if dual else 'IPv4':>6} | {fmt(r['oneshot_ms'], ' ms'):>10} "
+                          f"{fmt(r['reconcile_ms'], ' ms'):>10} | {fmt(r['ip_batch_ms'], ' ms'):>10} | "
+                          f"{r['ratio']:>5.2f} | {fmt(r['oneshot_converged_ms'], ' ms'):>15}", flush=True)
+        if "noop" in only:
+            print(f"\n2. no-op periodic reconcile, {a.big:,} rules held")
+            r = results["noop"] = bench_noop(agent, a.big, tmp, a.repeats)
+            print(f"   timer tick: reconcile median {fmt(r['reconcile_ms_median'], ' ms', 2)}, max {fmt(r['reconcile_ms_max'], ' ms', 2)} "
+                  f"over {r['ticks']} ticks; system calls in one tick: {r['syscalls']} {r.get('by_call', '')}")
+            print(f"   full resync (rules re-read; every 10th tick, SIGHUP): median {fmt(r['full_resync_ms_median'], ' ms', 2)}"
+                  f"; `ip rule show` of the same rules: {fmt(r['ip_rule_show_ms_median'], ' ms', 2)}", flush=True)
+        if "imposters" in only:
+            print(f"\n3. imposter correction in the daemon ({a.imposter_desired:,} rules held; one at a time, "
+                  "from the injection's ack to the deletion notification)")
+            r = results["imposters"] = bench_imposters(agent, probe, a.imposter_rules, a.imposter_routes, a.imposter_desired, tmp)
+            for k in ("rules", "routes"):
+                x = r[k]
+                print(f"   {x['n']:>5} {k:<6}: p50 {fmt(x['p50_us'], ' us', 0):>8}  p99 {fmt(x['p99_us'], ' us', 0):>8}  "
+                      f"max {fmt(x['max_us'], ' us', 0):>8}")
+            print(f"   table exact afterwards, nothing rate limited: {r['converged_after']}", flush=True)
+        if "config" in only:
+            print(f"\n4. config change: one CIDR swapped in a {a.big:,}-CIDR file (atomic rename)")
+            r = results["config_change"] = bench_config_change(agent, probe, a.big, tmp, a.repeats)
+            print(f"   rename -> last operation: median {fmt(r['last_op_ms_median'], ' ms', 2)}, max {fmt(r['last_op_ms_max'], ' ms', 2)}"
+                  f" (first: {fmt(r['first_op_ms_median'], ' ms', 2)}; agent's reconcile {fmt(r['agent_reconcile_ms_median'], ' ms', 2)})",
+                  flush=True)
+        if "footprint" in only:
+            print("\n5. footprint")
+            static = os.path.abspath(a.static)
+            results["footprint"] = {}
+            for kind, binary in (("dynamic", agent), ("static", static)):
+                if not os.access(binary, os.X_OK):
+                    print(f"   {kind}: n/a (make static)")
+                    continue
+                r = results["footprint"][kind] = bench_footprint(binary, a.big, tmp, a.idle_seconds)
+                i, b = r["idle"], r[f"at_{a.big}"]
+                print(f"   {kind} binary, idle (2 rules): RSS {i['rss_kib'] / 1024:.1f} MiB (peak {i['hwm_kib'] / 1024:.1f} MiB); "
+                      f"over {a.idle_seconds:g} s idle: CPU {i['idle_cpu_ms']:.0f} ms, {i['idle_wakeups']} wakeups")
+                print(f"   {kind} binary, {a.big:,} rules: RSS {b['rss_kib'] / 1024:.1f} MiB (peak {b['hwm_kib'] / 1024:.1f} MiB)", flush=True)
+            r = results["footprint"]
+            sizes_b = {"dynamic_stripped": stripped_size(agent), "static_stripped": stripped_size(os.path.abspath(a.static))}
+            r["binary_bytes"] = sizes_b
+            print("   binary (stripped): dynamic " + (f"{sizes_b['dynamic_stripped'] / 2**20:.2f} MiB" if sizes_b["dynamic_stripped"] else "n/a")
+                  + ", static " + (f"{sizes_b['static_stripped'] / 2**20:.2f} MiB" if sizes_b["static_stripped"] else "n/a (make static)"))
+
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":
