@@ -1,5 +1,6 @@
 #include "nra/agent/agent.hpp"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 
@@ -43,6 +44,9 @@ constexpr auto kFightWindow = std::chrono::seconds(10);
 constexpr std::size_t kFightMemory = 4096;  // objects remembered
 constexpr double kFightBurst = 100;
 constexpr auto kFightRefill = std::chrono::milliseconds(20);
+// Heap is trimmed after a reconcile that changed or read this many objects.
+constexpr std::size_t kTrimAfter = 1000;
+
 // Every kFullResyncTicks-th periodic tick re-reads the rules in full.
 constexpr unsigned kFullResyncTicks = 10;
 constexpr auto kRetryInitial = std::chrono::milliseconds(1000);
@@ -330,6 +334,10 @@ private:
             }
         }
         changes_ += changed;
+        // Thousands of rules planned, applied or dumped leave freed heap
+        // behind: hand it back so the idle footprint stays small.
+        if (changed >= kTrimAfter || dumped_rules_ >= kTrimAfter) ::malloc_trim(0);
+        dumped_rules_ = 0;
         run_and_log_script(cfg_.post_script, "post", kScriptTimeout);
         log::write(changed ? log::Level::Info : log::Level::Debug, "reconciled",
                    {{"trigger", trigger}, {"changes", changed}, {"ok", ok}, {"elapsed_us", micros(t0)}});
@@ -384,6 +392,7 @@ private:
             return false;
         }
         if (!rules_valid_) {
+            dumped_rules_ += d.observed.rules.size();
             // Sorted first, the multiset is built in linear time (hinted inserts at the end).
             auto& rules = d.observed.rules;
             std::vector<Rule*> order;
@@ -428,6 +437,7 @@ private:
     std::vector<Route> cached_routes_;
     bool rules_valid_ = false, routes_valid_ = false;
     unsigned ticks_ = 0;
+    std::size_t dumped_rules_ = 0;
     std::chrono::milliseconds retry_backoff_ = kRetryInitial;
     bool retry_pending_ = false;
     bool config_dirty_ = false, kernel_dirty_ = false, timer_due_ = false, deferred_ = false;
