@@ -59,7 +59,7 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
 NS = "metallb-system"
 AGENT_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "DaemonSet"}
-READ_VERBS = {"list", "watch"}  # all the agent does: informers list, then watch (never a plain GET)
+READ_VERBS = {"get", "list", "watch"}  # read-only: the informers list then watch; get for tools reading the same objects
 METALLB_CRDS = {"bgppeers", "ipaddresspools", "bgpadvertisements"}
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "Namespace", "PriorityClass",
                   "CustomResourceDefinition"}
@@ -599,7 +599,7 @@ def _append(path: str, text: str):
 MUTATIONS = [
     # (what, test selector, change, needs)
     ("a write verb in the ClusterRole", "test_rbac_read_only",
-     _sub("deploy/kustomize/base/rbac.yaml", "verbs: [list, watch]", "verbs: [list, watch, patch]"), "kubectl"),
+     _sub("deploy/kustomize/base/rbac.yaml", "verbs: [get, list, watch]", "verbs: [get, list, watch, patch]"), "kubectl"),
     ("ConfigMap access in CRD mode", "test_rbac_per_mode",
      _sub("deploy/kustomize/overlays/crds/role.yaml", "resources: [bgppeers,", "resources: [configmaps, bgppeers,"),
      "kubectl"),
