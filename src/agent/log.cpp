@@ -14,6 +14,8 @@ namespace {
 Level g_level = Level::Info;
 Format g_format = Format::Json;
 
+}  // namespace
+
 std::string timestamp() {
     const auto now = std::chrono::system_clock::now();
     const auto secs = std::chrono::system_clock::to_time_t(now);
@@ -25,7 +27,6 @@ std::string timestamp() {
                   tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us));
     return buf;
 }
-}  // namespace
 
 std::optional<Level> parse_level(std::string_view s) {
     static constexpr std::string_view names[] = {"error", "warn", "info", "verbose", "debug", "silly"};

@@ -4,13 +4,12 @@
 #include <sys/stat.h>
 
 #include <cctype>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 
 #include <simdjson.h>
 
+#include "nra/agent/file.hpp"
 #include "nra/agent/log.hpp"
 #include "nra/agent/script.hpp"
 #include "nra/core/tree.hpp"
@@ -124,12 +123,9 @@ Env Env::process() {
         return std::string(v);
     };
     e.read_file = [](const std::string& path) -> std::optional<std::string> {
-        std::ifstream f(path, std::ios::binary);
-        if (!f) return std::nullopt;
-        std::ostringstream ss;
-        ss << f.rdbuf();
-        if (f.bad()) return std::nullopt;
-        return ss.str();
+        std::string text, err;
+        if (!read_whole_file(path, text, err)) return std::nullopt;
+        return text;
     };
     e.is_regular_file = [](const std::string& path) {
         struct stat st {};
@@ -447,11 +443,9 @@ const std::string& TokenSource::get() {
 
 void TokenSource::reload() {
     last_read_ = Clock::now();
-    std::ifstream f(file_, std::ios::binary);
-    if (!f) return;  // keep the previous token; retried at the next request
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    std::string t = trim_ws(ss.str());
+    std::string text, err;
+    if (!read_whole_file(file_, text, err)) return;  // keep the previous token; retried at the next request
+    std::string t = trim_ws(text);
     if (t.empty()) return;  // being rewritten: keep the previous token
     struct stat st {};
     if (::stat(file_.c_str(), &st) == 0) mtime_ = st.st_mtim;

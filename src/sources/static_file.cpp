@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "nra/agent/fd.hpp"
+#include "nra/agent/file.hpp"
 #include "nra/agent/log.hpp"
 #include "nra/agent/loop.hpp"
 #include "nra/core/legacy.hpp"
@@ -20,30 +21,6 @@ namespace {
 
 constexpr std::size_t kMaxFileSize = 64 * 1024 * 1024;
 constexpr auto kDebounce = std::chrono::milliseconds(30);
-
-bool read_file(const std::string& path, std::string& out, std::string& err) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        err = "cannot open " + path + ": " + std::strerror(errno);
-        return false;
-    }
-    out.clear();
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            err = "cannot read " + path + ": " + std::strerror(errno);
-            return false;
-        }
-        if (n == 0) return true;
-        out.append(buf, static_cast<std::size_t>(n));
-        if (out.size() > kMaxFileSize) {
-            err = path + " is larger than 64 MiB";
-            return false;
-        }
-    }
-}
 
 struct Stamp {
     dev_t dev = 0;
@@ -93,11 +70,10 @@ public:
 private:
     void on_inotify() {
         alignas(inotify_event) char buf[8192];
-        bool any = false, complete = false, relevant_seen = false;
+        bool relevant_seen = false, complete = false;
         for (;;) {
             const ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
             if (n <= 0) break;
-            any = true;
             for (ssize_t off = 0; off + static_cast<ssize_t>(sizeof(inotify_event)) <= n;) {
                 const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
                 off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
@@ -106,7 +82,6 @@ private:
                 if (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) complete = true;
             }
         }
-        any = any && relevant_seen;
         // A file renamed into place (atomic replace, ConfigMap volume ..data
         // swap) or closed after writing is complete: read it at once.
         if (complete) {
@@ -116,7 +91,7 @@ private:
         // Anything else (a create before the content, a write still going on,
         // chmod) may be mid-way: settle, then read once; the close or rename
         // that completes it reads at once anyway.
-        if (any && !debounce_pending_) {
+        if (relevant_seen && !debounce_pending_) {
             debounce_pending_ = true;
             loop_->after(kDebounce, [this] {
                 debounce_pending_ = false;
@@ -157,14 +132,13 @@ private:
         stamp_ = stamp_of(path_);
         update_link_target();
         std::string text, err;
-        if (read_file(path_, text, err)) {
+        if (read_whole_file(path_, text, err, kMaxFileSize)) {
             // Unchanged bytes (a touch, a chmod, a rewrite of the same text)
             // need no parsing: 10,000 entries take milliseconds to parse.
-            if (have_seen_ && text == seen_text_) return;
+            if (seen_text_ == text) return;
             seen_text_ = text;
-            have_seen_ = true;
         } else {
-            have_seen_ = false;
+            seen_text_.reset();
         }
         FileLoad f;
         if (err.empty()) f = parse_static_text(path_, std::move(text));
@@ -186,8 +160,7 @@ private:
     }
 
     std::string path_, dir_, base_, link_target_;
-    std::string seen_text_;  // the last bytes read (valid or not)
-    bool have_seen_ = false;
+    std::optional<std::string> seen_text_;  // the last bytes read (valid or not)
     std::chrono::milliseconds recheck_;
     EventLoop* loop_ = nullptr;
     Callbacks cb_;
@@ -202,7 +175,7 @@ private:
 
 FileLoad load_static_file(const std::string& path) {
     std::string text, err;
-    if (!read_file(path, text, err)) {
+    if (!read_whole_file(path, text, err, kMaxFileSize)) {
         FileLoad f;
         f.error = std::move(err);
         return f;

@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "nra/agent/file.hpp"
 #include "nra/agent/log.hpp"
 #include "nra/netlink/rtnl.hpp"
 
@@ -115,17 +116,6 @@ struct Options {
 // Output helpers
 
 std::string json_str(std::string_view s) { return "\"" + nra::log::json_escape(s) + "\""; }
-
-std::string now_text() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    tm t;
-    gmtime_r(&ts.tv_sec, &t);
-    char buf[64];
-    std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-    std::snprintf(buf + n, sizeof buf - n, ".%06ldZ", ts.tv_nsec / 1000);
-    return buf;
-}
 
 std::string hex(std::uint64_t v) {
     char buf[24];
@@ -328,23 +318,6 @@ std::string sender_json(const Sender& s) {
     return j + "}";
 }
 
-// Whole small file (procfs files report size 0: read until EOF).
-bool read_file(const char* path, std::string& out) {
-    out.clear();
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            close(fd);
-            return n == 0;
-        }
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-}
-
 std::vector<std::string_view> split_ws(std::string_view line) {
     std::vector<std::string_view> out;
     std::size_t i = 0;
@@ -395,8 +368,8 @@ std::optional<std::uint64_t> route_socket_inode(std::string_view text, std::uint
 std::optional<std::string> read_comm(long pid) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%ld/comm", pid);
-    std::string s;
-    if (!read_file(path, s) || s.empty()) return std::nullopt;
+    std::string s, err;
+    if (!nra::read_whole_file(path, s, err) || s.empty()) return std::nullopt;
     if (s.back() == '\n') s.pop_back();
     return s;
 }
@@ -441,7 +414,8 @@ public:
         const bool pid_like = port < 0x80000000u;
         std::optional<std::string> port_comm;
         if (pid_like) port_comm = read_comm(port);
-        if (read_file("/proc/net/netlink", buf_)) {
+        std::string err;
+        if (nra::read_whole_file("/proc/net/netlink", buf_, err)) {
             if (auto inode = route_socket_inode(buf_, port)) {
                 auto take = [&](long pid, std::optional<std::string> comm) {
                     if (!comm) return false;
@@ -530,7 +504,7 @@ void print_event(const Options& o, const std::string& when, const Event& e, cons
 }
 
 void print_warning(const Options& o, const std::string& what) {
-    const std::string when = now_text();
+    const std::string when = nra::log::timestamp();
     if (o.json)
         emit("{\"time\":" + json_str(when) + ",\"event\":\"warning\",\"text\":" + json_str(what) + "}");
     else
@@ -574,7 +548,7 @@ int run_monitor(const Options& o, nra::nl::Rtnl& nl, int sfd) {
         std::unordered_map<std::uint32_t, Sender> senders;
         auto res = nl.drain_events([&](const Event& e) {
             if ((o.count && printed >= o.count) || !selected(o, e.object)) return;
-            const std::string when = now_text();
+            const std::string when = nra::log::timestamp();
             // Resolve at once: the sender may exit right after its ack.
             auto it = senders.find(e.portid);
             if (it == senders.end()) it = senders.emplace(e.portid, resolver.resolve(e.portid)).first;

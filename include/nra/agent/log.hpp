@@ -39,6 +39,8 @@ inline void info(std::string_view m, std::initializer_list<Field> f = {}) { writ
 inline void verbose(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Verbose, m, f); }
 inline void debug(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Debug, m, f); }
 
+// Now in UTC with microseconds, as log lines carry it: 2026-11-26T15:57:46.932955Z.
+std::string timestamp();
 // JSON string escaping, shared with anything else that writes JSON.
 std::string json_escape(std::string_view s);
 
