@@ -6,9 +6,13 @@ namespace nra {
 
 namespace {
 
-std::string at(const Node& n, const std::string& path) { return n.where() + " (" + path + ")"; }
+std::string at(const Node& n, const std::string& path) { return n.where(path); }
 
-std::string idx(const std::string& base, std::size_t i) { return base + "[" + std::to_string(i) + "]"; }
+std::string idx(const std::string& base, std::size_t i) {
+    std::string s;
+    s.reserve(base.size() + 12);
+    return s.append(base).append("[").append(std::to_string(i)).append("]");
+}
 
 // One legacy node selector: {match-labels: {k: v}, match-expressions: [{key, operator, values}]}.
 bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, std::vector<Diagnostic>& diags) {
@@ -153,16 +157,11 @@ void parse_pools(const Node& pools, LegacyParse& out) {
             out.diagnostics.push_back({at(*addrs, path + ".addresses"), "addresses must be a list"});
             continue;
         }
-        const std::string list = path + ".addresses[";
+        const std::string list = path + ".addresses";
         out.model.addresses.reserve(out.model.addresses.size() + addrs->items.size());
         for (std::size_t j = 0; j < addrs->items.size(); ++j) {
             const Node& a = addrs->items[j];
-            // "line L column C (address-pools[i].addresses[j])", built in one go:
-            // a pool may hold thousands of entries.
-            std::string where;
-            where.reserve(list.size() + 48);
-            where.append("line ").append(std::to_string(a.line)).append(" column ").append(std::to_string(a.column));
-            where.append(" (").append(list).append(std::to_string(j)).append("])");
+            std::string where = at(a, idx(list, j));
             if (!a.is_scalar()) {
                 out.diagnostics.push_back({std::move(where), "address entry must be a string"});
                 continue;

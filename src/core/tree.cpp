@@ -9,6 +9,12 @@ const Node* Node::get(std::string_view key) const {
     return nullptr;
 }
 
-std::string Node::where() const { return "line " + std::to_string(line) + " column " + std::to_string(column); }
+std::string Node::where(std::string_view path) const {
+    std::string s;  // built in place: a pool may hold thousands of entries
+    s.reserve(32 + path.size());
+    s.append("line ").append(std::to_string(line)).append(" column ").append(std::to_string(column));
+    if (!path.empty()) s.append(" (").append(path).append(")");
+    return s;
+}
 
 }  // namespace nra

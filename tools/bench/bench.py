@@ -36,7 +36,6 @@ import ctypes
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -348,14 +347,13 @@ def bench_config_change(agent: str, probe: str, n: int, tmp: Path, repeats: int)
     cfg = write(d_dir / "config.yaml", config_text(cs, ps))
     env = agent_env(METALLB_STATIC_FILE=cfg, LOG_LEVEL="info")
     last, first, agent_ms = [], [], []
-    spare = ["100.64.0.0/25", "100.64.1.0/25"]
     with Netns() as ns:
         d = Daemon(ns, agent, tmp, env)
         try:
             wait_rules(ns, n)
             current = list(cs)
             for i in range(repeats):
-                # swap one CIDR: the one at position i goes, a spare one comes
+                # swap one CIDR: the one at position i goes, a new one comes
                 gone = current[i]
                 come = f"100.64.{i}.0/25"
                 current[i] = come

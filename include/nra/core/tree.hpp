@@ -24,7 +24,8 @@ struct Node {
     bool is_scalar() const { return kind == Kind::Scalar; }
     bool is_null() const { return kind == Kind::Null; }
     const Node* get(std::string_view key) const;   // map lookup, nullptr if absent
-    std::string where() const;                      // "line L column C"
+    // "line L column C", or "line L column C (path)" with a path
+    std::string where(std::string_view path = {}) const;
 };
 
 }  // namespace nra
