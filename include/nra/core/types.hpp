@@ -5,6 +5,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -25,6 +26,15 @@ inline constexpr std::uint8_t kScopeUniverse = 0;
 // Protocol number stamped on everything the agent creates (rules and routes).
 // Unassigned in /etc/iproute2/rt_protos; `ip` prints it as "245".
 inline constexpr std::uint8_t kOurProtocol = 245;
+
+// The message the kernel sent for an object read from it (dump or event), so
+// that a foreign object can be deleted with exactly the attributes the kernel
+// gave, as `ip rule flush` does. Never part of an object's identity.
+struct KernelMsg {
+    std::shared_ptr<const std::vector<std::uint8_t>> bytes;  // null for objects built by the agent
+    bool operator==(const KernelMsg&) const { return true; }
+    std::strong_ordering operator<=>(const KernelMsg&) const { return std::strong_ordering::equal; }
+};
 
 struct PortRange {
     std::uint16_t start = 0, end = 0;
@@ -61,6 +71,10 @@ struct Rule {
     std::uint8_t ip_proto = 0;
     std::optional<PortRange> sport;
     std::optional<PortRange> dport;
+    // Types of attributes the codec does not model (sorted, unique). A rule
+    // with any is never equal to one of ours, so it can never pass for ours.
+    std::vector<std::uint16_t> unknown_attrs;
+    KernelMsg raw;
 
     auto operator<=>(const Rule&) const = default;
     std::string str() const;  // `ip rule`-like text for logs
@@ -86,6 +100,8 @@ struct Route {
     std::uint32_t oif = 0;       // single-path device, informational
     std::uint32_t nh_id = 0;     // RTA_NH_ID (nexthop objects), never ours
     std::vector<Nexthop> nexthops;  // sorted by gateway; empty for gatewayless routes
+    std::vector<std::uint16_t> unknown_attrs;  // as in Rule
+    KernelMsg raw;
 
     auto operator<=>(const Route&) const = default;
     std::string str() const;
