@@ -7,7 +7,7 @@ namespaces. Prints a table and writes JSON; asserts nothing about time.
       [--imposter-rules 1000] [--imposter-routes 100] [--idle-seconds 60]
       [--out bench/results.json] [--smoke]
 
-Figures (see README, Performance):
+Figures (see docs/performance.md):
   1. cold convergence: ONESHOT on an empty kernel with N pool CIDRs, wall time
      from exec to exit and the agent's own reconcile time (its "reconciled"
      log line), next to one `ip -batch` adding the same rules and route in a
