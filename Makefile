@@ -30,8 +30,14 @@ CXXFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-LIB_SRCS  := $(sort $(wildcard src/core/*.cpp src/netlink/*.cpp src/sources/*.cpp src/kube/*.cpp src/agent/*.cpp))
-LIB_SRCS  := $(filter-out src/agent/main.cpp,$(LIB_SRCS))
+# One static library per layer, dependencies one way (tools/checks/layers.py):
+#   base < doc < core < netlink, kube < sources < agent < tools
+LAYERS    := base doc core netlink kube sources agent
+layer_srcs = $(filter-out src/agent/main.cpp,$(sort $(wildcard src/$(1)/*.cpp)))
+layer_lib  = $(BUILD)/lib/libnra_$(1).a
+# Link order: highest layer first.
+LIBS      := $(foreach l,agent sources kube netlink core doc base,$(call layer_lib,$(l)))
+LIB_SRCS  := $(foreach l,$(LAYERS),$(call layer_srcs,$(l)))
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.cpp))
 UNIT_OBJS := $(UNIT_SRCS:%.cpp=$(BUILD)/obj/%.o)
@@ -47,7 +53,7 @@ UNIT    := $(BUILD)/unit-tests
 NLTEST  := $(BUILD)/netlink-kernel-tests
 PROBE   := $(BUILD)/nra-bench-probe
 
-.PHONY: all deps test unit netlink-test integration asan test-asan static test-static deploy-test bench bench-smoke demo clean
+.PHONY: all deps check check-layers check-format format compile_commands test unit netlink-test integration asan test-asan static test-static deploy-test bench bench-smoke demo clean
 all: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(AGENT) $(MONITOR) $(UNIT) $(NLTEST) $(PROBE)
 
@@ -62,29 +68,55 @@ $(BUILD)/obj/%.o: %.cpp
 # -Wmaybe-uninitialized in <regex>; it is not our code.
 $(BUILD)/obj/tests/unit/main.o $(BUILD)/obj/tests/netlink/main.o: CXXFLAGS += -O0 -g0 -Wno-maybe-uninitialized
 
-$(BUILD)/libnra.a: $(LIB_OBJS)
-	@rm -f $@
-	ar rcs $@ $^
+define LAYER_LIB
+$(call layer_lib,$(1)): $(patsubst %.cpp,$(BUILD)/obj/%.o,$(call layer_srcs,$(1)))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call LAYER_LIB,$(l))))
 
-$(AGENT): $(BUILD)/obj/src/agent/main.o $(BUILD)/libnra.a
+$(AGENT): $(BUILD)/obj/src/agent/main.o $(LIBS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(MONITOR): $(MON_OBJS) $(BUILD)/libnra.a
+$(MONITOR): $(MON_OBJS) $(LIBS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The benchmark's netlink instrument (tools/bench/probe.cpp).
-$(PROBE): $(PROBE_OBJS) $(BUILD)/libnra.a
+$(PROBE): $(PROBE_OBJS) $(LIBS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(UNIT): $(UNIT_OBJS) $(BUILD)/libnra.a
+$(UNIT): $(UNIT_OBJS) $(LIBS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Kernel-level netlink tests: the binary unshares its own network namespace.
-$(NLTEST): $(NLT_OBJS) $(BUILD)/libnra.a
+$(NLTEST): $(NLT_OBJS) $(LIBS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: all
 	$(UNIT)
+
+# The fast loop: no root, no kernel, no network (unit tests, the codec tests,
+# the include layering). Builds only what it runs.
+check: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) $(UNIT)
+	$(UNIT)
+	$(PYTHON) tools/checks/layers.py
+
+check-layers:
+	$(PYTHON) tools/checks/layers.py
+
+check-format:
+	./tools/checks/format.sh
+
+format:
+	./tools/checks/format.sh --fix
+
+# compile_commands.json for clangd / clang-tidy, from the same flags.
+compile_commands:
+	@mkdir -p $(BUILD)
+	$(file >$(BUILD)/cxxflags,$(CXXFLAGS))
+	$(PYTHON) tools/checks/compile_commands.py --cxx "$(CXX)" --flags-file $(BUILD)/cxxflags > compile_commands.json
 
 netlink-test: all
 	$(NLTEST)

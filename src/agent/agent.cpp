@@ -14,8 +14,8 @@
 #include <system_error>
 #include <unordered_map>
 
-#include "nra/agent/loop.hpp"
-#include "nra/agent/script.hpp"
+#include "nra/base/loop.hpp"
+#include "nra/base/child.hpp"
 #include "nra/netlink/rtnl.hpp"
 #include "nra/sources/static_file.hpp"
 

@@ -10,7 +10,7 @@
 
 #include "nra/agent/agent.hpp"
 #include "nra/agent/config.hpp"
-#include "nra/agent/log.hpp"
+#include "nra/base/log.hpp"
 
 int main(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);

@@ -79,8 +79,8 @@ std::string Prefix::str() const { return addr.str() + "/" + std::to_string(len);
 u128 Prefix::first() const { return addr.to_u128(); }
 u128 Prefix::last() const { return first() | (all_ones(family()) & ~mask_of(family(), len)); }
 
-Parsed<Prefix> parse_prefix(std::string_view text, bool strict, bool* had_host_bits) {
-    using P = Parsed<Prefix>;
+Result<Prefix> parse_prefix(std::string_view text, bool strict, bool* had_host_bits) {
+    using P = Result<Prefix>;
     text = trim(text);
     if (text.empty()) return P::fail("empty address");
     const auto slash = text.find('/');
@@ -126,8 +126,8 @@ std::vector<Prefix> range_to_prefixes(Family f, u128 first, u128 last) {
     return out;
 }
 
-Parsed<std::vector<Prefix>> parse_pool_entry(std::string_view text) {
-    using P = Parsed<std::vector<Prefix>>;
+Result<std::vector<Prefix>> parse_pool_entry(std::string_view text) {
+    using P = Result<std::vector<Prefix>>;
     const auto t = trim(text);
     if (t.empty()) return P::fail("empty entry");
     const auto dash = t.find('-');

@@ -1,7 +1,7 @@
 #include "nra/kube/client.hpp"
 
-#include "nra/agent/log.hpp"
-#include "nra/agent/loop.hpp"
+#include "nra/base/log.hpp"
+#include "nra/base/loop.hpp"
 
 namespace nra::kube {
 

@@ -9,11 +9,11 @@
 
 #include <simdjson.h>
 
-#include "nra/agent/file.hpp"
-#include "nra/agent/log.hpp"
-#include "nra/agent/script.hpp"
-#include "nra/core/tree.hpp"
-#include "nra/sources/yaml.hpp"
+#include "nra/base/file.hpp"
+#include "nra/base/log.hpp"
+#include "nra/base/child.hpp"
+#include "nra/doc/tree.hpp"
+#include "nra/doc/yaml.hpp"
 
 namespace nra::kube {
 

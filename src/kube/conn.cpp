@@ -15,7 +15,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "nra/agent/loop.hpp"
+#include "nra/base/loop.hpp"
 
 namespace nra::kube {
 

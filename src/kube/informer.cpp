@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "nra/agent/log.hpp"
+#include "nra/base/log.hpp"
 
 namespace nra::kube {
 

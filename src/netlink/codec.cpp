@@ -13,7 +13,7 @@
 #include <cstring>
 #include <endian.h>
 
-#include "nra/netlink/attr.hpp"
+#include "attr.hpp"
 
 namespace nra::nl {
 

@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "nra/netlink/attr.hpp"
+#include "attr.hpp"
 
 namespace nra::nl {
 

@@ -8,12 +8,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include "nra/agent/fd.hpp"
-#include "nra/agent/file.hpp"
-#include "nra/agent/log.hpp"
-#include "nra/agent/loop.hpp"
+#include "nra/base/fd.hpp"
+#include "nra/base/file.hpp"
+#include "nra/base/log.hpp"
+#include "nra/base/loop.hpp"
 #include "nra/core/legacy.hpp"
-#include "nra/sources/yaml.hpp"
+#include "nra/doc/yaml.hpp"
 
 namespace nra {
 

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "nra/core/legacy.hpp"
-#include "nra/sources/yaml.hpp"
+#include "nra/doc/yaml.hpp"
 
 using namespace nra;
 

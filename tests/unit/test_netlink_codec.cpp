@@ -10,7 +10,7 @@
 
 #include <vector>
 
-#include "nra/netlink/attr.hpp"
+#include "../../src/netlink/attr.hpp"
 #include "nra/netlink/rtnl.hpp"
 
 using namespace nra;

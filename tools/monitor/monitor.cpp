@@ -31,8 +31,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "nra/agent/file.hpp"
-#include "nra/agent/log.hpp"
+#include "nra/base/file.hpp"
+#include "nra/base/log.hpp"
 #include "nra/netlink/rtnl.hpp"
 
 #ifndef NRA_VERSION

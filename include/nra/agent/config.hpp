@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "nra/agent/log.hpp"
+#include "nra/base/log.hpp"
 #include "nra/core/desired.hpp"
-#include "nra/sources/source.hpp"
+#include "nra/sources/kube_source.hpp"
 
 namespace nra {
 

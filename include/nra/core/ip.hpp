@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "nra/base/result.hpp"
+
 namespace nra {
 
 // Values equal AF_INET / AF_INET6 so the netlink layer can cast directly.
@@ -57,23 +59,13 @@ struct Prefix {
     static Prefix masked(const IpAddr& a, unsigned len);
 };
 
-// Errors are values: either a result, or a human-readable reason.
-template <class T>
-struct Parsed {
-    std::optional<T> value;
-    std::string error;
-    explicit operator bool() const { return value.has_value(); }
-    static Parsed ok(T v) { return Parsed{std::move(v), {}}; }
-    static Parsed fail(std::string why) { return Parsed{std::nullopt, std::move(why)}; }
-};
-
 // "a.b.c.d/len", "x::/len" or a bare address (host prefix). With strict=true,
 // host bits set are an error; otherwise they are cleared (*had_host_bits set).
-Parsed<Prefix> parse_prefix(std::string_view text, bool strict = false, bool* had_host_bits = nullptr);
+Result<Prefix> parse_prefix(std::string_view text, bool strict = false, bool* had_host_bits = nullptr);
 
 // One address-pool entry: a CIDR, a bare address, or "a-b" (spaces around '-'
 // allowed, both ends one family, start <= end). Returns the minimal CIDR list.
-Parsed<std::vector<Prefix>> parse_pool_entry(std::string_view text);
+Result<std::vector<Prefix>> parse_pool_entry(std::string_view text);
 
 // Minimal list of CIDRs covering [first, last] of family f.
 std::vector<Prefix> range_to_prefixes(Family f, u128 first, u128 last);

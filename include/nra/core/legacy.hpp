@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "nra/core/model.hpp"
-#include "nra/core/tree.hpp"
+#include "nra/doc/tree.hpp"
 
 namespace nra {
 

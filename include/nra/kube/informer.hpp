@@ -11,7 +11,7 @@
 #include <random>
 #include <string>
 
-#include "nra/agent/loop.hpp"
+#include "nra/base/loop.hpp"
 #include "nra/kube/client.hpp"
 #include "nra/kube/objects.hpp"
 

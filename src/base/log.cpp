@@ -1,4 +1,4 @@
-#include "nra/agent/log.hpp"
+#include "nra/base/log.hpp"
 
 #include <sys/uio.h>
 #include <unistd.h>

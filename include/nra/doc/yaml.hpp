@@ -5,13 +5,13 @@
 #include <string>
 #include <string_view>
 
-#include "nra/core/ip.hpp"
-#include "nra/core/tree.hpp"
+#include "nra/base/result.hpp"
+#include "nra/doc/tree.hpp"
 
 namespace nra {
 
 // Parses the first document of `text`. An empty text is a Null node.
 // The error reads like "line 3 column 7: mapping values are not allowed in this context".
-Parsed<Node> parse_yaml(std::string_view text);
+Result<Node> parse_yaml(std::string_view text);
 
 }  // namespace nra

@@ -1,4 +1,4 @@
-#include "nra/sources/yaml.hpp"
+#include "nra/doc/yaml.hpp"
 
 #include <yaml.h>
 
@@ -41,21 +41,21 @@ class Builder {
 public:
     explicit Builder(yaml_parser_t* p) : p_(p) {}
 
-    Parsed<Node> run() {
+    Result<Node> run() {
         Node root;
         bool have_root = false;
         for (;;) {
             Event e;
-            if (!next(e)) return Parsed<Node>::fail(err_);
+            if (!next(e)) return Result<Node>::fail(err_);
             const auto type = e.ev.type;
             if (type == YAML_STREAM_END_EVENT) break;
             if (type == YAML_STREAM_START_EVENT || type == YAML_DOCUMENT_START_EVENT) continue;
             if (type == YAML_DOCUMENT_END_EVENT) break;  // the first document only
-            if (have_root) return Parsed<Node>::fail(mark_text(e.ev.start_mark) + ": unexpected content");
-            if (!node(e, root, 0)) return Parsed<Node>::fail(err_);
+            if (have_root) return Result<Node>::fail(mark_text(e.ev.start_mark) + ": unexpected content");
+            if (!node(e, root, 0)) return Result<Node>::fail(err_);
             have_root = true;
         }
-        return Parsed<Node>::ok(std::move(root));
+        return Result<Node>::ok(std::move(root));
     }
 
 private:
@@ -172,9 +172,9 @@ private:
 
 }  // namespace
 
-Parsed<Node> parse_yaml(std::string_view text) {
+Result<Node> parse_yaml(std::string_view text) {
     yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) return Parsed<Node>::fail("cannot initialise the YAML parser");
+    if (!yaml_parser_initialize(&parser)) return Result<Node>::fail("cannot initialise the YAML parser");
     std::unique_ptr<yaml_parser_t, void (*)(yaml_parser_t*)> guard(&parser, yaml_parser_delete);
     yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()), text.size());
     return Builder(&parser).run();

@@ -1,11 +1,11 @@
-#include "nra/agent/file.hpp"
+#include "nra/base/file.hpp"
 
 #include <fcntl.h>
 
 #include <cerrno>
 #include <cstring>
 
-#include "nra/agent/fd.hpp"
+#include "nra/base/fd.hpp"
 
 namespace nra {
 

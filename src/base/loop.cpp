@@ -1,4 +1,4 @@
-#include "nra/agent/loop.hpp"
+#include "nra/base/loop.hpp"
 
 #include <sys/timerfd.h>
 

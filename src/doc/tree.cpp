@@ -1,4 +1,4 @@
-#include "nra/core/tree.hpp"
+#include "nra/doc/tree.hpp"
 
 namespace nra {
 

@@ -11,7 +11,7 @@
 #include <map>
 #include <unordered_map>
 
-#include "nra/agent/fd.hpp"
+#include "nra/base/fd.hpp"
 
 namespace nra {
 

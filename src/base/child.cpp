@@ -1,4 +1,4 @@
-#include "nra/agent/script.hpp"
+#include "nra/base/child.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,8 +12,8 @@
 #include <cstring>
 #include <vector>
 
-#include "nra/agent/fd.hpp"
-#include "nra/agent/log.hpp"
+#include "nra/base/fd.hpp"
+#include "nra/base/log.hpp"
 
 extern char** environ;
 

@@ -6,16 +6,16 @@
 #include <csignal>
 #include <stdexcept>
 
-#include "nra/agent/log.hpp"
-#include "nra/agent/loop.hpp"
+#include "nra/base/log.hpp"
+#include "nra/base/loop.hpp"
 #include "nra/core/crd.hpp"
 #include "nra/core/legacy.hpp"
 #include "nra/core/selector.hpp"
 #include "nra/kube/client.hpp"
 #include "nra/kube/config.hpp"
 #include "nra/kube/informer.hpp"
-#include "nra/sources/source.hpp"
-#include "nra/sources/yaml.hpp"
+#include "nra/sources/kube_source.hpp"
+#include "nra/doc/yaml.hpp"
 
 namespace nra {
 

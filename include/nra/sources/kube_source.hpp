@@ -1,0 +1,26 @@
+// The Kubernetes configuration sources: the legacy ConfigMap, or the
+// metallb.io CRDs with this node's labels, from list/watch informers.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "nra/sources/source.hpp"
+
+namespace nra {
+
+struct KubeOptions {
+    std::string namespace_override;  // METALLB_NAMESPACE ("" = service-account namespace file, then metallb-system)
+    std::string configmap_name = "config";  // METALLB_CONFIGMAP_NAME
+    bool use_crds = false;            // METALLB_USE_CRDS
+    std::string node_name;            // NODE_NAME ("" = node selectors not evaluated: every peer applies)
+    std::string kubeconfig;           // --kubeconfig ("" = in-cluster, then $KUBECONFIG, then ~/.kube/config)
+    bool list_only = false;           // ONESHOT: list every stream once, never watch
+};
+
+// Throws std::runtime_error with a clear message when no usable API server
+// configuration can be built (no in-cluster environment, no kubeconfig,
+// invalid kubeconfig).
+std::unique_ptr<Source> make_kube_source(const KubeOptions& options);
+
+}  // namespace nra
