@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <list>
 #include <memory>
 #include <set>
 #include <optional>
@@ -27,11 +29,12 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kScriptTimeout = std::chrono::seconds(10);
 // Plan/apply/verify rounds per reconcile. The kernel deletes the FIRST rule
 // compatible with a delete request, treating unset selectors as wildcards
-// and ignoring FIB_RULE_INVERT (fib_rules.c rule_find), so removing e.g. a
-// "from all" or "not from X" imposter can take one of our rules with it; the
-// echo tells which, the next round re-adds it. Each round makes progress, so
-// this bound is only a guard against a kernel that keeps refusing silently.
-constexpr int kMaxPasses = 4096;
+// and ignoring FIB_RULE_INVERT (fib_rules.c rule_find); the plan simulates
+// that over the mirror (kept in the kernel's order) and moves our rules
+// behind what it deletes, so one round normally converges. More rounds only
+// follow other writers' changes; the bound guards against a kernel that
+// keeps refusing silently.
+constexpr int kMaxPasses = 256;
 
 // A fight is another writer undoing our corrections: the same object
 // corrected kFightRepeats times within kFightWindow. Only fights are rate
@@ -43,6 +46,10 @@ constexpr auto kFightWindow = std::chrono::seconds(10);
 constexpr std::size_t kFightMemory = 4096;  // objects remembered
 constexpr double kFightBurst = 100;
 constexpr auto kFightRefill = std::chrono::milliseconds(20);
+// A fighting round costs one token plus one per kFightOpsPerToken ops: an
+// imposter that forces thousands of our rules to be moved behind it (a
+// "from all" rule re-added at our priority) is corrected about once a second.
+constexpr std::size_t kFightOpsPerToken = 100;
 // Heap is trimmed after a reconcile that changed or read this many objects.
 constexpr std::size_t kTrimAfter = 1000;
 
@@ -56,7 +63,9 @@ std::string_view op_message(const Op& op) {
     switch (op.kind) {
         case OpKind::ReplaceRoute: return op.why == "missing" ? "adding route" : "replacing route";
         case OpKind::AddRule: return "adding rule";
+        case OpKind::AppendRule: return op.why == "moved" ? "moving rule" : "adding rule";
         case OpKind::DelRule:
+            if (op.why == "moved") return "removing the old copy of a moved rule";
             return imposter ? "removing imposter rule" : stale ? "removing stale rule" : dup ? "removing duplicate rule" : "removing rule";
         case OpKind::DelRoute:
             return imposter ? "removing imposter route" : stale ? "removing stale route" : "removing route";
@@ -69,6 +78,71 @@ std::string object_text(const Op& op) { return std::holds_alternative<Rule>(op.o
 void log_diagnostics(const std::vector<Diagnostic>& diags) {
     for (const auto& d : diags) log::warn("configuration entry skipped", {{"where", d.where}, {"error", d.what}});
 }
+
+// The rules referencing the managed table, in the kernel's list order (both
+// families merged by priority, each family in its own order: the kernel keeps
+// each list sorted by priority, a new rule after every rule of priority <=
+// its own), indexed by value for the event path.
+class RuleMirror {
+public:
+    using List = std::list<Rule>;
+    List::const_iterator begin() const { return list_.begin(); }
+    List::const_iterator end() const { return list_.end(); }
+    std::size_t size() const { return list_.size(); }
+
+    // A dump: IPv4 then IPv6, each in kernel order.
+    void assign(std::vector<Rule>&& rules) {
+        index_.clear();
+        list_.clear();
+        std::stable_sort(rules.begin(), rules.end(), [](const Rule& a, const Rule& b) { return a.priority < b.priority; });
+        for (Rule& r : rules) index_.insert(list_.insert(list_.end(), std::move(r)));
+    }
+
+    // Where the kernel inserts it. Returns false when an equal rule was
+    // already there (still inserted: the kernel holds both).
+    bool insert(const Rule& r) {
+        const bool fresh = index_.find(r) == index_.end();
+        auto pos = list_.end();
+        while (pos != list_.begin() && std::prev(pos)->priority > r.priority) --pos;
+        index_.insert(list_.insert(pos, r));  // equal rules: after the others, as in the list
+        return fresh;
+    }
+
+    // The kernel always deletes the first of equal rules (a request matching
+    // one matches all of them). Foreign rules that differ only in attributes
+    // the codec does not model are told apart by the kernel's message.
+    void erase(const Rule& r) {
+        auto [lo, hi] = index_.equal_range(r);
+        if (lo == hi) return;
+        auto victim = lo;
+        if (!r.unknown_attrs.empty() && r.raw.bytes)
+            for (auto it = lo; it != hi; ++it)
+                if (same_payload(**it, r)) {
+                    victim = it;
+                    break;
+                }
+        list_.erase(*victim);
+        index_.erase(victim);
+    }
+
+private:
+    // Payload after the 16-byte netlink header (type, flags, seq, pid differ between a dump and an event).
+    static bool same_payload(const Rule& a, const Rule& b) {
+        if (!a.raw.bytes || !b.raw.bytes) return false;
+        const auto& x = *a.raw.bytes;
+        const auto& y = *b.raw.bytes;
+        constexpr std::size_t kHdr = 16;
+        return x.size() == y.size() && x.size() >= kHdr && std::equal(x.begin() + kHdr, x.end(), y.begin() + kHdr);
+    }
+    struct Less {
+        using is_transparent = void;
+        bool operator()(List::iterator a, List::iterator b) const { return *a < *b; }
+        bool operator()(List::iterator a, const Rule& b) const { return *a < b; }
+        bool operator()(const Rule& a, List::iterator b) const { return a < *b; }
+    };
+    List list_;
+    std::multiset<List::iterator, Less> index_;
+};
 
 class Agent {
 public:
@@ -258,9 +332,10 @@ private:
         config_dirty_ = timer_due_ = kernel_dirty_ = false;
         corrective_ = foreign_only;
         fight_seen_ = false;
+        const std::size_t changes_before = changes_;
         const bool ok = reconcile(trigger);
         corrective_ = false;
-        if (fight_seen_) tokens_ -= 1;
+        if (fight_seen_) tokens_ -= 1 + static_cast<double>((changes_ - changes_before) / kFightOpsPerToken);
         if (!ok && !cfg_.oneshot) schedule_retry();
         if (ok) retry_backoff_ = kRetryInitial;
         // Foreign changes drained while applying (apply() reads the echoes)
@@ -316,10 +391,15 @@ private:
                 ok = false;
                 break;
             }
-            std::vector<const Rule*> rules;  // the cache as it is, no copies
-            rules.reserve(cached_rules_.size());
-            for (const Rule& r : cached_rules_) rules.push_back(&r);
-            auto ops = plan(*desired_, rules, cached_routes_);
+            std::vector<const Rule*> rules;  // the mirror as it is (kernel order), no copies
+            rules.reserve(rules_.size());
+            for (const Rule& r : rules_) rules.push_back(&r);
+            std::vector<const Rule*> stuck;
+            auto ops = plan(*desired_, rules, cached_routes_, &stuck);
+            for (const Rule* r : stuck)
+                log::warn("rule left in place: every way to delete it would first delete one of our rules",
+                          {{"object", r->str()}});
+            if (!stuck.empty()) ok = false;
             if (ops.empty()) break;
             if (pass == kMaxPasses) {
                 log::warn("kernel state did not converge; will retry on the next trigger", {{"pending", ops.size()}});
@@ -344,8 +424,20 @@ private:
     }
 
     bool apply(const std::vector<Op>& ops) {
-        if (log::enabled(log::Level::Info))  // thousands of ops: build the text only when it is written
-            for (const Op& op : ops) log::info(op_message(op), {{"object", object_text(op)}, {"reason", op.why}});
+        if (log::enabled(log::Level::Info)) {  // thousands of ops: build the text only when it is written
+            std::size_t moved = 0;
+            for (const Op& op : ops) {
+                if (op.why == "moved") {  // one line for all: a wildcard imposter can move thousands
+                    moved += op.kind == OpKind::AppendRule;
+                    if (log::enabled(log::Level::Debug)) log::debug(op_message(op), {{"object", object_text(op)}});
+                    continue;
+                }
+                log::info(op_message(op), {{"object", object_text(op)}, {"reason", op.why}});
+            }
+            if (moved)
+                log::info("moving our rules behind the rules being removed (a delete takes the first rule it matches)",
+                          {{"rules", moved}});
+        }
         if (corrective_) note_corrections(ops);
         const auto results = nl_->apply(ops);
         bool ok = results.size() == ops.size();
@@ -372,6 +464,7 @@ private:
             if (corrected_.size() + ops.size() > kFightMemory) corrected_.clear();
         }
         for (const Op& op : ops) {
+            if (op.why == "moved") continue;  // a consequence, not the object fought over
             auto& c = corrected_[std::string(op_kind_name(op.kind)) + " " + object_text(op)];
             c.count = now - c.last > kFightWindow ? 1 : c.count + 1;
             c.last = now;
@@ -392,14 +485,7 @@ private:
         }
         if (!rules_valid_) {
             dumped_rules_ += d.observed.rules.size();
-            // Sorted first, the multiset is built in linear time (hinted inserts at the end).
-            auto& rules = d.observed.rules;
-            std::vector<Rule*> order;
-            order.reserve(rules.size());
-            for (Rule& r : rules) order.push_back(&r);
-            std::sort(order.begin(), order.end(), [](const Rule* a, const Rule* b) { return *a < *b; });
-            cached_rules_.clear();
-            for (Rule* r : order) cached_rules_.emplace_hint(cached_rules_.end(), std::move(*r));
+            rules_.assign(std::move(d.observed.rules));
         }
         if (!routes_valid_) cached_routes_ = std::move(d.observed.routes);
         rules_valid_ = routes_valid_ = true;
@@ -407,20 +493,19 @@ private:
     }
 
     Observed observed() const {
-        return Observed{std::vector<Rule>(cached_rules_.begin(), cached_rules_.end()), cached_routes_};
+        return Observed{std::vector<Rule>(rules_.begin(), rules_.end()), cached_routes_};
     }
 
-    // Returns false when the rule was already there.
+    // Applies an announced new rule where the kernel put it. Returns false
+    // when an equal rule was already there.
     bool cache_insert(const Rule& r) {
         if (!rules_valid_) return true;
-        if (cached_rules_.count(r)) return false;
-        cached_rules_.insert(r);
-        return true;
+        return rules_.insert(r);
     }
 
     void cache_erase(const Rule& r) {
         if (!rules_valid_) return;
-        if (auto it = cached_rules_.find(r); it != cached_rules_.end()) cached_rules_.erase(it);
+        rules_.erase(r);
     }
 
     static long long micros(Clock::time_point t0) {
@@ -432,7 +517,7 @@ private:
     std::unique_ptr<nl::Rtnl> nl_;
     Fd sigfd_;
     std::optional<Desired> desired_;
-    std::multiset<Rule> cached_rules_;
+    RuleMirror rules_;
     std::vector<Route> cached_routes_;
     bool rules_valid_ = false, routes_valid_ = false;
     unsigned ticks_ = 0;

@@ -1,5 +1,7 @@
 #include "nra/core/desired.hpp"
 
+#include "nra/core/rule_order.hpp"
+
 #include <algorithm>
 #include <set>
 
@@ -110,8 +112,10 @@ std::vector<Op> plan(const Desired& desired, const Observed& observed) {
     return plan(desired, rules, observed.routes);
 }
 
-std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rules, const std::vector<Route>& routes) {
-    std::vector<Op> replace_routes, add_rules, del_rules, del_routes;
+std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rules, const std::vector<Route>& routes,
+                     std::vector<const Rule*>* stuck) {
+    if (stuck) stuck->clear();
+    std::vector<Op> replace_routes, del_routes;
 
     for (Family fam : {Family::V4, Family::V6}) {
         const Route* want = nullptr;
@@ -145,32 +149,44 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
     }
 
     // desired.rules is sorted and unique; walk the observed rules in the same
-    // order (the agent's cache already is) and merge: one comparison per step.
+    // order (the kernel's order of our rules normally is) and merge: one
+    // comparison per step. Every copy of a wanted rule is labelled with it.
     const auto less = [&](std::size_t a, std::size_t b) { return *rules[a] < *rules[b]; };
     std::vector<std::size_t> order(rules.size());
     for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
     if (!std::is_sorted(order.begin(), order.end(), less)) std::stable_sort(order.begin(), order.end(), less);
     std::vector<char> present(desired.rules.size(), 0);
-    std::vector<const char*> unwanted(rules.size(), nullptr);  // by observed position
+    std::vector<RuleEntry> entries(rules.size());  // kernel order
+    bool changes = false;
     std::size_t i = 0;
     for (std::size_t k : order) {
         const Rule& o = *rules[k];
         while (i < desired.rules.size() && desired.rules[i] < o) ++i;
-        const bool wanted = i < desired.rules.size() && desired.rules[i] == o;
-        if (wanted && !present[i]) {
+        entries[k].rule = &o;
+        if (i < desired.rules.size() && desired.rules[i] == o) {
+            changes |= present[i] != 0;  // a second copy
             present[i] = 1;
+            entries[k].keep = static_cast<std::int32_t>(i);
             continue;
         }
-        unwanted[k] = wanted ? "duplicate" : o.protocol == desired.protocol ? "stale" : "imposter";
+        entries[k].why = o.protocol == desired.protocol ? "stale" : "imposter";
+        changes = true;
     }
-    for (std::size_t k = 0; k < unwanted.size(); ++k)  // deletions in the kernel's order
-        if (unwanted[k]) del_rules.push_back(Op{OpKind::DelRule, *rules[k], unwanted[k]});
+    std::vector<MissingRule> missing;
     for (std::size_t i = 0; i < desired.rules.size(); ++i)
-        if (!present[i]) add_rules.push_back(Op{OpKind::AddRule, desired.rules[i], "missing"});
+        if (!present[i]) missing.push_back(MissingRule{&desired.rules[i], static_cast<std::int32_t>(i)});
+    // The kernel deletes the first rule a request matches, not necessarily
+    // the one meant: the simulation orders the requests so that it is.
+    std::vector<Op> rule_ops;
+    if (changes || !missing.empty()) {
+        RulePlan rp = plan_rule_changes(entries, missing);
+        rule_ops = std::move(rp.ops);
+        if (stuck) *stuck = std::move(rp.stuck);
+    }
 
     std::vector<Op> ops;
-    ops.reserve(replace_routes.size() + add_rules.size() + del_rules.size() + del_routes.size());
-    for (auto* v : {&replace_routes, &add_rules, &del_rules, &del_routes})
+    ops.reserve(replace_routes.size() + rule_ops.size() + del_routes.size());
+    for (auto* v : {&replace_routes, &rule_ops, &del_routes})
         for (auto& op : *v) ops.push_back(std::move(op));
     return ops;
 }

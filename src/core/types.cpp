@@ -82,6 +82,7 @@ std::string_view op_kind_name(OpKind k) {
         case OpKind::AddRule: return "add rule";
         case OpKind::DelRule: return "delete rule";
         case OpKind::DelRoute: return "delete route";
+        case OpKind::AppendRule: return "append rule";
     }
     return "?";
 }

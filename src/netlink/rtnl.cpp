@@ -30,6 +30,8 @@ constexpr int kRequestTimeoutSec = 5;
 
 // Named flag combinations.
 constexpr std::uint16_t kFlagsAddRule = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+// No NLM_F_EXCL: the kernel skips rule_exists and always inserts (OpKind::AppendRule).
+constexpr std::uint16_t kFlagsAppendRule = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE;
 constexpr std::uint16_t kFlagsReplaceRoute = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
 constexpr std::uint16_t kFlagsDelete = NLM_F_REQUEST | NLM_F_ACK;
 constexpr std::uint16_t kFlagsDump = NLM_F_REQUEST | NLM_F_DUMP;
@@ -96,6 +98,8 @@ std::size_t encode_op(void* buf, const Op& op, std::uint32_t seq) {
     switch (op.kind) {
     case OpKind::AddRule:
         return encode_rule(buf, RTM_NEWRULE, kFlagsAddRule, seq, op.rule());
+    case OpKind::AppendRule:
+        return encode_rule(buf, RTM_NEWRULE, kFlagsAppendRule, seq, op.rule());
     case OpKind::DelRule:
         return encode_rule(buf, RTM_DELRULE, kFlagsDelete, seq, op.rule());
     case OpKind::ReplaceRoute:

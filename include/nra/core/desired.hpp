@@ -33,11 +33,16 @@ struct Desired {
 Desired desired_state(const Model& model, const Settings& settings);
 
 // Ops that turn `observed` into `desired`, make-before-break: routes replaced
-// first, then missing rules added, then stale rules deleted, then stale routes.
+// first, then missing rules added, then unwanted rules deleted (the rules
+// must be in the kernel's list order: the deletes are ordered, and wanted
+// rules moved, so that no delete ever takes the last copy of a wanted rule;
+// see rule_order.hpp), then stale routes.
 std::vector<Op> plan(const Desired& desired, const Observed& observed);
-// The same over rules held elsewhere (the agent's event-maintained cache),
-// in any order; already sorted is the fast path.
-std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rules, const std::vector<Route>& routes);
+// The same over rules held elsewhere (the agent's event-maintained mirror),
+// in the kernel's order. `stuck` receives the unwanted rules that cannot be
+// removed without losing a wanted one (left in place, no op planned).
+std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rules, const std::vector<Route>& routes,
+                     std::vector<const Rule*>* stuck = nullptr);
 
 // CLEANANDEXIT: delete every rule referencing the table, then every route in it.
 std::vector<Op> plan_clean(const Observed& observed);

@@ -119,7 +119,11 @@ struct RouteKey {
 };
 RouteKey route_key(const Route& r);
 
-enum class OpKind { ReplaceRoute, AddRule, DelRule, DelRoute };
+// AddRule is sent with NLM_F_EXCL (refused when the kernel holds an equal
+// rule, as rule_exists judges it); AppendRule without, so the kernel always
+// inserts it, after every rule of its family with a priority <= its own -
+// also next to an identical rule (how a rule is moved behind one being deleted).
+enum class OpKind { ReplaceRoute, AddRule, DelRule, DelRoute, AppendRule };
 std::string_view op_kind_name(OpKind k);
 
 struct Op {
