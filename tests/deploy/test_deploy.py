@@ -186,6 +186,29 @@ def all_rules(docs) -> list[tuple[str, dict]]:
             for d in docs if d["kind"] in ("Role", "ClusterRole") for r in (d.get("rules") or [])]
 
 
+def check_metrics_and_probes(t: unittest.TestCase, c: dict, env: dict, port: int = 7473) -> None:
+    """The metrics listener and the probes (shared with tests/deploy/test_helm.py): METRICS_ADDRESS
+    is ":PORT" (every address: the kubelet probes the pod IP, the node's with hostNetwork), the
+    container declares that port named `metrics`, liveness GETs /healthz and readiness /readyz on it."""
+    addr = env.get("METRICS_ADDRESS", {}).get("value")
+    t.assertIsNotNone(addr, "METRICS_ADDRESS is set")
+    m = re.fullmatch(r"(.*):([0-9]+)", addr)
+    t.assertTrue(m, f"METRICS_ADDRESS {addr!r} is HOST:PORT or :PORT")
+    t.assertEqual(m.group(1), "", "every address: the kubelet probes the pod IP (the node's, hostNetwork)")
+    t.assertEqual(int(m.group(2)), port)
+    t.assertEqual(c.get("ports") or [], [{"name": "metrics", "containerPort": port, "protocol": "TCP"}],
+                  "one declared port, the metrics listener")
+    t.assertNotIn("startupProbe", c)
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        pr = c.get(probe) or {}
+        get = pr.get("httpGet") or {}
+        t.assertEqual(get.get("path"), path, probe)
+        t.assertIn(get.get("port"), ("metrics", port), f"{probe} targets the metrics port")
+        t.assertEqual(get.get("scheme", "HTTP"), "HTTP", probe)
+        t.assertGreaterEqual(int(pr.get("periodSeconds", 10)) * int(pr.get("failureThreshold", 3)), 30,
+                             f"{probe}: at least 30 s of failures before acting")
+
+
 # ---------------------------------------------------------------------------
 # Manifests
 
@@ -261,9 +284,12 @@ class ManifestTest(unittest.TestCase):
             sel = ds["spec"]["selector"]["matchLabels"]
             labels = ds["spec"]["template"]["metadata"]["labels"]
             self.assertTrue(sel and all(labels.get(k) == v for k, v in sel.items()), "selector matches the pods")
-            self.assertFalse(c.get("ports"), "the agent serves nothing")
-            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-                self.assertNotIn(probe, c, "no port and no health endpoint: nothing to probe")
+
+    def test_metrics_and_probes(self):
+        """METRICS_ADDRESS listens on every address at the port the container declares (named metrics);
+        liveness probes /healthz and readiness /readyz on it, over plain HTTP."""
+        for name, docs in self.each():
+            check_metrics_and_probes(self, container(docs), env_of(docs))
 
     def test_image(self):
         for name, docs in self.each():
@@ -295,7 +321,7 @@ class ManifestTest(unittest.TestCase):
         src = "\n".join(p.read_text() for p in (REPO / "src").rglob("*.cpp"))
         for name, docs in self.each():
             for var in env_of(docs):
-                self.assertIn(f'"{var}"', src, f"{var} is not an agent variable")
+                self.assertTrue(f'"{var}"' in src, f"{var} is not an agent variable (not in src/)")
 
     def test_resources(self):
         for name, docs in self.each():
@@ -522,7 +548,7 @@ class SystemdUnitTest(unittest.TestCase):
                 self.assertIn("network-online.target", " ".join(values(cp, "Unit", "Wants")).split())
                 src = "\n".join(p.read_text() for p in (REPO / "src").rglob("*.cpp"))
                 for var in env:
-                    self.assertIn(f'"{var}"', src, f"{var} is not an agent variable")
+                    self.assertTrue(f'"{var}"' in src, f"{var} is not an agent variable (not in src/)")
 
     def test_oneshot(self):
         cp = self.unit("metallb-nra-oneshot.service")
@@ -614,6 +640,10 @@ MUTATIONS = [
      _sub("deploy/kustomize/base/daemonset.yaml", "      securityContext:\n        seccompProfile:",
           "      volumes:\n      - name: iproute2\n        hostPath: {path: /etc/iproute2}\n"
           "      securityContext:\n        seccompProfile:"), "kubectl"),
+    ("the liveness probe on another path", "test_metrics_and_probes",
+     _sub("deploy/kustomize/base/daemonset.yaml", "path: /healthz", "path: /metrics"), "kubectl"),
+    ("METRICS_ADDRESS on another port than the declared one", "test_metrics_and_probes",
+     _sub("deploy/kustomize/base/daemonset.yaml", 'value: ":7473"', 'value: ":7474"'), "kubectl"),
     ("writable scripts", "test_scripts",
      _sub("deploy/kustomize/components/scripts/daemonset-scripts.yaml", "defaultMode: 0555", "defaultMode: 0755"),
      "kubectl"),
