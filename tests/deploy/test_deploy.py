@@ -602,6 +602,64 @@ class SystemdUnitTest(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------
+# The README's first commands, as a newcomer types them (root without sudo, or a user with sudo)
+
+
+class NewcomerCommandsTest(unittest.TestCase):
+    AS_ROOT = REPO / "tools" / "as-root.sh"
+
+    def path_with(self, d: Path, sudo: bool) -> str:
+        """A PATH of sh, id, env, echo and (optionally) a fake sudo that says it was called."""
+        d.mkdir(exist_ok=True)
+        for tool in ("sh", "id", "env", "echo"):
+            src = shutil.which(tool)
+            if src:
+                (d / tool).symlink_to(src)
+        if sudo:
+            (d / "sudo").write_text('#!/bin/sh\necho "fake-sudo: $*"\n')
+            (d / "sudo").chmod(0o755)
+        d.chmod(0o755)
+        return str(d)
+
+    def run_as(self, uid: int | None, path: str, *cmd: str) -> subprocess.CompletedProcess:
+        pre = [] if uid is None else [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}",
+                                      "--clear-groups"]
+        return subprocess.run([*pre, "/bin/sh", str(self.AS_ROOT), *cmd], env={"PATH": path},
+                              capture_output=True, text=True, timeout=30)
+
+    def test_as_root_without_sudo_runs_directly(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        with tempfile.TemporaryDirectory(prefix="nra-asroot-") as d:
+            for sudo in (False, True):
+                p = self.run_as(None, self.path_with(Path(d) / f"bin{int(sudo)}", sudo), "echo", "hello")
+                self.assertEqual((p.returncode, p.stdout), (0, "hello\n"), p.stderr)
+                self.assertNotIn("fake-sudo", p.stdout, "root never goes through sudo")
+
+    def test_user_goes_through_sudo(self):
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            self.skipTest("needs root and setpriv to become another user")
+        with tempfile.TemporaryDirectory(prefix="nra-asroot-") as d:
+            os.chmod(d, 0o755)
+            p = self.run_as(65534, self.path_with(Path(d) / "bin", True), "echo", "hello")
+            self.assertEqual((p.returncode, p.stdout), (0, "fake-sudo: -- echo hello\n"), p.stderr)
+            p = self.run_as(65534, self.path_with(Path(d) / "nosudo", False), "echo", "hello")
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("no sudo here: run it as root", p.stderr)
+            self.assertNotIn("not found", p.stderr)
+
+    def test_readme_and_makefile_agree(self):
+        readme = (REPO / "README.md").read_text()
+        block = readme.split("## Two commands", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+        cmds = [l.split("#")[0].strip() for l in block.strip().splitlines()]
+        self.assertEqual(cmds, ["make demo", "make test"], "the two commands, without sudo")
+        mk = (REPO / "Makefile").read_text()
+        demo = mk.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+        self.assertIn("tools/as-root.sh ./tools/demo.sh", demo, "the demo runs through tools/as-root.sh")
+        self.assertRegex(mk, r"ifeq \(\$\(shell id -u\),0\)\ntest: [^\n]+\nelse\ntest:\n\t@./tools/as-root.sh \$\(MAKE\) test\n")
+
+
+# ---------------------------------------------------------------------------
 # The tests above must be able to fail: broken copies of deploy/ are rejected.
 
 
