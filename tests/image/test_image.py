@@ -215,9 +215,35 @@ class Image:
     built = False
 
 
+_LOCK = None
+
+
+def sweep_stale() -> None:
+    """Leftovers of a run that was killed (SIGKILL, a timeout): with the lock held, every container and test
+    image in this build's podman storage is stale; so is a namespace of ours whose process is gone."""
+    global _LOCK
+    import fcntl
+    _LOCK = open(STATE / "lock", "w")
+    try:
+        fcntl.flock(_LOCK, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise AssertionError(f"another image test is running on {STATE} (it holds {STATE / 'lock'})")
+    podman("rm", "--all", "--force", "--time", "0", check=False, timeout=120)
+    for line in podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split():
+        if line.startswith("localhost/metallb-nra-test:"):
+            podman("rmi", "--force", line, check=False)
+    for line in run(["ip", "netns", "list"], check=False).stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        parts = name.split("-")
+        if name.startswith("nra-img-") and len(parts) == 4 and parts[2].isdigit():
+            if not any(Path(f"/proc/{pid}").exists() for pid in range(int(parts[2]), 2**22, 100000)):
+                run(["ip", "netns", "del", name], check=False)
+
+
 def build_image() -> None:
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "tmp").mkdir(exist_ok=True)
+    sweep_stale()
     binary = Path(ARGS.binary)
     if not binary.is_file():
         raise AssertionError(f"{binary} missing: run `make static` first")
