@@ -466,6 +466,18 @@ class DockerfileTest(unittest.TestCase):
         entry = [json.loads(a) for i, a in final["ins"] if i == "ENTRYPOINT"]
         self.assertEqual(entry, [[paths[1]]], "exec-form ENTRYPOINT: the binary")
 
+    def test_local_containerfile(self):
+        """deploy/Containerfile.local (make image-test): the Dockerfile's final stage from a local binary."""
+        local = dockerfile_stages((DEPLOY / "Containerfile.local").read_text())
+        self.assertEqual(len(local), 1, "no build stage, no base image")
+        self.assertEqual(local[0]["from"], "scratch")
+        final = self.stages[-1]
+        self.assertEqual([i for i, _ in local[0]["ins"]], ["COPY", "ENTRYPOINT"], f"{local[0]['ins']}")
+        copy_local = shlex.split(dict(local[0]["ins"])["COPY"])
+        copy_final = [w for w in shlex.split(dict(final["ins"])["COPY"]) if not w.startswith("--")]
+        self.assertEqual(copy_local, ["metallb-nra", copy_final[1]], "the binary alone, at the same path")
+        self.assertEqual(json.loads(dict(local[0]["ins"])["ENTRYPOINT"]), json.loads(dict(final["ins"])["ENTRYPOINT"]))
+
     def test_dockerignore(self):
         p = ROOT / ".dockerignore"
         self.assertTrue(p.is_file(), "the build context is the repository root")
@@ -708,6 +720,8 @@ MUTATIONS = [
     ("a shell in the final image", "DockerfileTest",
      _sub("deploy/Dockerfile", "COPY --from=build /metallb-nra /metallb-nra",
           "COPY --from=build /metallb-nra /metallb-nra\nCOPY --from=build /bin/sh /bin/sh"), None),
+    ("a shell in the local image", "test_local_containerfile",
+     _append("deploy/Containerfile.local", "COPY busybox /bin/sh\n"), None),
     ("a Debian final stage", "DockerfileTest", _sub("deploy/Dockerfile", "\nFROM scratch\n", "\nFROM debian:bookworm-slim\n"),
      None),
     ("IP sockets in the static-file unit", "test_sandbox",
