@@ -302,6 +302,14 @@ class ImageTestCase(unittest.TestCase):
         podman("run", "--detach", *self.run_args(name, env, mounts))
         return name
 
+    def run_once(self, env: dict, mounts: list[tuple[str, str]], *, entrypoint: str | None = None,
+                 args: tuple[str, ...] = (), timeout: float = 120) -> subprocess.CompletedProcess:
+        """`podman run --rm`, in the foreground; removed even when the wait times out."""
+        name = unique("nra-run")
+        self.addCleanup(self.remove_container, name)
+        pre = ["--entrypoint", entrypoint] if entrypoint else []
+        return podman("run", "--rm", *pre, *self.run_args(name, env, mounts), *args, check=False, timeout=timeout)
+
     def remove_container(self, name: str) -> None:
         podman("rm", "--force", "--time", "5", name, check=False, timeout=60)
 
@@ -342,16 +350,15 @@ class StaticFileTest(ImageTestCase):
         self.assertEqual(info["Config"].get("Entrypoint"), ["/metallb-nra"])
         self.assertLess(Image.size - Image.binary_size, 64 * 1024, "nothing but the binary in the image")
         for sh in ("/bin/sh", "sh", "/busybox"):
-            p = podman("run", "--rm", "--entrypoint", sh, *self.run_args(unique("nra-sh"), {}, []),
-                       check=False, timeout=60)
+            p = self.run_once({}, [], entrypoint=sh, args=("-c", "true"), timeout=60)
             self.assertNotEqual(p.returncode, 0, f"{sh} ran in the image:\n{p.stdout}{p.stderr}")
-        p = podman("run", "--rm", *self.run_args(unique("nra-ver"), {}, [])[:-1], IMAGE, "--version", timeout=60)
+        p = self.run_once({}, [], args=("--version",), timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertRegex(p.stdout + p.stderr, r"metallb-nra \S+")
 
     def test_oneshot_converges(self):
-        r = podman("run", "--rm", *self.run_args(unique("nra-once"), {"ONESHOT": "1",
-                   "METALLB_STATIC_FILE": "/etc/metallb/config.yaml"}, [self.static_config()]),
-                   check=False, timeout=120)
+        r = self.run_once({"ONESHOT": "1", "METALLB_STATIC_FILE": "/etc/metallb/config.yaml"},
+                          [self.static_config()])
         self.assertEqual(r.returncode, 0, f"ONESHOT in the container:\n{r.stdout}{r.stderr}")
         self.assertEqual(self.ns.state(), converged(CIDRS))
         routes = self.ns.json("-4", "route", "show", "table", str(TABLE))
