@@ -1,7 +1,7 @@
 # metallb-node-route-agent
 #   make            build build/metallb-nra and build/nra-monitor
 #   make test       unit + integration tests, then the same under ASan+UBSan
-#   sudo make demo  run the agent in a throwaway network namespace
+#   make demo       run the agent in a throwaway network namespace (as root: through sudo when not root)
 # Missing build dependencies are installed from Debian (third_party/install-deps.sh).
 
 BUILD    ?= build
@@ -53,7 +53,7 @@ UNIT    := $(BUILD)/unit-tests
 NLTEST  := $(BUILD)/netlink-kernel-tests
 PROBE   := $(BUILD)/nra-bench-probe
 
-.PHONY: all deps check check-layers check-format format compile_commands test unit netlink-test integration asan test-asan static test-static deploy-test bench bench-smoke demo clean
+.PHONY: all deps check check-layers check-format format compile_commands test unit netlink-test integration asan test-asan static test-static image-test deploy-test bench bench-smoke demo clean
 all: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(AGENT) $(MONITOR) $(UNIT) $(NLTEST) $(PROBE)
 
@@ -154,6 +154,14 @@ test-asan: asan
 # root; skipped with a message when kubectl or systemd-analyze is missing).
 deploy-test:
 	$(PYTHON) tests/deploy/test_deploy.py
+	./third_party/fetch-helm.sh >/dev/null
+	$(PYTHON) tests/deploy/test_helm.py
+
+# The FROM scratch image (deploy/Containerfile.local) built from the static
+# binary and run with podman as the DaemonSet runs it (docs/deploy.md).
+image-test: static
+	./third_party/install-image-deps.sh
+	$(PYTHON) tests/image/test_image.py --binary build/static/metallb-nra
 
 # Benchmarks against the real kernel (a few minutes): prints a table and writes
 # bench/results.json. bench-smoke: the same code with small N, in `make test`.
@@ -163,10 +171,18 @@ bench: all static
 bench-smoke: all
 	$(PYTHON) tools/bench/bench.py --agent $(AGENT) --smoke --out $(BUILD)/bench-smoke.json
 
-test: unit netlink-test integration test-static deploy-test bench-smoke test-asan
+# Root is needed (network namespaces): a normal user's `make test` is handed
+# whole to sudo, `make demo` builds as the user and runs the demo through sudo
+# (tools/as-root.sh; as root, with or without sudo, both run as they are).
+ifeq ($(shell id -u),0)
+test: unit netlink-test integration test-static image-test deploy-test bench-smoke test-asan
+else
+test:
+	@./tools/as-root.sh $(MAKE) test
+endif
 
 demo: all
-	./tools/demo.sh $(AGENT)
+	./tools/as-root.sh ./tools/demo.sh $(AGENT)
 
 clean:
 	rm -rf build

@@ -10,8 +10,9 @@ for p in $pkgs; do
 done
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps: missing packages:$missing (run 'sudo make deps')" >&2
-    exit 1
+    # A workstation: apt-get through sudo when there is one (tools/as-root.sh).
+    command -v sudo >/dev/null 2>&1 || { echo "install-deps: missing packages:$missing (run 'make deps' as root)" >&2; exit 1; }
+    exec "$(dirname "$0")/../tools/as-root.sh" "$0"
 fi
 echo "install-deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive

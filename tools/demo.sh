@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Demo of metallb-node-route-agent's main job, in a throwaway network namespace.
 #
-#   sudo make demo            (or: sudo ./tools/demo.sh build/metallb-nra [config.yaml])
+#   make demo                 (or, as root: ./tools/demo.sh build/metallb-nra [config.yaml])
 #
 # 1. creates a namespace with a veth pair whose "far side" addresses are the BGP peers
 # 2. runs the agent there as a daemon against deploy/examples/metallb-config.yaml
@@ -16,7 +16,7 @@ config="${2:-$here/deploy/examples/metallb-config.yaml}"
 table=20
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "demo: needs root for network namespaces: sudo make demo" >&2
+    echo "demo: needs root for network namespaces: make demo (it uses sudo when not root)" >&2
     exit 1
 fi
 if [ ! -x "$agent" ]; then

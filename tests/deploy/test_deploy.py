@@ -186,6 +186,29 @@ def all_rules(docs) -> list[tuple[str, dict]]:
             for d in docs if d["kind"] in ("Role", "ClusterRole") for r in (d.get("rules") or [])]
 
 
+def check_metrics_and_probes(t: unittest.TestCase, c: dict, env: dict, port: int = 7473) -> None:
+    """The metrics listener and the probes (shared with tests/deploy/test_helm.py): METRICS_ADDRESS
+    is ":PORT" (every address: the kubelet probes the pod IP, the node's with hostNetwork), the
+    container declares that port named `metrics`, liveness GETs /healthz and readiness /readyz on it."""
+    addr = env.get("METRICS_ADDRESS", {}).get("value")
+    t.assertIsNotNone(addr, "METRICS_ADDRESS is set")
+    m = re.fullmatch(r"(.*):([0-9]+)", addr)
+    t.assertTrue(m, f"METRICS_ADDRESS {addr!r} is HOST:PORT or :PORT")
+    t.assertEqual(m.group(1), "", "every address: the kubelet probes the pod IP (the node's, hostNetwork)")
+    t.assertEqual(int(m.group(2)), port)
+    t.assertEqual(c.get("ports") or [], [{"name": "metrics", "containerPort": port, "protocol": "TCP"}],
+                  "one declared port, the metrics listener")
+    t.assertNotIn("startupProbe", c)
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        pr = c.get(probe) or {}
+        get = pr.get("httpGet") or {}
+        t.assertEqual(get.get("path"), path, probe)
+        t.assertIn(get.get("port"), ("metrics", port), f"{probe} targets the metrics port")
+        t.assertEqual(get.get("scheme", "HTTP"), "HTTP", probe)
+        t.assertGreaterEqual(int(pr.get("periodSeconds", 10)) * int(pr.get("failureThreshold", 3)), 30,
+                             f"{probe}: at least 30 s of failures before acting")
+
+
 # ---------------------------------------------------------------------------
 # Manifests
 
@@ -261,9 +284,12 @@ class ManifestTest(unittest.TestCase):
             sel = ds["spec"]["selector"]["matchLabels"]
             labels = ds["spec"]["template"]["metadata"]["labels"]
             self.assertTrue(sel and all(labels.get(k) == v for k, v in sel.items()), "selector matches the pods")
-            self.assertFalse(c.get("ports"), "the agent serves nothing")
-            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-                self.assertNotIn(probe, c, "no port and no health endpoint: nothing to probe")
+
+    def test_metrics_and_probes(self):
+        """METRICS_ADDRESS listens on every address at the port the container declares (named metrics);
+        liveness probes /healthz and readiness /readyz on it, over plain HTTP."""
+        for name, docs in self.each():
+            check_metrics_and_probes(self, container(docs), env_of(docs))
 
     def test_image(self):
         for name, docs in self.each():
@@ -295,7 +321,7 @@ class ManifestTest(unittest.TestCase):
         src = "\n".join(p.read_text() for p in (REPO / "src").rglob("*.cpp"))
         for name, docs in self.each():
             for var in env_of(docs):
-                self.assertIn(f'"{var}"', src, f"{var} is not an agent variable")
+                self.assertTrue(f'"{var}"' in src, f"{var} is not an agent variable (not in src/)")
 
     def test_resources(self):
         for name, docs in self.each():
@@ -440,6 +466,18 @@ class DockerfileTest(unittest.TestCase):
         entry = [json.loads(a) for i, a in final["ins"] if i == "ENTRYPOINT"]
         self.assertEqual(entry, [[paths[1]]], "exec-form ENTRYPOINT: the binary")
 
+    def test_local_containerfile(self):
+        """deploy/Containerfile.local (make image-test): the Dockerfile's final stage from a local binary."""
+        local = dockerfile_stages((DEPLOY / "Containerfile.local").read_text())
+        self.assertEqual(len(local), 1, "no build stage, no base image")
+        self.assertEqual(local[0]["from"], "scratch")
+        final = self.stages[-1]
+        self.assertEqual([i for i, _ in local[0]["ins"]], ["COPY", "ENTRYPOINT"], f"{local[0]['ins']}")
+        copy_local = shlex.split(dict(local[0]["ins"])["COPY"])
+        copy_final = [w for w in shlex.split(dict(final["ins"])["COPY"]) if not w.startswith("--")]
+        self.assertEqual(copy_local, ["metallb-nra", copy_final[1]], "the binary alone, at the same path")
+        self.assertEqual(json.loads(dict(local[0]["ins"])["ENTRYPOINT"]), json.loads(dict(final["ins"])["ENTRYPOINT"]))
+
     def test_dockerignore(self):
         p = ROOT / ".dockerignore"
         self.assertTrue(p.is_file(), "the build context is the repository root")
@@ -522,7 +560,7 @@ class SystemdUnitTest(unittest.TestCase):
                 self.assertIn("network-online.target", " ".join(values(cp, "Unit", "Wants")).split())
                 src = "\n".join(p.read_text() for p in (REPO / "src").rglob("*.cpp"))
                 for var in env:
-                    self.assertIn(f'"{var}"', src, f"{var} is not an agent variable")
+                    self.assertTrue(f'"{var}"' in src, f"{var} is not an agent variable (not in src/)")
 
     def test_oneshot(self):
         cp = self.unit("metallb-nra-oneshot.service")
@@ -576,6 +614,64 @@ class SystemdUnitTest(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------
+# The README's first commands, as a newcomer types them (root without sudo, or a user with sudo)
+
+
+class NewcomerCommandsTest(unittest.TestCase):
+    AS_ROOT = REPO / "tools" / "as-root.sh"
+
+    def path_with(self, d: Path, sudo: bool) -> str:
+        """A PATH of sh, id, env, echo and (optionally) a fake sudo that says it was called."""
+        d.mkdir(exist_ok=True)
+        for tool in ("sh", "id", "env", "echo"):
+            src = shutil.which(tool)
+            if src:
+                (d / tool).symlink_to(src)
+        if sudo:
+            (d / "sudo").write_text('#!/bin/sh\necho "fake-sudo: $*"\n')
+            (d / "sudo").chmod(0o755)
+        d.chmod(0o755)
+        return str(d)
+
+    def run_as(self, uid: int | None, path: str, *cmd: str) -> subprocess.CompletedProcess:
+        pre = [] if uid is None else [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}",
+                                      "--clear-groups"]
+        return subprocess.run([*pre, "/bin/sh", str(self.AS_ROOT), *cmd], env={"PATH": path},
+                              capture_output=True, text=True, timeout=30)
+
+    def test_as_root_without_sudo_runs_directly(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        with tempfile.TemporaryDirectory(prefix="nra-asroot-") as d:
+            for sudo in (False, True):
+                p = self.run_as(None, self.path_with(Path(d) / f"bin{int(sudo)}", sudo), "echo", "hello")
+                self.assertEqual((p.returncode, p.stdout), (0, "hello\n"), p.stderr)
+                self.assertNotIn("fake-sudo", p.stdout, "root never goes through sudo")
+
+    def test_user_goes_through_sudo(self):
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            self.skipTest("needs root and setpriv to become another user")
+        with tempfile.TemporaryDirectory(prefix="nra-asroot-") as d:
+            os.chmod(d, 0o755)
+            p = self.run_as(65534, self.path_with(Path(d) / "bin", True), "echo", "hello")
+            self.assertEqual((p.returncode, p.stdout), (0, "fake-sudo: -- echo hello\n"), p.stderr)
+            p = self.run_as(65534, self.path_with(Path(d) / "nosudo", False), "echo", "hello")
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("no sudo here: run it as root", p.stderr)
+            self.assertNotIn("not found", p.stderr)
+
+    def test_readme_and_makefile_agree(self):
+        readme = (REPO / "README.md").read_text()
+        block = readme.split("## Two commands", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+        cmds = [l.split("#")[0].strip() for l in block.strip().splitlines()]
+        self.assertEqual(cmds, ["make demo", "make test"], "the two commands, without sudo")
+        mk = (REPO / "Makefile").read_text()
+        demo = mk.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+        self.assertIn("tools/as-root.sh ./tools/demo.sh", demo, "the demo runs through tools/as-root.sh")
+        self.assertRegex(mk, r"ifeq \(\$\(shell id -u\),0\)\ntest: [^\n]+\nelse\ntest:\n\t@./tools/as-root.sh \$\(MAKE\) test\n")
+
+
+# ---------------------------------------------------------------------------
 # The tests above must be able to fail: broken copies of deploy/ are rejected.
 
 
@@ -614,12 +710,18 @@ MUTATIONS = [
      _sub("deploy/kustomize/base/daemonset.yaml", "      securityContext:\n        seccompProfile:",
           "      volumes:\n      - name: iproute2\n        hostPath: {path: /etc/iproute2}\n"
           "      securityContext:\n        seccompProfile:"), "kubectl"),
+    ("the liveness probe on another path", "test_metrics_and_probes",
+     _sub("deploy/kustomize/base/daemonset.yaml", "path: /healthz", "path: /metrics"), "kubectl"),
+    ("METRICS_ADDRESS on another port than the declared one", "test_metrics_and_probes",
+     _sub("deploy/kustomize/base/daemonset.yaml", 'value: ":7473"', 'value: ":7474"'), "kubectl"),
     ("writable scripts", "test_scripts",
      _sub("deploy/kustomize/components/scripts/daemonset-scripts.yaml", "defaultMode: 0555", "defaultMode: 0755"),
      "kubectl"),
     ("a shell in the final image", "DockerfileTest",
      _sub("deploy/Dockerfile", "COPY --from=build /metallb-nra /metallb-nra",
           "COPY --from=build /metallb-nra /metallb-nra\nCOPY --from=build /bin/sh /bin/sh"), None),
+    ("a shell in the local image", "test_local_containerfile",
+     _append("deploy/Containerfile.local", "COPY busybox /bin/sh\n"), None),
     ("a Debian final stage", "DockerfileTest", _sub("deploy/Dockerfile", "\nFROM scratch\n", "\nFROM debian:bookworm-slim\n"),
      None),
     ("IP sockets in the static-file unit", "test_sandbox",
