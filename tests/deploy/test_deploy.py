@@ -186,7 +186,7 @@ def all_rules(docs) -> list[tuple[str, dict]]:
             for d in docs if d["kind"] in ("Role", "ClusterRole") for r in (d.get("rules") or [])]
 
 
-def check_metrics_and_probes(t: unittest.TestCase, c: dict, env: dict, port: int = 7473) -> None:
+def check_metrics_and_probes(t: unittest.TestCase, c: dict, env: dict, port: int = 7474) -> None:
     """The metrics listener and the probes (shared with tests/deploy/test_helm.py): METRICS_ADDRESS
     is ":PORT" (every address: the kubelet probes the pod IP, the node's with hostNetwork), the
     container declares that port named `metrics`, liveness GETs /healthz and readiness /readyz on it."""
@@ -713,7 +713,7 @@ MUTATIONS = [
     ("the liveness probe on another path", "test_metrics_and_probes",
      _sub("deploy/kustomize/base/daemonset.yaml", "path: /healthz", "path: /metrics"), "kubectl"),
     ("METRICS_ADDRESS on another port than the declared one", "test_metrics_and_probes",
-     _sub("deploy/kustomize/base/daemonset.yaml", 'value: ":7473"', 'value: ":7474"'), "kubectl"),
+     _sub("deploy/kustomize/base/daemonset.yaml", 'value: ":7474"', 'value: ":7475"'), "kubectl"),
     ("writable scripts", "test_scripts",
      _sub("deploy/kustomize/components/scripts/daemonset-scripts.yaml", "defaultMode: 0555", "defaultMode: 0755"),
      "kubectl"),

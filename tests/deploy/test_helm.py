@@ -176,7 +176,7 @@ class LintTest(unittest.TestCase):
         notes = self.notes("--namespace", NS, "--set", "mode=crds")
         self.assertIn("(crds mode)", notes)
         self.assertIn("daemonset/metallb-nra", notes)
-        self.assertIn(":7473/metrics", notes)
+        self.assertIn(":7474/metrics", notes)
         self.assertNotIn("WARNING", notes)
         notes = self.notes("--namespace", "default", "--set", "metrics.address=:9100")
         self.assertIn("ConfigMap default/config", notes)
@@ -250,11 +250,11 @@ class ValuesTest(unittest.TestCase):
         td.check_metrics_and_probes(self, c, env, port=9100)
         c = self.container(self.render("--set", "metrics.address=[::]:7480"))
         self.assertEqual(c["ports"][0]["containerPort"], 7480)
-        c = self.container(self.render("--set", "metrics.address=127.0.0.1:7473",
+        c = self.container(self.render("--set", "metrics.address=127.0.0.1:7474",
                                        "--set", "probes.liveness.enabled=false", "--set", "probes.readiness.enabled=false"))
         self.assertNotIn("livenessProbe", c)
         self.assertNotIn("readinessProbe", c)
-        self.assertEqual({e["name"]: e.get("value") for e in c["env"]}["METRICS_ADDRESS"], "127.0.0.1:7473")
+        self.assertEqual({e["name"]: e.get("value") for e in c["env"]}["METRICS_ADDRESS"], "127.0.0.1:7474")
 
     def test_image_resources_env_tolerations(self):
         objs = self.render("--set", "image.repository=registry.example.org/nra", "--set", "image.tag=1.2.3",
@@ -299,12 +299,12 @@ class ValuesTest(unittest.TestCase):
 INVALID = [
     ("an unknown top-level key", ["--set", "foo=1"], "foo"),
     ("a third mode", ["--set", "mode=static"], "mode"),
-    ("a port without the colon", ["--set", "metrics.address=7473"], "metrics.address"),
+    ("a port without the colon", ["--set", "metrics.address=7474"], "metrics.address"),
     ("a port out of range", ["--set", "metrics.address=:70000"], "metrics.address"),
-    ("a host name", ["--set", "metrics.address=localhost:7473"], "metrics.address"),
-    ("an unbracketed IPv6 address", ["--set", "metrics.address=::1:7473"], "metrics.address"),
-    ("an unknown key under metrics", ["--set", "metrics.port=7473"], "port"),
-    ("loopback with probes", ["--set", "metrics.address=127.0.0.1:7473"], "probes"),
+    ("a host name", ["--set", "metrics.address=localhost:7474"], "metrics.address"),
+    ("an unbracketed IPv6 address", ["--set", "metrics.address=::1:7474"], "metrics.address"),
+    ("an unknown key under metrics", ["--set", "metrics.port=7474"], "port"),
+    ("loopback with probes", ["--set", "metrics.address=127.0.0.1:7474"], "probes"),
     ("a managed variable in extraEnv", ["--set", "extraEnv[0].name=METALLB_USE_CRDS",
                                         "--set-string", "extraEnv[0].value=true"], "METALLB_USE_CRDS"),
     ("a malformed variable name", ["--set", "extraEnv[0].name=A-B", "--set-string", "extraEnv[0].value=1"],

@@ -16,7 +16,7 @@ no shell in the image, in a network namespace made by the test (veth pair,
 - ConfigMap mode against the fake API server (tests/fakeapi/, TLS, inside the
   namespace) with in-cluster credentials mounted where the kubelet puts them
   (/var/run/secrets/kubernetes.io/serviceaccount): converges, follows a change;
-- /healthz on METRICS_ADDRESS=":7473" (check_healthz).
+- /healthz on METRICS_ADDRESS=":7474" (check_healthz).
 
 Prints the image size. Root only (network namespaces). podman runs with
 `--storage-driver vfs --runtime runc` and explicit ulimits (crun cannot set up
@@ -49,7 +49,7 @@ STATE = REPO / "build" / "podman"  # podman's storage, run root and temporary fi
 RUN_ID = f"{os.getpid()}-{int(time.time())}"
 IMAGE = f"localhost/metallb-nra-test:{RUN_ID}"
 TABLE = 20
-METRICS_PORT = 7473
+METRICS_PORT = 7474
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 
 PEERS4, PEER6 = ("10.0.0.1", "10.0.0.3"), "fd00::1"
@@ -410,7 +410,7 @@ class ConfigMapModeTest(ImageTestCase):
 
 class HealthzTest(ImageTestCase):
     def test_healthz(self):
-        """The liveness probe's request: GET /healthz on METRICS_ADDRESS (:7473) answers 200 `ok`."""
+        """The liveness probe's request: GET /healthz on METRICS_ADDRESS (:7474) answers 200 `ok`."""
         name = self.start({"METALLB_STATIC_FILE": "/etc/metallb/config.yaml"}, [self.static_config()])
         self.wait_state(name, converged(CIDRS))
         check_healthz(self.ns)
