@@ -128,6 +128,7 @@ private:
         if (!setup_signals()) return 1;
         loop_.add(nl_->event_fd(), EPOLLIN, [this](std::uint32_t) { on_netlink(); });
         loop_.after_dispatch([this] { maybe_reconcile(); });
+        loop_.after_dispatch([this] { watch_log_output(); });
         if (!cfg_.oneshot && cfg_.max_reconcile_wait.count() > 0) schedule_periodic();
         if (cfg_.oneshot) {
             loop_.after(cfg_.sync_timeout, [this, &source] {
@@ -197,6 +198,26 @@ private:
             kernel_dirty_ = true;
         }
         if (res.error) log::error("netlink event socket error", {{"error", res.what}});
+    }
+
+    // Log lines the reader has not taken yet are written when it can take
+    // more: the output is watched for EPOLLOUT only while lines are queued.
+    void watch_log_output() {
+        const bool want = log::pending();
+        if (want == log_watched_) return;
+        const int fd = log::output_fd();
+        if (want) {
+            loop_.add(fd, EPOLLOUT, [this, fd](std::uint32_t) {
+                log::flush();
+                if (!log::pending()) {
+                    loop_.remove(fd);
+                    log_watched_ = false;
+                }
+            });
+        } else {
+            loop_.remove(fd);
+        }
+        log_watched_ = want;
     }
 
     bool setup_signals() {
@@ -451,6 +472,7 @@ private:
     Clock::time_point last_fight_log_{};
     std::size_t changes_ = 0;
     int exit_code_ = 0;
+    bool log_watched_ = false;
 };
 
 }  // namespace
