@@ -187,10 +187,11 @@ private:
         auto a = nl_->dump_addresses();
         if (!a.ok) {
             log::error("cannot read the node's addresses; will retry on the next address change or tick", {{"error", a.error}});
-            addrs_dirty_ = true;
+            addrs_dirty_ = false;  // not at once: a failing dump must not spin the loop
+            addrs_failed_ = true;
             return;
         }
-        addrs_dirty_ = false;
+        addrs_dirty_ = addrs_failed_ = false;
         std::set<IpAddr> now(a.addresses.begin(), a.addresses.end());
         if (now == local_addrs_) return;
         local_addrs_ = std::move(now);
@@ -316,6 +317,7 @@ private:
             // (ENOBUFS resyncs at once); it is re-read in full every
             // kFullResyncTicks ticks anyway, and on SIGHUP.
             routes_valid_ = false;
+            if (addrs_failed_) addrs_dirty_ = true;
             if (++ticks_ % kFullResyncTicks == 0) {
                 rules_valid_ = false;
                 addrs_dirty_ = true;
@@ -349,9 +351,9 @@ private:
         // event that allows it triggers the next attempt, not a backoff.
         if (!ok && !cfg_.oneshot && !waiting_for_network_) schedule_retry();
         if (ok || waiting_for_network_) retry_backoff_ = kRetryInitial;
-        // Foreign changes drained while applying (apply() reads the echoes)
-        // must not wait for the next unrelated event.
-        if (config_dirty_ || kernel_dirty_ || timer_due_) loop_.wake();
+        // Foreign, link and address changes drained while applying (apply()
+        // reads the echoes) must not wait for the next unrelated event.
+        if (config_dirty_ || kernel_dirty_ || timer_due_ || links_dirty_ || addrs_dirty_) loop_.wake();
         if (cfg_.oneshot) {
             exit_code_ = ok ? 0 : 1;
             loop_.stop();
@@ -549,7 +551,7 @@ private:
     std::size_t changes_ = 0;
     int exit_code_ = 0;
     bool log_watched_ = false;
-    bool links_dirty_ = false, addrs_dirty_ = false, waiting_for_network_ = false;
+    bool links_dirty_ = false, addrs_dirty_ = false, addrs_failed_ = false, waiting_for_network_ = false;
 };
 
 }  // namespace
