@@ -187,4 +187,4 @@ demo: all
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(MON_OBJS:.o=.d) $(NLT_OBJS:.o=.d) $(BUILD)/obj/src/agent/main.d
+-include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(MON_OBJS:.o=.d) $(NLT_OBJS:.o=.d) $(PROBE_OBJS:.o=.d) $(BUILD)/obj/src/agent/main.d

@@ -79,6 +79,14 @@ void log_diagnostics(const std::vector<Diagnostic>& diags) {
     for (const auto& d : diags) log::warn("configuration entry skipped", {{"where", d.where}, {"error", d.what}});
 }
 
+void log_warnings(const std::vector<Diagnostic>& warnings) {
+    for (const auto& w : warnings) log::warn("DANGER: configuration applied as written", {{"where", w.where}, {"warning", w.what}});
+}
+
+// The kernel refuses a route whose gateway is not reachable yet (link down,
+// address not there): retried on the link/address event that allows it.
+bool waits_for_network(int err) { return err == ENETUNREACH || err == ENETDOWN || err == EHOSTUNREACH; }
+
 // The rules referencing the managed table, in the kernel's list order (both
 // families merged by priority, each family in its own order: the kernel keeps
 // each list sorted by priority, a new rule after every rule of priority <=
@@ -150,12 +158,13 @@ public:
 
     int run() {
         try {
-            nl_ = std::make_unique<nl::Rtnl>();
+            nl_ = std::make_unique<nl::Rtnl>(nl::Rtnl::Follow::LinksAndAddresses);
         } catch (const std::exception& e) {
             log::error("cannot open rtnetlink", {{"error", e.what()}});
             return 1;
         }
         if (cfg_.clean_and_exit) return clean();
+        refresh_local_addresses();
         if (cfg_.oneshot && !cfg_.static_file.empty()) return oneshot_file();
         return run_loop();
     }
@@ -202,6 +211,7 @@ private:
         if (!setup_signals()) return 1;
         loop_.add(nl_->event_fd(), EPOLLIN, [this](std::uint32_t) { on_netlink(); });
         loop_.after_dispatch([this] { maybe_reconcile(); });
+        loop_.after_dispatch([this] { watch_log_output(); });
         if (!cfg_.oneshot && cfg_.max_reconcile_wait.count() > 0) schedule_periodic();
         if (cfg_.oneshot) {
             loop_.after(cfg_.sync_timeout, [this, &source] {
@@ -226,19 +236,68 @@ private:
 
     // Returns true when the desired state changed.
     bool set_model(Model m) {
-        Desired d = desired_state(m, cfg_.settings);
+        Desired d = desired_state(m, cfg_.settings, local_addrs_);
         log_diagnostics(d.diagnostics);
-        if (desired_ && desired_->rules == d.rules && desired_->routes == d.routes) return false;
+        log_warnings(d.warnings);
+        model_ = std::move(m);
+        return set_desired(std::move(d));
+    }
+
+    bool set_desired(Desired d) {
+        if (desired_ && desired_->rules == d.rules && desired_->routes == d.routes) {
+            desired_->local_peers = std::move(d.local_peers);
+            return false;
+        }
         log::info("desired state", {{"rules", d.rules.size()}, {"routes", d.routes.size()}, {"cidrs", d.cidrs.size()},
-                                    {"peers", m.peers.size()}});
+                                    {"peers", model_ ? model_->peers.size() : 0}});
         desired_ = std::move(d);
         return true;
+    }
+
+    // The node's addresses decide which peers are local (never a gateway).
+    // Re-read in full after any address event: a node has few addresses,
+    // and the same address may sit on several links.
+    void refresh_local_addresses() {
+        auto a = nl_->dump_addresses();
+        if (!a.ok) {
+            log::error("cannot read the node's addresses; will retry on the next address change or tick", {{"error", a.error}});
+            addrs_dirty_ = false;  // not at once: a failing dump must not spin the loop
+            addrs_failed_ = true;
+            return;
+        }
+        addrs_dirty_ = addrs_failed_ = false;
+        std::set<IpAddr> now(a.addresses.begin(), a.addresses.end());
+        if (now == local_addrs_) return;
+        local_addrs_ = std::move(now);
+        if (!model_ || !desired_) return;
+        Desired d = desired_state(*model_, cfg_.settings, local_addrs_);
+        for (const IpAddr& p : d.local_peers)
+            if (!desired_->local_peers.count(p))
+                log::warn("peer skipped: it is now a local address", {{"peer", p.str()}, {"reason", local_peer_reason(p, local_addrs_)}});
+        for (const IpAddr& p : desired_->local_peers)
+            if (!d.local_peers.count(p)) log::info("peer is no longer a local address; used again", {{"peer", p.str()}});
+        if (set_desired(std::move(d))) config_dirty_ = true;
     }
 
     void on_netlink() {
         const std::uint32_t table = cfg_.settings.table;
         const std::uint32_t self = nl_->request_portid();
         auto res = nl_->drain_events([&](const nl::Event& e) {
+            if (e.is_interface()) {
+                // A link going down or an address going away removes routes
+                // without any route notification; coming back makes a refused
+                // route possible again: re-read the table's routes and reconcile.
+                routes_valid_ = false;
+                links_dirty_ = true;
+                if (e.type == nl::Event::Type::NewAddr || e.type == nl::Event::Type::DelAddr) addrs_dirty_ = true;
+                if (log::enabled(log::Level::Debug)) {
+                    static constexpr const char* names[] = {"new link", "link removed", "new address", "address removed"};
+                    const auto k = static_cast<int>(e.type) - static_cast<int>(nl::Event::Type::NewLink);
+                    log::debug("link or address change", {{"event", names[k]}, {"ifindex", e.iface.ifindex},
+                                                          {"flags", e.iface.flags}, {"address", k >= 2 ? e.iface.address.str() : ""}});
+                }
+                return;
+            }
             const bool is_rule = std::holds_alternative<Rule>(e.object);
             const std::uint32_t t = is_rule ? std::get<Rule>(e.object).table : std::get<Route>(e.object).table;
             if (t != table) return;  // outside the managed table: never our business
@@ -269,8 +328,29 @@ private:
             log::warn("netlink event overrun; resynchronising from a full dump");
             rules_valid_ = routes_valid_ = false;
             kernel_dirty_ = true;
+            addrs_dirty_ = links_dirty_ = true;
         }
         if (res.error) log::error("netlink event socket error", {{"error", res.what}});
+    }
+
+    // Log lines the reader has not taken yet are written when it can take
+    // more: the output is watched for EPOLLOUT only while lines are queued.
+    void watch_log_output() {
+        const bool want = log::pending();
+        if (want == log_watched_) return;
+        const int fd = log::output_fd();
+        if (want) {
+            loop_.add(fd, EPOLLOUT, [this, fd](std::uint32_t) {
+                log::flush();
+                if (!log::pending()) {
+                    loop_.remove(fd);
+                    log_watched_ = false;
+                }
+            });
+        } else {
+            loop_.remove(fd);
+        }
+        log_watched_ = want;
     }
 
     bool setup_signals() {
@@ -311,16 +391,21 @@ private:
             // (ENOBUFS resyncs at once); it is re-read in full every
             // kFullResyncTicks ticks anyway, and on SIGHUP.
             routes_valid_ = false;
-            if (++ticks_ % kFullResyncTicks == 0) rules_valid_ = false;
+            if (addrs_failed_) addrs_dirty_ = true;
+            if (++ticks_ % kFullResyncTicks == 0) {
+                rules_valid_ = false;
+                addrs_dirty_ = true;
+            }
             schedule_periodic();
         });
     }
 
     // ---- reconcile -----------------------------------------------------
     void maybe_reconcile() {
+        if (addrs_dirty_) refresh_local_addresses();
         if (!desired_ || deferred_) return;  // never act before a first good config
-        if (!config_dirty_ && !timer_due_ && !kernel_dirty_) return;
-        const bool foreign_only = kernel_dirty_ && !config_dirty_ && !timer_due_;
+        if (!config_dirty_ && !timer_due_ && !kernel_dirty_ && !links_dirty_) return;
+        const bool foreign_only = kernel_dirty_ && !config_dirty_ && !timer_due_ && !links_dirty_;
         if (foreign_only) {
             refill();
             if (tokens_ < 1) {
@@ -328,19 +413,22 @@ private:
                 return;
             }
         }
-        const char* trigger = config_dirty_ ? "config" : timer_due_ ? (rules_valid_ ? "periodic" : "resync") : "kernel";
-        config_dirty_ = timer_due_ = kernel_dirty_ = false;
+        const char* trigger = config_dirty_ ? "config" : timer_due_ ? (rules_valid_ ? "periodic" : "resync") : links_dirty_ ? "link" : "kernel";
+        config_dirty_ = timer_due_ = kernel_dirty_ = links_dirty_ = false;
         corrective_ = foreign_only;
         fight_seen_ = false;
+        waiting_for_network_ = false;
         const std::size_t changes_before = changes_;
         const bool ok = reconcile(trigger);
         corrective_ = false;
         if (fight_seen_) tokens_ -= 1 + static_cast<double>((changes_ - changes_before) / kFightOpsPerToken);
-        if (!ok && !cfg_.oneshot) schedule_retry();
-        if (ok) retry_backoff_ = kRetryInitial;
-        // Foreign changes drained while applying (apply() reads the echoes)
-        // must not wait for the next unrelated event.
-        if (config_dirty_ || kernel_dirty_ || timer_due_) loop_.wake();
+        // Refused only for want of a link or an address: the link/address
+        // event that allows it triggers the next attempt, not a backoff.
+        if (!ok && !cfg_.oneshot && !waiting_for_network_) schedule_retry();
+        if (ok || waiting_for_network_) retry_backoff_ = kRetryInitial;
+        // Foreign, link and address changes drained while applying (apply()
+        // reads the echoes) must not wait for the next unrelated event.
+        if (config_dirty_ || kernel_dirty_ || timer_due_ || links_dirty_ || addrs_dirty_) loop_.wake();
         if (cfg_.oneshot) {
             exit_code_ = ok ? 0 : 1;
             loop_.stop();
@@ -445,13 +533,22 @@ private:
         // them: they say exactly what was created and deleted (a delete can
         // hit another rule than the one asked for). They update the cache.
         on_netlink();
+        bool network = true;
         for (std::size_t i = 0; i < ops.size() && i < results.size(); ++i) {
             if (!results[i].error) continue;
             ok = false;
+            network = network && waits_for_network(results[i].error);
+            if (waits_for_network(results[i].error)) {
+                log::warn("kernel refused a change until a link or address comes back; retried when it does",
+                          {{"op", std::string(op_kind_name(ops[i].kind))}, {"object", object_text(ops[i])},
+                           {"error", std::strerror(results[i].error)}, {"ext_ack", results[i].ext_ack}});
+                continue;
+            }
             log::error("kernel refused a change", {{"op", std::string(op_kind_name(ops[i].kind))}, {"object", object_text(ops[i])},
                                                     {"error", std::strerror(results[i].error)}, {"ext_ack", results[i].ext_ack}});
         }
         if (!ok) rules_valid_ = routes_valid_ = false;  // re-read the truth
+        if (!ok && results.size() == ops.size() && network) waiting_for_network_ = true;
         return ok;
     }
 
@@ -517,6 +614,8 @@ private:
     std::unique_ptr<nl::Rtnl> nl_;
     Fd sigfd_;
     std::optional<Desired> desired_;
+    std::optional<Model> model_;         // the last configuration, re-evaluated when local addresses change
+    std::set<IpAddr> local_addrs_;       // the node's addresses (all links)
     RuleMirror rules_;
     std::vector<Route> cached_routes_;
     bool rules_valid_ = false, routes_valid_ = false;
@@ -536,6 +635,8 @@ private:
     Clock::time_point last_fight_log_{};
     std::size_t changes_ = 0;
     int exit_code_ = 0;
+    bool log_watched_ = false;
+    bool links_dirty_ = false, addrs_dirty_ = false, addrs_failed_ = false, waiting_for_network_ = false;
 };
 
 }  // namespace

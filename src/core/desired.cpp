@@ -3,6 +3,7 @@
 #include "nra/core/rule_order.hpp"
 
 #include <algorithm>
+#include <array>
 #include <set>
 
 namespace nra {
@@ -28,9 +29,29 @@ bool same_route(const Route& a, const Route& b) {
     return true;
 }
 
+bool is_loopback(const IpAddr& a) {
+    if (a.family == Family::V4) return a.bytes[0] == 127;
+    static constexpr std::array<std::uint8_t, 16> v6_loopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static constexpr std::array<std::uint8_t, 12> v4_mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (a.bytes == v6_loopback) return true;
+    return std::equal(v4_mapped.begin(), v4_mapped.end(), a.bytes.begin()) && a.bytes[12] == 127;
+}
+
+bool is_unspecified(const IpAddr& a) {
+    const std::size_t n = a.family == Family::V4 ? 4 : 16;
+    return std::all_of(a.bytes.begin(), a.bytes.begin() + static_cast<std::ptrdiff_t>(n), [](std::uint8_t b) { return b == 0; });
+}
+
 }  // namespace
 
-Desired desired_state(const Model& model, const Settings& s) {
+std::string local_peer_reason(const IpAddr& a, const std::set<IpAddr>& local) {
+    if (is_unspecified(a)) return "is the unspecified address";
+    if (is_loopback(a)) return "is a loopback address";
+    if (local.count(a)) return "is one of this node's own addresses";
+    return {};
+}
+
+Desired desired_state(const Model& model, const Settings& s, const std::set<IpAddr>& local) {
     Desired d;
     d.protocol = s.protocol;
 
@@ -41,6 +62,12 @@ Desired desired_state(const Model& model, const Settings& s) {
         if (p.address.is_v6_link_local()) {
             d.diagnostics.push_back({p.name, "peer " + p.address.str() +
                                                  " is IPv6 link-local and needs an interface; skipped"});
+            continue;
+        }
+        if (const std::string why = local_peer_reason(p.address, local); !why.empty()) {
+            d.diagnostics.push_back({p.name, "peer " + p.address.str() + " " + why +
+                                                 " and cannot be a gateway; skipped until that changes"});
+            d.local_peers.insert(p.address);
             continue;
         }
         if (!seen.insert(p.address).second) continue;
@@ -56,9 +83,24 @@ Desired desired_state(const Model& model, const Settings& s) {
             d.diagnostics.push_back({e.where, "invalid address '" + e.text + "': " + r.error + "; skipped"});
             continue;
         }
+        for (const Prefix& p : *r.value) {
+            if (p.len != 0) continue;
+            d.warnings.push_back({e.where, "address pool entry '" + e.text + "' covers the whole " +
+                                               std::string(p.family() == Family::V4 ? "IPv4" : "IPv6") +
+                                               " address space: ALL traffic from this node is routed through the peers"});
+        }
         prefixes.insert(prefixes.end(), r.value->begin(), r.value->end());
     }
     d.cidrs = aggregate(std::move(prefixes));
+    // Several entries that together cover a whole family (0.0.0.0/1 and 128.0.0.0/1).
+    for (const Prefix& p : d.cidrs) {
+        if (p.len != 0) continue;
+        const std::string fam = p.family() == Family::V4 ? "IPv4" : "IPv6";
+        if (std::any_of(d.warnings.begin(), d.warnings.end(), [&](const Diagnostic& w) { return w.what.find(" " + fam + " ") != std::string::npos; }))
+            continue;
+        d.warnings.push_back({"pools", "the address pools together cover the whole " + fam +
+                                           " address space: ALL traffic from this node is routed through the peers"});
+    }
     d.rules.reserve(d.cidrs.size());
 
     for (int v6 = 0; v6 < 2; ++v6) {

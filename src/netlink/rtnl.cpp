@@ -4,6 +4,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
+#include <linux/if_addr.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
@@ -125,6 +126,32 @@ std::size_t encode_op(void* buf, const Op& op, std::uint32_t seq) {
     return 0;
 }
 
+// An RTM_NEWADDR/RTM_DELADDR of AF_INET/AF_INET6: the local address.
+bool decode_address(const nlmsghdr* nlh, Interface& out) {
+    if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(ifaddrmsg)) return false;
+    const auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
+    if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return false;
+    detail::AttrTable<IFA_MAX> tb;
+    tb.parse(nlh, sizeof(ifaddrmsg));
+    const nlattr* a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+    if (!a) return false;
+    const std::size_t len = ifa->ifa_family == AF_INET ? 4 : 16;
+    if (mnl_attr_get_payload_len(a) != len) return false;
+    out.ifindex = static_cast<int>(ifa->ifa_index);
+    out.address.family = ifa->ifa_family == AF_INET ? Family::V4 : Family::V6;
+    out.address.bytes = {};
+    std::memcpy(out.address.bytes.data(), mnl_attr_get_payload(a), len);
+    return true;
+}
+
+bool decode_link(const nlmsghdr* nlh, Interface& out) {
+    if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(ifinfomsg)) return false;
+    const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
+    out.ifindex = ifi->ifi_index;
+    out.flags = ifi->ifi_flags;
+    return true;
+}
+
 }  // namespace
 
 struct Rtnl::Impl {
@@ -153,7 +180,11 @@ struct Rtnl::Impl {
         nlh->nlmsg_type = type;
         nlh->nlmsg_flags = kFlagsDump;
         nlh->nlmsg_seq = next_seq();
-        if (type == RTM_GETRULE) {
+        if (type == RTM_GETADDR) {
+            // Strict checking: all-zero header but the family, no attributes.
+            auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+            ifa->ifa_family = family;
+        } else if (type == RTM_GETRULE) {
             // Strict checking accepts no filter in a rule dump: header
             // all-zero but the family, no attributes.
             auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(fib_rule_hdr)));
@@ -191,7 +222,7 @@ struct Rtnl::Impl {
                     int err = -msg_error(m);
                     if (err == ENOENT && type == RTM_GETROUTE) err = 0;  // table does not exist yet: empty
                     if (err) {
-                        what = std::string(type == RTM_GETRULE ? "rule" : "route") + " dump (" +
+                        what = std::string(type == RTM_GETRULE ? "rule" : type == RTM_GETADDR ? "address" : "route") + " dump (" +
                                (family == AF_INET ? "inet" : "inet6") + "): " + errno_text(err);
                         std::string ext = ext_ack_msg(m);
                         if (!ext.empty()) what += " (" + ext + ")";
@@ -214,7 +245,7 @@ struct Rtnl::Impl {
     }
 };
 
-Rtnl::Rtnl() : impl_(new Impl) {
+Rtnl::Rtnl(Follow follow) : impl_(new Impl) {
     try {
         Impl& d = *impl_;
         d.events = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -225,6 +256,12 @@ Rtnl::Rtnl() : impl_(new Impl) {
         for (int group : {RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE}) {
             if (mnl_socket_setsockopt(d.events, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
                 fail("join rtnetlink multicast group");
+        }
+        if (follow == Follow::LinksAndAddresses) {
+            for (int group : {RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR}) {
+                if (mnl_socket_setsockopt(d.events, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
+                    fail("join rtnetlink link/address multicast group");
+            }
         }
 
         d.requests = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
@@ -281,6 +318,29 @@ DumpResult Rtnl::dump(std::uint32_t table, bool want_rules, bool want_routes) {
                 if (err == EINTR) res.error += " (gave up after retries)";
                 return res;
             }
+        }
+    }
+    res.error.clear();
+    res.ok = true;
+    return res;
+}
+
+AddressDump Rtnl::dump_addresses() {
+    AddressDump res;
+    Impl& d = *impl_;
+    for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
+        int err = EINTR;
+        for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
+            std::vector<IpAddr> found;
+            err = d.dump_once(RTM_GETADDR, family, 0, [&](const nlmsghdr* m) {
+                Interface i;
+                if (m->nlmsg_type == RTM_NEWADDR && decode_address(m, i)) found.push_back(i.address);
+            }, res.error);
+            if (err == 0) res.addresses.insert(res.addresses.end(), found.begin(), found.end());
+        }
+        if (err) {
+            if (err == EINTR) res.error += " (gave up after retries)";
+            return res;
         }
     }
     res.error.clear();
@@ -406,6 +466,16 @@ DrainResult Rtnl::drain_events(const std::function<void(const Event&)>& fn) {
                 ev.object = std::move(r);
                 break;
             }
+            case RTM_NEWLINK:
+            case RTM_DELLINK:
+                if (!decode_link(m, ev.iface)) continue;
+                ev.type = m->nlmsg_type == RTM_NEWLINK ? Event::Type::NewLink : Event::Type::DelLink;
+                break;
+            case RTM_NEWADDR:
+            case RTM_DELADDR:
+                if (!decode_address(m, ev.iface)) continue;
+                ev.type = m->nlmsg_type == RTM_NEWADDR ? Event::Type::NewAddr : Event::Type::DelAddr;
+                break;
             default:
                 continue;
             }

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "nra/core/model.hpp"
@@ -27,10 +29,21 @@ struct Desired {
     std::vector<Rule> rules;    // sorted, unique
     std::vector<Prefix> cidrs;  // the aggregated pool CIDRs (both families)
     std::vector<Diagnostic> diagnostics;
+    // Applied but dangerous: a pool covering a whole address family routes
+    // all of the node's traffic through the peers.
+    std::vector<Diagnostic> warnings;
+    // Peers left out because they are this node's own or loopback addresses.
+    std::set<IpAddr> local_peers;
     std::uint8_t protocol = kOurProtocol;  // what "ours" looks like, to tell stale from imposter
 };
 
-Desired desired_state(const Model& model, const Settings& settings);
+// `local`: the node's own addresses (all links). A peer that is one of them,
+// a loopback or the unspecified address is never a gateway: it is left out,
+// with a diagnostic, and listed in Desired::local_peers.
+Desired desired_state(const Model& model, const Settings& settings, const std::set<IpAddr>& local = {});
+
+// Why `a` cannot be a peer given the node's addresses, or empty.
+std::string local_peer_reason(const IpAddr& a, const std::set<IpAddr>& local);
 
 // Ops that turn `observed` into `desired`, make-before-break: routes replaced
 // first, then missing rules added, then unwanted rules deleted (the rules

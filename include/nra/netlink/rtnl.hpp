@@ -2,7 +2,8 @@
 // batched acked changes, and the multicast event subscription.
 //
 // Two sockets: `events` joins RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE,
-// RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE (joined before any dump, so nothing
+// RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE (and optionally the link and
+// address groups; joined before any dump, so nothing
 // is lost between a dump and the first event); `requests` carries dumps and
 // acked changes with NETLINK_GET_STRICT_CHK and NETLINK_EXT_ACK.
 #pragma once
@@ -30,11 +31,27 @@ struct DumpResult {
     std::string error;     // what failed, with errno text and ext-ack
 };
 
+// A link or address change (only with Rtnl(Follow::LinksAndAddresses)).
+struct Interface {
+    int ifindex = 0;
+    std::uint32_t flags = 0;  // link events: IFF_* of the link
+    IpAddr address;           // address events: the local address (IFA_LOCAL, else IFA_ADDRESS)
+};
+
 struct Event {
-    enum class Type { NewRule, DelRule, NewRoute, DelRoute };
+    enum class Type { NewRule, DelRule, NewRoute, DelRoute, NewLink, DelLink, NewAddr, DelAddr };
     Type type;
-    std::variant<Rule, Route> object;
+    std::variant<Rule, Route> object;  // rule and route events
+    Interface iface;                   // link and address events
     std::uint32_t portid = 0;  // nlmsg_pid: the port that caused it (ours for our own echoes)
+
+    bool is_interface() const { return type >= Type::NewLink; }
+};
+
+struct AddressDump {
+    bool ok = false;
+    std::vector<IpAddr> addresses;  // every address of every link, both families
+    std::string error;
 };
 
 struct DrainResult {
@@ -46,8 +63,12 @@ struct DrainResult {
 class Rtnl {
 public:
     // Opens and subscribes. Throws std::system_error on failure (no netlink,
-    // no permission) with a message that says which step failed.
-    Rtnl();
+    // no permission) with a message that says which step failed. With
+    // LinksAndAddresses the event socket also joins RTNLGRP_LINK,
+    // RTNLGRP_IPV4_IFADDR and RTNLGRP_IPV6_IFADDR (link and address changes
+    // can remove routes without any route notification).
+    enum class Follow { RulesAndRoutes, LinksAndAddresses };
+    explicit Rtnl(Follow follow = Follow::RulesAndRoutes);
     ~Rtnl();
     Rtnl(const Rtnl&) = delete;
     Rtnl& operator=(const Rtnl&) = delete;
@@ -62,12 +83,16 @@ public:
     // cannot track from events).
     DumpResult dump(std::uint32_t table, bool rules = true, bool routes = true);
 
+    // The node's own addresses (all links, both families).
+    AddressDump dump_addresses();
+
     // Applies ops in order, batched into as few sendmsg calls as possible,
     // one ack per op. EEXIST on AddRule and ENOENT/ESRCH on deletes are success.
     std::vector<OpResult> apply(const std::vector<Op>& ops);
 
     // Reads every pending event without blocking and calls fn for each rule or
-    // route message of either family (all tables: the caller filters).
+    // route message of either family (all tables: the caller filters), and
+    // each link and address message when following them.
     DrainResult drain_events(const std::function<void(const Event&)>& fn);
 
 private:
