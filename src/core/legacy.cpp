@@ -8,6 +8,16 @@ namespace {
 
 std::string at(const Node& n, const std::string& path) { return n.where(path); }
 
+// Entry diagnostics (not the fatal ones, which always land last): capped.
+struct Diags {
+    std::vector<Diagnostic>& list;
+    std::size_t& dropped;
+    void push_back(Diagnostic d) {
+        if (list.size() < kMaxLegacyDiagnostics) list.push_back(std::move(d));
+        else ++dropped;
+    }
+};
+
 std::string idx(const std::string& base, std::size_t i) {
     std::string s;
     s.reserve(base.size() + 12);
@@ -15,7 +25,7 @@ std::string idx(const std::string& base, std::size_t i) {
 }
 
 // One legacy node selector: {match-labels: {k: v}, match-expressions: [{key, operator, values}]}.
-bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, std::vector<Diagnostic>& diags) {
+bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, Diags diags) {
     if (n.is_null()) return true;  // an empty item selects every node
     if (!n.is_map()) {
         diags.push_back({at(n, path), "node selector must be a mapping"});
@@ -85,21 +95,23 @@ void parse_peers(const Node& peers, LegacyParse& out) {
         out.diagnostics.push_back({at(peers, "peers"), "peers must be a list"});
         return;
     }
+    out.has_lists = true;
+    Diags diags{out.diagnostics, out.diagnostics_dropped};
     for (std::size_t i = 0; i < peers.items.size(); ++i) {
         const Node& p = peers.items[i];
         const std::string path = idx("peers", i);
         if (!p.is_map()) {
-            out.diagnostics.push_back({at(p, path), "peer must be a mapping"});
+            diags.push_back({at(p, path), "peer must be a mapping"});
             continue;
         }
         const Node* addr = p.get("peer-address");
         if (!addr || !addr->is_scalar()) {
-            out.diagnostics.push_back({at(p, path), "peer has no peer-address; skipped"});
+            diags.push_back({at(p, path), "peer has no peer-address; skipped"});
             continue;
         }
         auto ip = IpAddr::parse(addr->scalar);
         if (!ip) {
-            out.diagnostics.push_back({at(*addr, path + ".peer-address"),
+            diags.push_back({at(*addr, path + ".peer-address"),
                                        "invalid peer-address '" + addr->scalar + "'; peer skipped"});
             continue;
         }
@@ -109,17 +121,17 @@ void parse_peers(const Node& peers, LegacyParse& out) {
         bool ok = true;
         if (const Node* ns = p.get("node-selectors"); ns && !ns->is_null()) {
             if (!ns->is_seq()) {
-                out.diagnostics.push_back({at(*ns, path + ".node-selectors"), "node-selectors must be a list; peer skipped"});
+                diags.push_back({at(*ns, path + ".node-selectors"), "node-selectors must be a list; peer skipped"});
                 continue;
             }
             for (std::size_t j = 0; j < ns->items.size() && ok; ++j) {
                 LabelSelector sel;
-                ok = parse_selector(ns->items[j], idx(path + ".node-selectors", j), sel, out.diagnostics);
+                ok = parse_selector(ns->items[j], idx(path + ".node-selectors", j), sel, diags);
                 peer.node_selectors.push_back(std::move(sel));
             }
         }
         if (!ok) {
-            out.diagnostics.push_back({at(p, path), "peer " + ip->str() + " skipped: invalid node-selectors"});
+            diags.push_back({at(p, path), "peer " + ip->str() + " skipped: invalid node-selectors"});
             continue;
         }
         out.model.peers.push_back(std::move(peer));
@@ -133,28 +145,30 @@ void parse_pools(const Node& pools, LegacyParse& out) {
         out.diagnostics.push_back({at(pools, "address-pools"), "address-pools must be a list"});
         return;
     }
+    out.has_lists = true;
+    Diags diags{out.diagnostics, out.diagnostics_dropped};
     for (std::size_t i = 0; i < pools.items.size(); ++i) {
         const Node& pool = pools.items[i];
         const std::string path = idx("address-pools", i);
         if (!pool.is_map()) {
-            out.diagnostics.push_back({at(pool, path), "address pool must be a mapping"});
+            diags.push_back({at(pool, path), "address pool must be a mapping"});
             continue;
         }
         const Node* proto = pool.get("protocol");
         if (!proto || !proto->is_scalar()) {
-            out.diagnostics.push_back({at(pool, path), "address pool has no protocol; skipped"});
+            diags.push_back({at(pool, path), "address pool has no protocol; skipped"});
             continue;
         }
         if (proto->scalar != "bgp") {
             if (proto->scalar != "layer2")
-                out.diagnostics.push_back({at(*proto, path + ".protocol"),
+                diags.push_back({at(*proto, path + ".protocol"),
                                            "unknown protocol '" + proto->scalar + "' (bgp or layer2); pool skipped"});
             continue;
         }
         const Node* addrs = pool.get("addresses");
         if (!addrs || addrs->is_null()) continue;
         if (!addrs->is_seq()) {
-            out.diagnostics.push_back({at(*addrs, path + ".addresses"), "addresses must be a list"});
+            diags.push_back({at(*addrs, path + ".addresses"), "addresses must be a list"});
             continue;
         }
         const std::string list = path + ".addresses";
@@ -163,7 +177,7 @@ void parse_pools(const Node& pools, LegacyParse& out) {
             const Node& a = addrs->items[j];
             std::string where = at(a, idx(list, j));
             if (!a.is_scalar()) {
-                out.diagnostics.push_back({std::move(where), "address entry must be a string"});
+                diags.push_back({std::move(where), "address entry must be a string"});
                 continue;
             }
             out.model.addresses.push_back(AddressEntry{a.scalar, std::move(where)});
@@ -184,6 +198,9 @@ LegacyParse parse_legacy(const Node& doc) {
     if (const Node* peers = doc.get("peers")) parse_peers(*peers, out);
     if (out.fatal) return out;
     if (const Node* pools = doc.get("address-pools")) parse_pools(*pools, out);
+    if (!out.fatal && out.diagnostics_dropped > 0)
+        out.diagnostics.push_back({doc.where(), std::to_string(out.diagnostics_dropped) +
+                                                    " more invalid entries skipped (not listed)"});
     return out;
 }
 
