@@ -38,10 +38,10 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
         }
         for (const auto& [k, v] : ml->map) {
             if (!v.is_scalar()) {
-                diags.push_back({at(v, path + ".match-labels." + k), "label value must be a string"});
+                diags.push_back({at(v, path + ".match-labels." + std::string(k)), "label value must be a string"});
                 return false;
             }
-            out.match_labels[k] = v.scalar;
+            out.match_labels[std::string(k)] = v.scalar.str();
         }
     }
     if (const Node* me = n.get("match-expressions"); me && !me->is_null()) {
@@ -49,8 +49,9 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
             diags.push_back({at(*me, path + ".match-expressions"), "match-expressions must be a list"});
             return false;
         }
-        for (std::size_t i = 0; i < me->items.size(); ++i) {
-            const Node& e = me->items[i];
+        std::size_t i = 0;
+        for (auto it = me->items.begin(); it != me->items.end(); ++it, ++i) {
+            const Node& e = *it;
             const std::string p = idx(path + ".match-expressions", i);
             const Node* key = e.get("key");
             const Node* op = e.get("operator");
@@ -59,13 +60,13 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
                 return false;
             }
             LabelRequirement r;
-            r.key = key->scalar;
+            r.key = key->scalar.str();
             if (op->scalar == "In") r.op = LabelRequirement::Op::In;
             else if (op->scalar == "NotIn") r.op = LabelRequirement::Op::NotIn;
             else if (op->scalar == "Exists") r.op = LabelRequirement::Op::Exists;
             else if (op->scalar == "DoesNotExist") r.op = LabelRequirement::Op::DoesNotExist;
             else {
-                diags.push_back({at(*op, p + ".operator"), "unknown operator '" + op->scalar + "'"});
+                diags.push_back({at(*op, p + ".operator"), "unknown operator '" + op->scalar.str() + "'"});
                 return false;
             }
             if (const Node* vals = e.get("values"); vals && !vals->is_null()) {
@@ -73,12 +74,12 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
                     diags.push_back({at(*vals, p + ".values"), "values must be a list"});
                     return false;
                 }
-                for (const Node& v : vals->items) r.values.push_back(v.scalar);
+                for (const Node& v : vals->items) r.values.push_back(v.scalar.str());
             }
             const bool needs_values = r.op == LabelRequirement::Op::In || r.op == LabelRequirement::Op::NotIn;
             if (needs_values == r.values.empty()) {
-                diags.push_back({at(e, p), needs_values ? "operator " + op->scalar + " needs at least one value"
-                                                        : "operator " + op->scalar + " takes no values"});
+                diags.push_back({at(e, p), needs_values ? "operator " + op->scalar.str() + " needs at least one value"
+                                                        : "operator " + op->scalar.str() + " takes no values"});
                 return false;
             }
             out.match_expressions.push_back(std::move(r));
@@ -97,8 +98,9 @@ void parse_peers(const Node& peers, LegacyParse& out) {
     }
     out.has_lists = true;
     Diags diags{out.diagnostics, out.diagnostics_dropped};
-    for (std::size_t i = 0; i < peers.items.size(); ++i) {
-        const Node& p = peers.items[i];
+    std::size_t i = 0;
+    for (auto it = peers.items.begin(); it != peers.items.end(); ++it, ++i) {
+        const Node& p = *it;
         const std::string path = idx("peers", i);
         if (!p.is_map()) {
             diags.push_back({at(p, path), "peer must be a mapping"});
@@ -109,10 +111,10 @@ void parse_peers(const Node& peers, LegacyParse& out) {
             diags.push_back({at(p, path), "peer has no peer-address; skipped"});
             continue;
         }
-        auto ip = IpAddr::parse(addr->scalar);
+        auto ip = IpAddr::parse(addr->scalar.view());
         if (!ip) {
             diags.push_back({at(*addr, path + ".peer-address"),
-                                       "invalid peer-address '" + addr->scalar + "'; peer skipped"});
+                                       "invalid peer-address '" + addr->scalar.str() + "'; peer skipped"});
             continue;
         }
         Peer peer;
@@ -124,9 +126,10 @@ void parse_peers(const Node& peers, LegacyParse& out) {
                 diags.push_back({at(*ns, path + ".node-selectors"), "node-selectors must be a list; peer skipped"});
                 continue;
             }
-            for (std::size_t j = 0; j < ns->items.size() && ok; ++j) {
+            std::size_t j = 0;
+            for (auto s = ns->items.begin(); s != ns->items.end() && ok; ++s, ++j) {
                 LabelSelector sel;
-                ok = parse_selector(ns->items[j], idx(path + ".node-selectors", j), sel, diags);
+                ok = parse_selector(*s, idx(path + ".node-selectors", j), sel, diags);
                 peer.node_selectors.push_back(std::move(sel));
             }
         }
@@ -147,8 +150,9 @@ void parse_pools(const Node& pools, LegacyParse& out) {
     }
     out.has_lists = true;
     Diags diags{out.diagnostics, out.diagnostics_dropped};
-    for (std::size_t i = 0; i < pools.items.size(); ++i) {
-        const Node& pool = pools.items[i];
+    std::size_t i = 0;
+    for (auto it = pools.items.begin(); it != pools.items.end(); ++it, ++i) {
+        const Node& pool = *it;
         const std::string path = idx("address-pools", i);
         if (!pool.is_map()) {
             diags.push_back({at(pool, path), "address pool must be a mapping"});
@@ -159,10 +163,10 @@ void parse_pools(const Node& pools, LegacyParse& out) {
             diags.push_back({at(pool, path), "address pool has no protocol; skipped"});
             continue;
         }
-        if (proto->scalar != "bgp") {
-            if (proto->scalar != "layer2")
+        if (proto->scalar.view() != "bgp") {
+            if (proto->scalar.view() != "layer2")
                 diags.push_back({at(*proto, path + ".protocol"),
-                                           "unknown protocol '" + proto->scalar + "' (bgp or layer2); pool skipped"});
+                                           "unknown protocol '" + proto->scalar.str() + "' (bgp or layer2); pool skipped"});
             continue;
         }
         const Node* addrs = pool.get("addresses");
@@ -173,14 +177,15 @@ void parse_pools(const Node& pools, LegacyParse& out) {
         }
         const std::string list = path + ".addresses";
         out.model.addresses.reserve(out.model.addresses.size() + addrs->items.size());
-        for (std::size_t j = 0; j < addrs->items.size(); ++j) {
-            const Node& a = addrs->items[j];
+        std::size_t j = 0;
+        for (auto ai = addrs->items.begin(); ai != addrs->items.end(); ++ai, ++j) {
+            const Node& a = *ai;
             std::string where = at(a, idx(list, j));
             if (!a.is_scalar()) {
                 diags.push_back({std::move(where), "address entry must be a string"});
                 continue;
             }
-            out.model.addresses.push_back(AddressEntry{a.scalar, std::move(where)});
+            out.model.addresses.push_back(AddressEntry{a.scalar.str(), std::move(where)});
         }
     }
 }
