@@ -51,7 +51,8 @@ public:
         inotify_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
         if (inotify_ && ::inotify_add_watch(inotify_.get(), dir_.c_str(),
                                             IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
-                                                IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF) >= 0) {
+                                                IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF | IN_OPEN |
+                                                IN_CLOSE_NOWRITE) >= 0) {
             loop.add(inotify_.get(), EPOLLIN, [this](std::uint32_t) { on_inotify(); });
         } else {
             log::warn("cannot watch the config directory; relying on periodic re-checks",
@@ -68,9 +69,14 @@ public:
 
 private:
     // Reads every queued event and folds it into the state: `pending_` (the
-    // file may differ from what was last read) and `writing_` (it was
-    // modified after its last close or rename: a writer may be mid-way).
-    // Returns whether any event concerned the file.
+    // file may differ from what was last read), `writing_` (it was modified
+    // after its last close or rename: a writer may be mid-way) and `opens_`
+    // (files open on it: IN_OPEN minus closes). A close can be reported late
+    // (IN_CLOSE_WRITE comes with the last reference: a writer's fd inherited
+    // by a child it forked closes at the child's exec), so a close alone
+    // does not say the file is complete: nothing may be open on it either.
+    // Returns whether any event changed (or may have changed) its content;
+    // opens and read-only closes (ours included) do not.
     bool drain() {
         if (!inotify_) return false;
         alignas(inotify_event) char buf[8192];
@@ -82,11 +88,17 @@ private:
                 const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
                 off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
                 if (!relevant(*ev)) continue;
+                const std::uint32_t m = ev->mask;
+                if (m & IN_OPEN) ++opens_;
+                if ((m & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) && opens_ > 0) --opens_;
+                if (!(m & ~(IN_OPEN | IN_CLOSE_NOWRITE | IN_ISDIR))) continue;  // content unchanged
                 any = true;
                 pending_ = true;
-                if (ev->mask & IN_Q_OVERFLOW) writing_ = true;  // unknown: wait for quiet
-                else if (ev->mask & (IN_MODIFY | IN_CREATE)) writing_ = true;
-                else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) writing_ = false;
+                if (m & IN_Q_OVERFLOW) writing_ = true;  // unknown: wait for quiet
+                else if (m & (IN_MODIFY | IN_CREATE)) writing_ = true;
+                else if (m & (IN_CLOSE_WRITE | IN_MOVED_TO)) writing_ = false;
+                // another file at the path: opens counted so far were on the old one
+                if (m & (IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_Q_OVERFLOW)) opens_ = 0;
             }
         }
         if (any) last_event_ = Clock::now();
@@ -94,15 +106,15 @@ private:
     }
 
     void on_inotify() {
-        if (!drain()) return;
-        settle();
+        drain();
+        settle();  // also when only a close arrived: the last one open may be done
     }
 
     // Reads now when the file is complete; otherwise waits for the close (or
     // rename) that completes it, or for the quiet period.
     void settle() {
         if (!pending_) return;
-        if (!writing_) {
+        if (complete()) {
             try_load();
             return;
         }
@@ -124,9 +136,12 @@ private:
             log::debug("configuration file unchanged for the quiet period without a close; reading it",
                        {{"path", path_}, {"quiet_ms", static_cast<long long>(kQuietPeriod.count())}});
             writing_ = false;
+            opens_ = 0;  // a writer keeping it open, or a close inotify merged away
             try_load();
         });
     }
+
+    bool complete() const { return !writing_ && opens_ == 0; }
 
     // Events about other files of the directory (a temporary file being
     // written before it is renamed into place, say) need no reading: only
@@ -167,7 +182,7 @@ private:
         for (int attempt = 0;; ++attempt) {
             const Outcome o = read_once();
             if (o != Outcome::Changed) return;
-            if (writing_) {
+            if (!complete()) {
                 arm_quiet();  // the close (or quiet period) that completes it reads it
                 return;
             }
@@ -176,7 +191,7 @@ private:
                     retry_timer_ = loop_->after(kRetry, [this] {
                         retry_timer_ = 0;
                         drain();
-                        if (pending_ && !writing_) try_load();
+                        if (pending_ && complete()) try_load();
                         else if (pending_) arm_quiet();
                     });
                 return;
@@ -259,6 +274,7 @@ private:
     bool synced_ = false;
     bool pending_ = false;  // the file may differ from what was last read
     bool writing_ = false;  // modified since its last close or rename
+    std::size_t opens_ = 0;  // files open on it, as inotify counted them
     std::string last_error_;
 };
 
