@@ -1,6 +1,8 @@
 #include "nra/core/legacy.hpp"
 
 #include <string>
+#include <string_view>
+#include <unordered_set>
 
 namespace nra {
 
@@ -150,6 +152,7 @@ void parse_pools(const Node& pools, LegacyParse& out) {
     }
     out.has_lists = true;
     Diags diags{out.diagnostics, out.diagnostics_dropped};
+    std::unordered_set<std::string_view> seen;  // views into the tree
     std::size_t i = 0;
     for (auto it = pools.items.begin(); it != pools.items.end(); ++it, ++i) {
         const Node& pool = *it;
@@ -176,13 +179,21 @@ void parse_pools(const Node& pools, LegacyParse& out) {
             continue;
         }
         const std::string list = path + ".addresses";
-        out.model.addresses.reserve(out.model.addresses.size() + addrs->items.size());
         std::size_t j = 0;
         for (auto ai = addrs->items.begin(); ai != addrs->items.end(); ++ai, ++j) {
             const Node& a = *ai;
             std::string where = at(a, idx(list, j));
             if (!a.is_scalar()) {
                 diags.push_back({std::move(where), "address entry must be a string"});
+                continue;
+            }
+            // Checked here, not only when the desired state is built: a 1 MiB
+            // list of invalid or repeated entries must not become hundreds of
+            // thousands of model entries (each with its location) first.
+            const std::string_view text = a.scalar.view();
+            if (!seen.insert(text).second) continue;  // the same text again: nothing to add
+            if (auto r = parse_pool_entry(text); !r) {
+                diags.push_back({std::move(where), "invalid address '" + a.scalar.str() + "': " + r.error + "; skipped"});
                 continue;
             }
             out.model.addresses.push_back(AddressEntry{a.scalar.str(), std::move(where)});

@@ -193,3 +193,16 @@ TEST_CASE("static file text: empty, comments only, no lists are not a configurat
     CHECK_FALSE(bad.model);
     CHECK_FALSE(bad.empty);
 }
+
+TEST_CASE("legacy: invalid and repeated addresses never reach the model") {
+    auto doc = parse_yaml("peers: []\naddress-pools:\n- protocol: bgp\n  addresses: [10.0.0.0/24, bogus, 10.0.0.0/24]\n"
+                          "- protocol: bgp\n  addresses: [10.0.0.0/24, 10.1.0.0/24]\n");
+    REQUIRE(doc);
+    auto r = parse_legacy(*doc.value);
+    REQUIRE(r.model.addresses.size() == 2);
+    CHECK(r.model.addresses[0].text == "10.0.0.0/24");
+    CHECK(r.model.addresses[1].text == "10.1.0.0/24");
+    REQUIRE(r.diagnostics.size() == 1);
+    CHECK(r.diagnostics[0].where == "line 4 column 28 (address-pools[0].addresses[1])");
+    CHECK(r.diagnostics[0].what.rfind("invalid address 'bogus': ", 0) == 0);
+}
