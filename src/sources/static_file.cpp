@@ -89,8 +89,10 @@ private:
                 off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
                 if (!relevant(*ev)) continue;
                 const std::uint32_t m = ev->mask;
-                if (m & IN_OPEN) ++opens_;
-                if ((m & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) && opens_ > 0) --opens_;
+                if (ev->len > 0 && !(m & IN_ISDIR)) {  // the file's opens, not the directory's (ls)
+                    if (m & IN_OPEN) ++opens_;
+                    if ((m & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) && opens_ > 0) --opens_;
+                }
                 if (!(m & ~(IN_OPEN | IN_CLOSE_NOWRITE | IN_ISDIR))) continue;  // content unchanged
                 any = true;
                 pending_ = true;
