@@ -1,12 +1,24 @@
 #include "nra/core/legacy.hpp"
 
 #include <string>
+#include <string_view>
+#include <unordered_set>
 
 namespace nra {
 
 namespace {
 
 std::string at(const Node& n, const std::string& path) { return n.where(path); }
+
+// Entry diagnostics (not the fatal ones, which always land last): capped.
+struct Diags {
+    std::vector<Diagnostic>& list;
+    std::size_t& dropped;
+    void push_back(Diagnostic d) {
+        if (list.size() < kMaxLegacyDiagnostics) list.push_back(std::move(d));
+        else ++dropped;
+    }
+};
 
 std::string idx(const std::string& base, std::size_t i) {
     std::string s;
@@ -15,7 +27,7 @@ std::string idx(const std::string& base, std::size_t i) {
 }
 
 // One legacy node selector: {match-labels: {k: v}, match-expressions: [{key, operator, values}]}.
-bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, std::vector<Diagnostic>& diags) {
+bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, Diags diags) {
     if (n.is_null()) return true;  // an empty item selects every node
     if (!n.is_map()) {
         diags.push_back({at(n, path), "node selector must be a mapping"});
@@ -28,10 +40,10 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
         }
         for (const auto& [k, v] : ml->map) {
             if (!v.is_scalar()) {
-                diags.push_back({at(v, path + ".match-labels." + k), "label value must be a string"});
+                diags.push_back({at(v, path + ".match-labels." + std::string(k)), "label value must be a string"});
                 return false;
             }
-            out.match_labels[k] = v.scalar;
+            out.match_labels[std::string(k)] = v.scalar.str();
         }
     }
     if (const Node* me = n.get("match-expressions"); me && !me->is_null()) {
@@ -39,8 +51,9 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
             diags.push_back({at(*me, path + ".match-expressions"), "match-expressions must be a list"});
             return false;
         }
-        for (std::size_t i = 0; i < me->items.size(); ++i) {
-            const Node& e = me->items[i];
+        std::size_t i = 0;
+        for (auto it = me->items.begin(); it != me->items.end(); ++it, ++i) {
+            const Node& e = *it;
             const std::string p = idx(path + ".match-expressions", i);
             const Node* key = e.get("key");
             const Node* op = e.get("operator");
@@ -49,13 +62,13 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
                 return false;
             }
             LabelRequirement r;
-            r.key = key->scalar;
+            r.key = key->scalar.str();
             if (op->scalar == "In") r.op = LabelRequirement::Op::In;
             else if (op->scalar == "NotIn") r.op = LabelRequirement::Op::NotIn;
             else if (op->scalar == "Exists") r.op = LabelRequirement::Op::Exists;
             else if (op->scalar == "DoesNotExist") r.op = LabelRequirement::Op::DoesNotExist;
             else {
-                diags.push_back({at(*op, p + ".operator"), "unknown operator '" + op->scalar + "'"});
+                diags.push_back({at(*op, p + ".operator"), "unknown operator '" + op->scalar.str() + "'"});
                 return false;
             }
             if (const Node* vals = e.get("values"); vals && !vals->is_null()) {
@@ -63,12 +76,12 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
                     diags.push_back({at(*vals, p + ".values"), "values must be a list"});
                     return false;
                 }
-                for (const Node& v : vals->items) r.values.push_back(v.scalar);
+                for (const Node& v : vals->items) r.values.push_back(v.scalar.str());
             }
             const bool needs_values = r.op == LabelRequirement::Op::In || r.op == LabelRequirement::Op::NotIn;
             if (needs_values == r.values.empty()) {
-                diags.push_back({at(e, p), needs_values ? "operator " + op->scalar + " needs at least one value"
-                                                        : "operator " + op->scalar + " takes no values"});
+                diags.push_back({at(e, p), needs_values ? "operator " + op->scalar.str() + " needs at least one value"
+                                                        : "operator " + op->scalar.str() + " takes no values"});
                 return false;
             }
             out.match_expressions.push_back(std::move(r));
@@ -85,22 +98,25 @@ void parse_peers(const Node& peers, LegacyParse& out) {
         out.diagnostics.push_back({at(peers, "peers"), "peers must be a list"});
         return;
     }
-    for (std::size_t i = 0; i < peers.items.size(); ++i) {
-        const Node& p = peers.items[i];
+    out.has_lists = true;
+    Diags diags{out.diagnostics, out.diagnostics_dropped};
+    std::size_t i = 0;
+    for (auto it = peers.items.begin(); it != peers.items.end(); ++it, ++i) {
+        const Node& p = *it;
         const std::string path = idx("peers", i);
         if (!p.is_map()) {
-            out.diagnostics.push_back({at(p, path), "peer must be a mapping"});
+            diags.push_back({at(p, path), "peer must be a mapping"});
             continue;
         }
         const Node* addr = p.get("peer-address");
         if (!addr || !addr->is_scalar()) {
-            out.diagnostics.push_back({at(p, path), "peer has no peer-address; skipped"});
+            diags.push_back({at(p, path), "peer has no peer-address; skipped"});
             continue;
         }
-        auto ip = IpAddr::parse(addr->scalar);
+        auto ip = IpAddr::parse(addr->scalar.view());
         if (!ip) {
-            out.diagnostics.push_back({at(*addr, path + ".peer-address"),
-                                       "invalid peer-address '" + addr->scalar + "'; peer skipped"});
+            diags.push_back({at(*addr, path + ".peer-address"),
+                                       "invalid peer-address '" + addr->scalar.str() + "'; peer skipped"});
             continue;
         }
         Peer peer;
@@ -109,17 +125,18 @@ void parse_peers(const Node& peers, LegacyParse& out) {
         bool ok = true;
         if (const Node* ns = p.get("node-selectors"); ns && !ns->is_null()) {
             if (!ns->is_seq()) {
-                out.diagnostics.push_back({at(*ns, path + ".node-selectors"), "node-selectors must be a list; peer skipped"});
+                diags.push_back({at(*ns, path + ".node-selectors"), "node-selectors must be a list; peer skipped"});
                 continue;
             }
-            for (std::size_t j = 0; j < ns->items.size() && ok; ++j) {
+            std::size_t j = 0;
+            for (auto s = ns->items.begin(); s != ns->items.end() && ok; ++s, ++j) {
                 LabelSelector sel;
-                ok = parse_selector(ns->items[j], idx(path + ".node-selectors", j), sel, out.diagnostics);
+                ok = parse_selector(*s, idx(path + ".node-selectors", j), sel, diags);
                 peer.node_selectors.push_back(std::move(sel));
             }
         }
         if (!ok) {
-            out.diagnostics.push_back({at(p, path), "peer " + ip->str() + " skipped: invalid node-selectors"});
+            diags.push_back({at(p, path), "peer " + ip->str() + " skipped: invalid node-selectors"});
             continue;
         }
         out.model.peers.push_back(std::move(peer));
@@ -133,40 +150,53 @@ void parse_pools(const Node& pools, LegacyParse& out) {
         out.diagnostics.push_back({at(pools, "address-pools"), "address-pools must be a list"});
         return;
     }
-    for (std::size_t i = 0; i < pools.items.size(); ++i) {
-        const Node& pool = pools.items[i];
+    out.has_lists = true;
+    Diags diags{out.diagnostics, out.diagnostics_dropped};
+    std::unordered_set<std::string_view> seen;  // views into the tree
+    std::size_t i = 0;
+    for (auto it = pools.items.begin(); it != pools.items.end(); ++it, ++i) {
+        const Node& pool = *it;
         const std::string path = idx("address-pools", i);
         if (!pool.is_map()) {
-            out.diagnostics.push_back({at(pool, path), "address pool must be a mapping"});
+            diags.push_back({at(pool, path), "address pool must be a mapping"});
             continue;
         }
         const Node* proto = pool.get("protocol");
         if (!proto || !proto->is_scalar()) {
-            out.diagnostics.push_back({at(pool, path), "address pool has no protocol; skipped"});
+            diags.push_back({at(pool, path), "address pool has no protocol; skipped"});
             continue;
         }
-        if (proto->scalar != "bgp") {
-            if (proto->scalar != "layer2")
-                out.diagnostics.push_back({at(*proto, path + ".protocol"),
-                                           "unknown protocol '" + proto->scalar + "' (bgp or layer2); pool skipped"});
+        if (proto->scalar.view() != "bgp") {
+            if (proto->scalar.view() != "layer2")
+                diags.push_back({at(*proto, path + ".protocol"),
+                                           "unknown protocol '" + proto->scalar.str() + "' (bgp or layer2); pool skipped"});
             continue;
         }
         const Node* addrs = pool.get("addresses");
         if (!addrs || addrs->is_null()) continue;
         if (!addrs->is_seq()) {
-            out.diagnostics.push_back({at(*addrs, path + ".addresses"), "addresses must be a list"});
+            diags.push_back({at(*addrs, path + ".addresses"), "addresses must be a list"});
             continue;
         }
         const std::string list = path + ".addresses";
-        out.model.addresses.reserve(out.model.addresses.size() + addrs->items.size());
-        for (std::size_t j = 0; j < addrs->items.size(); ++j) {
-            const Node& a = addrs->items[j];
+        std::size_t j = 0;
+        for (auto ai = addrs->items.begin(); ai != addrs->items.end(); ++ai, ++j) {
+            const Node& a = *ai;
             std::string where = at(a, idx(list, j));
             if (!a.is_scalar()) {
-                out.diagnostics.push_back({std::move(where), "address entry must be a string"});
+                diags.push_back({std::move(where), "address entry must be a string"});
                 continue;
             }
-            out.model.addresses.push_back(AddressEntry{a.scalar, std::move(where)});
+            // Checked here, not only when the desired state is built: a 1 MiB
+            // list of invalid or repeated entries must not become hundreds of
+            // thousands of model entries (each with its location) first.
+            const std::string_view text = a.scalar.view();
+            if (!seen.insert(text).second) continue;  // the same text again: nothing to add
+            if (auto r = parse_pool_entry(text); !r) {
+                diags.push_back({std::move(where), "invalid address '" + a.scalar.str() + "': " + r.error + "; skipped"});
+                continue;
+            }
+            out.model.addresses.push_back(AddressEntry{a.scalar.str(), std::move(where)});
         }
     }
 }
@@ -184,6 +214,9 @@ LegacyParse parse_legacy(const Node& doc) {
     if (const Node* peers = doc.get("peers")) parse_peers(*peers, out);
     if (out.fatal) return out;
     if (const Node* pools = doc.get("address-pools")) parse_pools(*pools, out);
+    if (!out.fatal && out.diagnostics_dropped > 0)
+        out.diagnostics.push_back({doc.where(), std::to_string(out.diagnostics_dropped) +
+                                                    " more invalid entries skipped (not listed)"});
     return out;
 }
 

@@ -126,15 +126,15 @@ TEST_CASE("YAML tree: anchors and aliases, keys, nulls, positions, limits") {
     const Node& root = *doc.value;
     REQUIRE(root.get("copy"));
     CHECK(root.get("copy")->get("protocol")->scalar == "bgp");
-    CHECK(root.get("copy")->get("addresses")->items.at(0).scalar == "10.0.0.0/24");
-    CHECK(root.get("copy")->line == 4);  // the alias's own position
+    CHECK(root.get("copy")->get("addresses")->items.begin()->scalar == "10.0.0.0/24");
+    CHECK(root.get("copy")->line() == 4);  // the alias's own position
     REQUIRE(root.get("name"));  // an alias to a scalar works as a key
     CHECK(root.get("name")->scalar == "1");
     CHECK(root.get("nothing")->is_null());
     CHECK(root.get("quoted")->is_scalar());
-    CHECK(root.get("quoted")->quoted);
-    CHECK(root.get("base")->get("addresses")->line == 3);
-    CHECK(root.get("base")->get("addresses")->column == 14);
+    CHECK(root.get("quoted")->quoted());
+    CHECK(root.get("base")->get("addresses")->line() == 3);
+    CHECK(root.get("base")->get("addresses")->column() == 14);
 
     auto undefined = parse_yaml("a: *nope\n");
     REQUIRE_FALSE(undefined);

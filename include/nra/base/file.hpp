@@ -2,15 +2,33 @@
 // files report size 0, so the file is read until EOF, never by its size).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
+#include <ctime>
 #include <string>
 
 namespace nra {
 
-// Reads all of `path` into `out`. On failure returns false and sets `err` to
-// "cannot open PATH: reason", "cannot read PATH: reason" or "PATH is larger
-// than N MiB".
+// Identity and version of a file as fstat saw it when it was opened.
+struct FileStamp {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = -1;
+    timespec mtime{}, ctime{};
+    bool operator==(const FileStamp& o) const {
+        return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+               mtime.tv_nsec == o.mtime.tv_nsec && ctime.tv_sec == o.ctime.tv_sec && ctime.tv_nsec == o.ctime.tv_nsec;
+    }
+};
+
+// Reads all of `path` into `out`. Never blocks on a FIFO or a device: the
+// file is opened non-blocking and anything that is not a regular file (after
+// following symlinks) is refused. On failure returns false and sets `err` to
+// "cannot open PATH: reason", "cannot read PATH: reason", "PATH is not a
+// regular file (a FIFO)" or "PATH is larger than N MiB". `stamp`, when given,
+// receives the file's fstat identity at open.
 bool read_whole_file(const std::string& path, std::string& out, std::string& err,
-                     std::size_t max_size = 64 * 1024 * 1024);
+                     std::size_t max_size = 64 * 1024 * 1024, FileStamp* stamp = nullptr);
 
 }  // namespace nra
