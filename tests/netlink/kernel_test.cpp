@@ -113,6 +113,12 @@ Observed dump_ok(Rtnl& nl, std::uint32_t table) {
     return d.observed;
 }
 
+std::string types_text(const std::vector<std::uint16_t>& v) {
+    std::string s = "[";
+    for (auto t : v) s += " " + std::to_string(t);
+    return s + " ]";
+}
+
 bool has_rule(const Observed& o, const Rule& r) { return std::find(o.rules.begin(), o.rules.end(), r) != o.rules.end(); }
 
 void drain(Rtnl& nl, std::vector<nl::Event>* out = nullptr) {
@@ -179,7 +185,7 @@ TEST_CASE("every rule field survives the kernel") {
     apply_ok(nl, {op(OpKind::AddRule, r)});
     auto o = dump_ok(nl, 1000);
     REQUIRE(o.rules.size() == 1);
-    INFO("sent " << r.str() << "\ngot  " << o.rules[0].str());
+    INFO("sent " << r.str() << "\ngot  " << o.rules[0].str() << " unknown " << types_text(o.rules[0].unknown_attrs));
     CHECK(o.rules[0] == r);
     apply_ok(nl, {op(OpKind::DelRule, r)});
     CHECK(dump_ok(nl, 1000).rules.empty());
