@@ -20,7 +20,9 @@ std::optional<Prefix> rule_source(const Prefix& p) {
 // A route is ours as-is when it matches the desired one in every field the
 // kernel stores for it; device and scope are derived by the kernel.
 bool same_route(const Route& a, const Route& b) {
-    if (route_key(a) != route_key(b) || a.protocol != b.protocol || a.type != b.type || a.nh_id != b.nh_id) return false;
+    if (route_key(a) != route_key(b) || a.protocol != b.protocol || a.type != b.type || a.nh_id != b.nh_id ||
+        a.unknown_attrs != b.unknown_attrs)
+        return false;
     if (a.nexthops.size() != b.nexthops.size()) return false;
     for (std::size_t i = 0; i < a.nexthops.size(); ++i) {
         if (a.nexthops[i].gateway != b.nexthops[i].gateway) return false;

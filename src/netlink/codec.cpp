@@ -34,10 +34,6 @@ std::uint8_t header_table(std::uint32_t table) { return table < 256 ? static_cas
 
 bool family_ok(unsigned f) { return f == AF_INET || f == AF_INET6; }
 
-void put_addr(nlmsghdr* nlh, std::uint16_t type, const IpAddr& a) {
-    mnl_attr_put(nlh, type, family_bytes(a.family), a.bytes.data());
-}
-
 // An address attribute of family f; false when the payload is short.
 bool get_addr(const nlattr* a, Family f, IpAddr& out) {
     if (!a || mnl_attr_get_payload_len(a) < family_bytes(f)) return false;
@@ -60,22 +56,73 @@ bool get_via(const nlattr* a, IpAddr& out) {
     return true;
 }
 
-void put_via(nlmsghdr* nlh, const IpAddr& a) {
-    char buf[sizeof(rtvia) + 16] = {};
-    auto* via = reinterpret_cast<rtvia*>(buf);
-    via->rtvia_family = static_cast<__kernel_sa_family_t>(a.family);
-    std::memcpy(buf + sizeof(rtvia), a.bytes.data(), family_bytes(a.family));
-    mnl_attr_put(nlh, RTA_VIA, sizeof(rtvia) + family_bytes(a.family), buf);
-}
+// A message under construction in a buffer of `cap` bytes. Every put checks
+// the space left first; the first one that does not fit marks the message
+// failed and nothing more is written (the encoder then returns 0).
+// An attribute's length is 16 bits, header included.
+constexpr std::size_t kMaxAttrPayload = 0xffff - MNL_ATTR_HDRLEN;
 
-// A gateway of the route's family goes in RTA_GATEWAY, another family
-// (IPv4 route via an IPv6 neighbour) in RTA_VIA.
-void put_gateway(nlmsghdr* nlh, Family route_family, const IpAddr& gw) {
-    if (gw.family == route_family)
-        put_addr(nlh, RTA_GATEWAY, gw);
-    else
-        put_via(nlh, gw);
-}
+struct Writer {
+    nlmsghdr* nlh;
+    std::size_t cap;
+    bool ok = true;
+
+    bool room(std::size_t bytes) {
+        if (ok && nlh->nlmsg_len + MNL_ALIGN(bytes) > cap) ok = false;
+        return ok;
+    }
+    void* reserve(std::size_t bytes) {
+        if (!room(bytes)) return nullptr;
+        void* p = mnl_nlmsg_get_payload_tail(nlh);
+        std::memset(p, 0, MNL_ALIGN(bytes));
+        nlh->nlmsg_len += static_cast<std::uint32_t>(MNL_ALIGN(bytes));
+        return p;
+    }
+    void put(std::uint16_t type, std::size_t len, const void* data) {
+        if (len > kMaxAttrPayload || !room(MNL_ATTR_HDRLEN + len)) {
+            ok = false;
+            return;
+        }
+        mnl_attr_put(nlh, type, len, data);
+    }
+    void u8(std::uint16_t type, std::uint8_t v) { put(type, sizeof v, &v); }
+    void u32(std::uint16_t type, std::uint32_t v) { put(type, sizeof v, &v); }
+    void u64(std::uint16_t type, std::uint64_t v) { put(type, sizeof v, &v); }
+    void strz(std::uint16_t type, const std::string& v) { put(type, v.size() + 1, v.c_str()); }
+    void addr(std::uint16_t type, const IpAddr& a) { put(type, family_bytes(a.family), a.bytes.data()); }
+    void via(const IpAddr& a) {
+        char buf[sizeof(rtvia) + 16] = {};
+        auto* v = reinterpret_cast<rtvia*>(buf);
+        v->rtvia_family = static_cast<__kernel_sa_family_t>(a.family);
+        std::memcpy(buf + sizeof(rtvia), a.bytes.data(), family_bytes(a.family));
+        put(RTA_VIA, sizeof(rtvia) + family_bytes(a.family), buf);
+    }
+    // A gateway of the route's family goes in RTA_GATEWAY, another family
+    // (IPv4 route via an IPv6 neighbour) in RTA_VIA.
+    void gateway(Family route_family, const IpAddr& gw) {
+        if (gw.family == route_family)
+            addr(RTA_GATEWAY, gw);
+        else
+            via(gw);
+    }
+    // A nest whose 16-bit length must not wrap: end() fails the message when
+    // the payload grew past kMaxAttrPayload.
+    nlattr* nest_start(std::uint16_t type) {
+        auto* a = static_cast<nlattr*>(reserve(MNL_ATTR_HDRLEN));
+        if (a) a->nla_type = type | NLA_F_NESTED;
+        return a;
+    }
+    void nest_end(nlattr* a) {
+        if (!ok) return;
+        std::size_t len = reinterpret_cast<char*>(mnl_nlmsg_get_payload_tail(nlh)) - reinterpret_cast<char*>(a);
+        if (len > 0xffff) {
+            ok = false;
+            return;
+        }
+        a->nla_len = static_cast<std::uint16_t>(len);
+    }
+    std::size_t done() const { return ok ? nlh->nlmsg_len : 0; }
+};
 
 // Decoded prefixes keep whatever address the kernel holds, host bits
 // included: a rule added as "from 10.0.0.1/24" must be deleted with exactly
@@ -91,22 +138,87 @@ Prefix raw_prefix(const IpAddr& a, std::uint8_t len) {
 
 namespace {
 
-nlmsghdr* put_request_header(void* buf, std::uint16_t type, std::uint16_t flags, std::uint32_t seq) {
+// The header, or nullptr when not even it fits.
+Writer start_message(void* buf, std::size_t cap, std::uint16_t type, std::uint16_t flags, std::uint32_t seq,
+                     std::size_t extra_header) {
+    if (cap < MNL_NLMSG_HDRLEN + MNL_ALIGN(extra_header)) return Writer{nullptr, cap, false};
     nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = type;
     nlh->nlmsg_flags = flags;
     nlh->nlmsg_seq = seq;
-    return nlh;
+    mnl_nlmsg_put_extra_header(nlh, extra_header);
+    return Writer{nlh, cap};
 }
+
+// Attributes of a message after its family header: each type once (sorted)
+// that `known` rejects, so an object carrying a selector or property the
+// codec does not model is never mistaken for one it does.
+template <class Known>
+std::vector<std::uint16_t> unknown_types(const nlmsghdr* nlh, std::size_t offset, Known&& known) {
+    std::vector<std::uint16_t> out;
+    if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(offset)) return out;
+    auto* a = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, offset));
+    auto* end = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
+    for (; mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const char*>(a))); a = mnl_attr_next(a)) {
+        if (!known(a)) out.push_back(mnl_attr_get_type(a));
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+KernelMsg keep_message(const nlmsghdr* nlh) {
+    auto* p = reinterpret_cast<const std::uint8_t*>(nlh);
+    return KernelMsg{std::make_shared<const std::vector<std::uint8_t>>(p, p + nlh->nlmsg_len)};
+}
+
+// Attribute numbers newer than the build's <linux/fib_rules.h>.
+constexpr std::uint16_t kFraSportMask = 28, kFraDportMask = 29;
+
+// FRA_* the codec decodes (see Rule), FRA_PAD (alignment only), and the
+// port masks 6.x kernels report for a single-port range (0xffff: the exact
+// port, what the range already says).
+bool known_rule_attr(const nlattr* a) {
+    const std::uint16_t t = mnl_attr_get_type(a);
+    if (t == kFraSportMask || t == kFraDportMask)
+        return mnl_attr_get_payload_len(a) == 2 && mnl_attr_get_u16(a) == 0xffff;
+    switch (t) {
+    case FRA_DST: case FRA_SRC: case FRA_IIFNAME: case FRA_GOTO: case FRA_PRIORITY: case FRA_FWMARK:
+    case FRA_FLOW: case FRA_TUN_ID: case FRA_SUPPRESS_IFGROUP: case FRA_SUPPRESS_PREFIXLEN: case FRA_TABLE:
+    case FRA_FWMASK: case FRA_OIFNAME: case FRA_PAD: case FRA_L3MDEV: case FRA_UID_RANGE: case FRA_PROTOCOL:
+    case FRA_IP_PROTO: case FRA_SPORT_RANGE: case FRA_DPORT_RANGE:
+        return true;
+    default:
+        return false;  // e.g. FRA_DSCP (25), FRA_FLOWLABEL (26) and their masks on 6.x kernels
+    }
+}
+
+// RTA_* the codec decodes, and what the kernel adds to every route it
+// reports without it selecting anything: RTA_CACHEINFO (usage counters),
+// RTA_PREF (IPv6 router preference, always "medium" for configured routes),
+// RTA_PAD (alignment).
+bool known_route_attr(const nlattr* a) {
+    switch (mnl_attr_get_type(a)) {
+    case RTA_DST: case RTA_SRC: case RTA_OIF: case RTA_GATEWAY: case RTA_PRIORITY: case RTA_MULTIPATH:
+    case RTA_TABLE: case RTA_VIA: case RTA_NH_ID: case RTA_CACHEINFO: case RTA_PREF: case RTA_PAD:
+        return true;
+    default:
+        return false;  // RTA_PREFSRC, RTA_METRICS, RTA_FLOW, RTA_ENCAP, RTA_EXPIRES, ...
+    }
+}
+
+// Inside one rtnexthop of RTA_MULTIPATH only the gateway is modelled.
+bool known_nexthop_attr(std::uint16_t t) { return t == RTA_GATEWAY || t == RTA_VIA; }
 
 }  // namespace
 
 // ---------------------------------------------------------------- rules
 
-std::size_t encode_rule(void* buf, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const Rule& r) {
-    nlmsghdr* nlh = put_request_header(buf, nlmsg_type, nlmsg_flags, seq);
-
-    auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(fib_rule_hdr)));
+std::size_t encode_rule(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq,
+                        const Rule& r) {
+    Writer w = start_message(buf, cap, nlmsg_type, nlmsg_flags, seq, sizeof(fib_rule_hdr));
+    if (!w.ok) return 0;
+    auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_get_payload(w.nlh));
     frh->family = static_cast<std::uint8_t>(r.family);
     frh->dst_len = r.dst ? r.dst->len : 0;
     frh->src_len = r.src ? r.src->len : 0;
@@ -117,35 +229,48 @@ std::size_t encode_rule(void* buf, std::uint16_t nlmsg_type, std::uint16_t nlmsg
 
     // Always sent: priority 0 is a real preference (the local rule's), and a
     // delete without FRA_PRIORITY would match a rule of any priority.
-    mnl_attr_put_u32(nlh, FRA_PRIORITY, r.priority);
+    w.u32(FRA_PRIORITY, r.priority);
     // Always sent, also for small ids; the kernel prefers it to the header.
-    mnl_attr_put_u32(nlh, FRA_TABLE, r.table);
-    if (r.src && r.src->len) put_addr(nlh, FRA_SRC, r.src->addr);
-    if (r.dst && r.dst->len) put_addr(nlh, FRA_DST, r.dst->addr);
-    if (r.fwmark) mnl_attr_put_u32(nlh, FRA_FWMARK, r.fwmark);
-    if (r.fwmask) mnl_attr_put_u32(nlh, FRA_FWMASK, r.fwmask);
-    if (!r.iifname.empty()) mnl_attr_put_strz(nlh, FRA_IIFNAME, r.iifname.c_str());
-    if (!r.oifname.empty()) mnl_attr_put_strz(nlh, FRA_OIFNAME, r.oifname.c_str());
-    if (r.goto_target || r.action == RuleAction::Goto) mnl_attr_put_u32(nlh, FRA_GOTO, r.goto_target);
-    if (r.flow) mnl_attr_put_u32(nlh, FRA_FLOW, r.flow);
-    if (r.tun_id) mnl_attr_put_u64(nlh, FRA_TUN_ID, htobe64(r.tun_id));
-    if (r.suppress_ifgroup) mnl_attr_put_u32(nlh, FRA_SUPPRESS_IFGROUP, *r.suppress_ifgroup);
-    if (r.suppress_prefixlen) mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, *r.suppress_prefixlen);
-    if (r.l3mdev) mnl_attr_put_u8(nlh, FRA_L3MDEV, r.l3mdev);
+    w.u32(FRA_TABLE, r.table);
+    if (r.src && r.src->len) w.addr(FRA_SRC, r.src->addr);
+    if (r.dst && r.dst->len) w.addr(FRA_DST, r.dst->addr);
+    if (r.fwmark) w.u32(FRA_FWMARK, r.fwmark);
+    if (r.fwmask) w.u32(FRA_FWMASK, r.fwmask);
+    if (!r.iifname.empty()) w.strz(FRA_IIFNAME, r.iifname);
+    if (!r.oifname.empty()) w.strz(FRA_OIFNAME, r.oifname);
+    if (r.goto_target || r.action == RuleAction::Goto) w.u32(FRA_GOTO, r.goto_target);
+    if (r.flow) w.u32(FRA_FLOW, r.flow);
+    if (r.tun_id) w.u64(FRA_TUN_ID, htobe64(r.tun_id));
+    if (r.suppress_ifgroup) w.u32(FRA_SUPPRESS_IFGROUP, *r.suppress_ifgroup);
+    if (r.suppress_prefixlen) w.u32(FRA_SUPPRESS_PREFIXLEN, *r.suppress_prefixlen);
+    if (r.l3mdev) w.u8(FRA_L3MDEV, r.l3mdev);
     if (r.uid_range) {
         fib_rule_uid_range u{r.uid_range->start, r.uid_range->end};
-        mnl_attr_put(nlh, FRA_UID_RANGE, sizeof u, &u);
+        w.put(FRA_UID_RANGE, sizeof u, &u);
     }
-    if (r.protocol) mnl_attr_put_u8(nlh, FRA_PROTOCOL, r.protocol);
-    if (r.ip_proto) mnl_attr_put_u8(nlh, FRA_IP_PROTO, r.ip_proto);
+    if (r.protocol) w.u8(FRA_PROTOCOL, r.protocol);
+    if (r.ip_proto) w.u8(FRA_IP_PROTO, r.ip_proto);
     if (r.sport) {
         fib_rule_port_range p{r.sport->start, r.sport->end};
-        mnl_attr_put(nlh, FRA_SPORT_RANGE, sizeof p, &p);
+        w.put(FRA_SPORT_RANGE, sizeof p, &p);
     }
     if (r.dport) {
         fib_rule_port_range p{r.dport->start, r.dport->end};
-        mnl_attr_put(nlh, FRA_DPORT_RANGE, sizeof p, &p);
+        w.put(FRA_DPORT_RANGE, sizeof p, &p);
     }
+    return w.done();
+}
+
+std::size_t encode_kernel_msg(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags,
+                              std::uint32_t seq, const KernelMsg& msg) {
+    if (!msg.bytes || msg.bytes->size() < MNL_NLMSG_HDRLEN || msg.bytes->size() > cap) return 0;
+    std::memcpy(buf, msg.bytes->data(), msg.bytes->size());
+    auto* nlh = static_cast<nlmsghdr*>(buf);
+    nlh->nlmsg_len = static_cast<std::uint32_t>(msg.bytes->size());
+    nlh->nlmsg_type = nlmsg_type;
+    nlh->nlmsg_flags = nlmsg_flags;
+    nlh->nlmsg_seq = seq;
+    nlh->nlmsg_pid = 0;
     return nlh->nlmsg_len;
 }
 
@@ -203,16 +328,22 @@ bool decode_rule(const nlmsghdr* nlh, Rule& out) {
         std::memcpy(&pr, mnl_attr_get_payload(p), sizeof pr);
         r.dport = PortRange{pr.start, pr.end};
     }
+    r.unknown_attrs = unknown_types(nlh, sizeof(fib_rule_hdr), known_rule_attr);
+    // The kernel's own message is kept only where re-encoding the fields
+    // could not say the same: a rule with attributes the codec does not
+    // model (deleted by sending exactly these bytes back).
+    if (!r.unknown_attrs.empty()) r.raw = keep_message(nlh);
     out = std::move(r);
     return true;
 }
 
 // ---------------------------------------------------------------- routes
 
-std::size_t encode_route(void* buf, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const Route& r) {
-    nlmsghdr* nlh = put_request_header(buf, nlmsg_type, nlmsg_flags, seq);
-
-    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
+std::size_t encode_route(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq,
+                         const Route& r) {
+    Writer w = start_message(buf, cap, nlmsg_type, nlmsg_flags, seq, sizeof(rtmsg));
+    if (!w.ok) return 0;
+    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_get_payload(w.nlh));
     rtm->rtm_family = static_cast<std::uint8_t>(r.family);
     rtm->rtm_dst_len = r.dst.len;
     rtm->rtm_src_len = r.src.len;
@@ -223,32 +354,75 @@ std::size_t encode_route(void* buf, std::uint16_t nlmsg_type, std::uint16_t nlms
     rtm->rtm_type = r.type;
     rtm->rtm_flags = 0;
 
-    mnl_attr_put_u32(nlh, RTA_TABLE, r.table);
-    if (r.dst.len) put_addr(nlh, RTA_DST, r.dst.addr);
-    if (r.src.len) put_addr(nlh, RTA_SRC, r.src.addr);
-    if (r.priority) mnl_attr_put_u32(nlh, RTA_PRIORITY, r.priority);
-    if (r.nh_id) mnl_attr_put_u32(nlh, RTA_NH_ID, r.nh_id);
-
-    if (r.nexthops.size() == 1) {
+    w.u32(RTA_TABLE, r.table);
+    if (r.dst.len) w.addr(RTA_DST, r.dst.addr);
+    if (r.src.len) w.addr(RTA_SRC, r.src.addr);
+    if (r.priority) w.u32(RTA_PRIORITY, r.priority);
+    if (r.nh_id) {
+        // A route using a nexthop object: the kernel refuses RTA_NH_ID
+        // together with a gateway, device or multipath ("Nexthop
+        // specification and nexthop id are mutually exclusive"), though its
+        // dumps report both. The id alone says which route.
+        w.u32(RTA_NH_ID, r.nh_id);
+    } else if (r.nexthops.size() == 1) {
         const Nexthop& nh = r.nexthops.front();
-        put_gateway(nlh, r.family, nh.gateway);
-        if (std::uint32_t oif = r.oif ? r.oif : nh.ifindex) mnl_attr_put_u32(nlh, RTA_OIF, oif);
+        w.gateway(r.family, nh.gateway);
+        if (std::uint32_t oif = r.oif ? r.oif : nh.ifindex) w.u32(RTA_OIF, oif);
     } else if (r.nexthops.size() > 1) {
-        nlattr* mp = mnl_attr_nest_start(nlh, RTA_MULTIPATH);
+        nlattr* mp = w.nest_start(RTA_MULTIPATH);
         for (const Nexthop& nh : r.nexthops) {
-            auto* rtnh = static_cast<rtnexthop*>(mnl_nlmsg_get_payload_tail(nlh));
-            nlh->nlmsg_len += MNL_ALIGN(sizeof(rtnexthop));
-            std::memset(rtnh, 0, sizeof *rtnh);
+            auto* rtnh = static_cast<rtnexthop*>(w.reserve(sizeof(rtnexthop)));
+            if (!rtnh) break;
             rtnh->rtnh_hops = static_cast<std::uint8_t>(std::clamp<unsigned>(nh.weight, 1, 256) - 1);
             rtnh->rtnh_ifindex = static_cast<int>(nh.ifindex);
-            put_gateway(nlh, r.family, nh.gateway);
-            rtnh->rtnh_len = static_cast<unsigned short>(reinterpret_cast<char*>(mnl_nlmsg_get_payload_tail(nlh)) - reinterpret_cast<char*>(rtnh));
+            w.gateway(r.family, nh.gateway);
+            if (!w.ok) break;
+            rtnh->rtnh_len = static_cast<unsigned short>(reinterpret_cast<char*>(mnl_nlmsg_get_payload_tail(w.nlh)) -
+                                                         reinterpret_cast<char*>(rtnh));
         }
-        mnl_attr_nest_end(nlh, mp);
+        w.nest_end(mp);
     } else if (r.oif) {
-        mnl_attr_put_u32(nlh, RTA_OIF, r.oif);
+        w.u32(RTA_OIF, r.oif);
     }
-    return nlh->nlmsg_len;
+    return w.done();
+}
+
+std::size_t route_message_size(const Route& r, std::size_t nexthops) {
+    auto hop_bytes = [&](const IpAddr& gw) {
+        return MNL_ALIGN(sizeof(rtnexthop)) +
+               (gw.family == r.family ? MNL_ALIGN(MNL_ATTR_HDRLEN + family_bytes(gw.family))
+                                      : MNL_ALIGN(MNL_ATTR_HDRLEN + sizeof(rtvia) + family_bytes(gw.family)));
+    };
+    Route shape = r;
+    shape.nexthops.clear();
+    shape.oif = 0;
+    std::size_t size = MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(rtmsg)) + MNL_ALIGN(MNL_ATTR_HDRLEN + 4);  // RTA_TABLE
+    if (r.dst.len) size += MNL_ALIGN(MNL_ATTR_HDRLEN + family_bytes(r.family));
+    if (r.src.len) size += MNL_ALIGN(MNL_ATTR_HDRLEN + family_bytes(r.family));
+    if (r.priority) size += MNL_ALIGN(MNL_ATTR_HDRLEN + 4);
+    if (r.nh_id) return size + MNL_ALIGN(MNL_ATTR_HDRLEN + 4);
+    // The largest hop of this route stands for every hop (an IPv4 route via
+    // IPv6 neighbours costs more per hop).
+    std::size_t per_hop = 0;
+    for (const Nexthop& nh : r.nexthops) per_hop = std::max(per_hop, hop_bytes(nh.gateway));
+    if (per_hop == 0) per_hop = hop_bytes(IpAddr{r.family, {}});
+    if (nexthops == 1) return size + per_hop - MNL_ALIGN(sizeof(rtnexthop)) + MNL_ALIGN(MNL_ATTR_HDRLEN + 4);  // + RTA_OIF
+    return size + MNL_ATTR_HDRLEN + nexthops * per_hop;
+}
+
+std::size_t max_route_nexthops(const Route& r) {
+    // What the kernel adds when it reports the route (RTA_CACHEINFO and
+    // RTA_PREF for IPv6, RTA_OIF of a single path), with room to spare.
+    constexpr std::size_t kKernelExtra = 128;
+    std::size_t n = 0;
+    for (std::size_t step = std::size_t(1) << 16; step; step >>= 1) {
+        std::size_t m = n + step;
+        std::size_t size = route_message_size(r, m);
+        // The multipath nest's 16-bit length, too.
+        std::size_t nest = size - route_message_size(r, 0);
+        if (size + kKernelExtra <= kMaxRouteMessage && nest <= 0xffff) n = m;
+    }
+    return std::max<std::size_t>(n, 1);
 }
 
 bool decode_route(const nlmsghdr* nlh, Route& out) {
@@ -290,6 +464,7 @@ bool decode_route(const nlmsghdr* nlh, Route& out) {
     if (get_addr(tb[RTA_GATEWAY], r.family, gw) || get_via(tb[RTA_VIA], gw)) {
         r.nexthops.push_back(Nexthop{gw, r.oif, 1});
     }
+    std::vector<std::uint16_t> nested_unknown;  // kNestedAttr | type, inside an rtnexthop
     if (const nlattr* mp = tb[RTA_MULTIPATH]) {
         auto* p = static_cast<const char*>(mnl_attr_get_payload(mp));
         std::size_t left = mnl_attr_get_payload_len(mp);
@@ -305,6 +480,10 @@ bool decode_route(const nlmsghdr* nlh, Route& out) {
             if (alen > 0) {
                 nt.parse_span(reinterpret_cast<const nlattr*>(p + MNL_ALIGN(sizeof(rtnexthop))), alen);
                 if (!get_addr(nt[RTA_GATEWAY], r.family, nh.gateway)) get_via(nt[RTA_VIA], nh.gateway);
+                auto* first = reinterpret_cast<const nlattr*>(p + MNL_ALIGN(sizeof(rtnexthop)));
+                for (auto* x = first; mnl_attr_ok(x, alen - static_cast<int>(reinterpret_cast<const char*>(x) - reinterpret_cast<const char*>(first)));
+                     x = mnl_attr_next(x))
+                    if (!known_nexthop_attr(mnl_attr_get_type(x))) nested_unknown.push_back(kNestedAttr | mnl_attr_get_type(x));
             }
             r.nexthops.push_back(nh);
             std::size_t step = MNL_ALIGN(rtnh->rtnh_len);
@@ -313,6 +492,11 @@ bool decode_route(const nlmsghdr* nlh, Route& out) {
             p += step;
         }
     }
+    r.unknown_attrs = unknown_types(nlh, sizeof(rtmsg), known_route_attr);
+    for (std::uint16_t t : nested_unknown) r.unknown_attrs.push_back(t);
+    std::sort(r.unknown_attrs.begin(), r.unknown_attrs.end());
+    r.unknown_attrs.erase(std::unique(r.unknown_attrs.begin(), r.unknown_attrs.end()), r.unknown_attrs.end());
+    if (!r.unknown_attrs.empty() && !r.nh_id) r.raw = keep_message(nlh);
     std::sort(r.nexthops.begin(), r.nexthops.end());
     out = std::move(r);
     return true;

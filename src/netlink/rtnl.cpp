@@ -95,18 +95,40 @@ int classify(OpKind k, int err) {
     return err;
 }
 
-std::size_t encode_op(void* buf, const Op& op, std::uint32_t seq) {
+// Why an op cannot be sent at all (empty when it can): a route with more
+// nexthops than one message the kernel can report back carries.
+std::string refusal(const Op& op) {
+    if (op.kind != OpKind::ReplaceRoute) return {};
+    const Route& r = op.route();
+    const std::size_t max = max_route_nexthops(r);
+    if (r.nexthops.size() <= max) return {};
+    const std::string fam(family_name(r.family));
+    return "route has " + std::to_string(r.nexthops.size()) + " " + fam + " nexthops; one netlink message carries at most " +
+           std::to_string(max) + " " + fam + " nexthops (" + std::to_string(kMaxRouteMessage) +
+           " bytes, the largest route the kernel can report back in a dump); not sent";
+}
+
+// Encodes op into buf (cap bytes); 0 when it does not fit.
+std::size_t encode_op(void* buf, std::size_t cap, const Op& op, std::uint32_t seq) {
     switch (op.kind) {
     case OpKind::AddRule:
-        return encode_rule(buf, RTM_NEWRULE, kFlagsAddRule, seq, op.rule());
+        return encode_rule(buf, cap, RTM_NEWRULE, kFlagsAddRule, seq, op.rule());
     case OpKind::AppendRule:
-        return encode_rule(buf, RTM_NEWRULE, kFlagsAppendRule, seq, op.rule());
+        return encode_rule(buf, cap, RTM_NEWRULE, kFlagsAppendRule, seq, op.rule());
     case OpKind::DelRule:
-        return encode_rule(buf, RTM_DELRULE, kFlagsDelete, seq, op.rule());
+        // A rule with attributes the codec does not model goes back exactly
+        // as the kernel reported it, so the delete can only match it.
+        if (op.rule().raw.bytes) return encode_kernel_msg(buf, cap, RTM_DELRULE, kFlagsDelete, seq, op.rule().raw);
+        return encode_rule(buf, cap, RTM_DELRULE, kFlagsDelete, seq, op.rule());
     case OpKind::ReplaceRoute:
-        return encode_route(buf, RTM_NEWROUTE, kFlagsReplaceRoute, seq, op.route());
+        return encode_route(buf, cap, RTM_NEWROUTE, kFlagsReplaceRoute, seq, op.route());
     case OpKind::DelRoute: {
         const Route& r = op.route();
+        if (r.nh_id) {
+            // By key and nexthop id only (encode_route never adds hops then).
+            return encode_route(buf, cap, RTM_DELROUTE, kFlagsDelete, seq, r);
+        }
+        if (r.raw.bytes) return encode_kernel_msg(buf, cap, RTM_DELROUTE, kFlagsDelete, seq, r.raw);
         if (r.family == Family::V6) {
             // IPv6: a delete without gateway/multipath sets fc_delete_all_nh
             // and removes the route with all its siblings (ip6_route_del ->
@@ -118,9 +140,9 @@ std::size_t encode_op(void* buf, const Op& op, std::uint32_t seq) {
             Route whole = r;
             whole.nexthops.clear();
             whole.oif = 0;
-            return encode_route(buf, RTM_DELROUTE, kFlagsDelete, seq, whole);
+            return encode_route(buf, cap, RTM_DELROUTE, kFlagsDelete, seq, whole);
         }
-        return encode_route(buf, RTM_DELROUTE, kFlagsDelete, seq, r);
+        return encode_route(buf, cap, RTM_DELROUTE, kFlagsDelete, seq, r);
     }
     }
     return 0;
@@ -164,6 +186,27 @@ struct Rtnl::Impl {
     ~Impl() {
         if (events) mnl_socket_close(events);
         if (requests) mnl_socket_close(requests);
+    }
+
+    bool warmed = false;
+
+    // The kernel sizes each dump buffer by the largest read this socket has
+    // done so far (capped at 32 KiB), and the first one of a dump before any
+    // read: on a fresh socket that is one page, and a route larger than that
+    // (a few hundred nexthops) silently ends the dump. One acked no-op read
+    // with our full-size buffer first makes every dump buffer 32 KiB.
+    void warm() {
+        if (warmed) return;
+        warmed = true;
+        alignas(nlmsghdr) char req[MNL_NLMSG_HDRLEN];
+        nlmsghdr* nlh = mnl_nlmsg_put_header(req);
+        nlh->nlmsg_type = NLMSG_NOOP;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+        nlh->nlmsg_seq = next_seq();
+        if (mnl_socket_sendto(requests, nlh, nlh->nlmsg_len) < 0) return;
+        // The ack, or a timeout: either way the socket has read with rbuf.
+        while (mnl_socket_recvfrom(requests, rbuf.data(), rbuf.size()) < 0 && errno == EINTR) {
+        }
     }
 
     std::uint32_t next_seq() {
@@ -293,6 +336,7 @@ std::uint32_t Rtnl::request_portid() const { return impl_->req_portid; }
 DumpResult Rtnl::dump(std::uint32_t table, bool want_rules, bool want_routes) {
     DumpResult res;
     Impl& d = *impl_;
+    d.warm();
     for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
         for (std::uint16_t type : {std::uint16_t(RTM_GETRULE), std::uint16_t(RTM_GETROUTE)}) {
             if (!(type == RTM_GETRULE ? want_rules : want_routes)) continue;
@@ -353,40 +397,43 @@ std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
     std::vector<OpResult> results(ops.size());
     if (ops.empty()) return results;
 
-    // Twice the limit: the message that overflows a batch is kept at its
-    // tail and moved to the front by mnl_nlmsg_batch_reset.
-    std::vector<char> buf(2 * kBatchLimit + 8192);
-    mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buf.data(), kBatchLimit);
+    // One batch of requests per sendmsg, each op encoded into the space left
+    // (bounded: an op that does not fit the rest goes to the next batch, one
+    // that does not fit an empty batch is refused, never sent in part).
+    std::vector<char> storage(kBatchLimit + alignof(nlmsghdr));
+    char* const buf = storage.data() + (alignof(nlmsghdr) - reinterpret_cast<std::uintptr_t>(storage.data()) % alignof(nlmsghdr)) % alignof(nlmsghdr);
 
     std::size_t i = 0;
     while (i < ops.size()) {
         // seq -> op index for this batch.
         std::unordered_map<std::uint32_t, std::size_t> pending;
-        std::size_t first = i;
+        std::size_t used = 0;
         for (; i < ops.size(); ++i) {
-            std::uint32_t seq = d.next_seq();
-            encode_op(mnl_nlmsg_batch_current(batch), ops[i], seq);
-            pending.emplace(seq, i);
-            if (!mnl_nlmsg_batch_next(batch)) {
-                // Op i did not fit: it is left out of this batch and
-                // encoded again (with a new seq) at the start of the next.
-                pending.erase(seq);
-                break;
+            if (std::string why = refusal(ops[i]); !why.empty()) {
+                results[i].error = EMSGSIZE;
+                results[i].ext_ack = std::move(why);
+                continue;
             }
+            std::uint32_t seq = d.next_seq();
+            std::size_t len = encode_op(buf + used, kBatchLimit - used, ops[i], seq);
+            if (len == 0) {
+                if (used) break;  // the next batch starts with it
+                results[i].error = EMSGSIZE;
+                results[i].ext_ack = "request does not fit one netlink message of " + std::to_string(kBatchLimit) +
+                                     " bytes; not sent";
+                continue;
+            }
+            pending.emplace(seq, i);
+            used += MNL_ALIGN(len);
         }
-        std::size_t size = mnl_nlmsg_batch_size(batch);
-        if (size == 0) {  // cannot happen with sane messages; avoid a loop
-            results[i].error = EMSGSIZE;
-            ++i;
-            mnl_nlmsg_batch_reset(batch);
-            continue;
-        }
-        ssize_t sent = mnl_socket_sendto(d.requests, mnl_nlmsg_batch_head(batch), size);
-        int send_err = sent < 0 ? errno : 0;
-        mnl_nlmsg_batch_stop(batch);
-        batch = mnl_nlmsg_batch_start(buf.data(), kBatchLimit);
-        if (send_err) {
-            for (std::size_t k = first; k < i; ++k) results[k].error = send_err;
+        if (used == 0) continue;
+        ssize_t sent = mnl_socket_sendto(d.requests, buf, used);
+        if (sent < 0) {
+            int e = errno;
+            for (auto& [seq, idx] : pending) {
+                results[idx].error = e;
+                results[idx].ext_ack = "send: " + errno_text(e);
+            }
             continue;
         }
 
@@ -419,7 +466,6 @@ std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
             }
         }
     }
-    mnl_nlmsg_batch_stop(batch);
     return results;
 }
 

@@ -6,6 +6,8 @@
 #include "../common/values.hpp"
 
 #include <linux/rtnetlink.h>
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -113,6 +115,12 @@ Observed dump_ok(Rtnl& nl, std::uint32_t table) {
     return d.observed;
 }
 
+std::string types_text(const std::vector<std::uint16_t>& v) {
+    std::string s = "[";
+    for (auto t : v) s += " " + std::to_string(t);
+    return s + " ]";
+}
+
 bool has_rule(const Observed& o, const Rule& r) { return std::find(o.rules.begin(), o.rules.end(), r) != o.rules.end(); }
 
 void drain(Rtnl& nl, std::vector<nl::Event>* out = nullptr) {
@@ -179,7 +187,7 @@ TEST_CASE("every rule field survives the kernel") {
     apply_ok(nl, {op(OpKind::AddRule, r)});
     auto o = dump_ok(nl, 1000);
     REQUIRE(o.rules.size() == 1);
-    INFO("sent " << r.str() << "\ngot  " << o.rules[0].str());
+    INFO("sent " << r.str() << "\ngot  " << o.rules[0].str() << " unknown " << types_text(o.rules[0].unknown_attrs));
     CHECK(o.rules[0] == r);
     apply_ok(nl, {op(OpKind::DelRule, r)});
     CHECK(dump_ok(nl, 1000).rules.empty());
@@ -638,4 +646,162 @@ TEST_CASE("quirk: IPv6 events for a multipath route") {
     CHECK(o.routes[0].nexthops.size() == 1);
     apply_ok(nl, {op(OpKind::DelRoute, o.routes[0])});
     CHECK(dump_ok(nl, 1000).routes.empty());
+}
+
+namespace {
+
+// Sends one request on a socket of its own (not the Rtnl under test) and
+// returns the kernel's errno.
+int raw_request(const std::vector<unsigned char>& msg) {
+    mnl_socket* s = mnl_socket_open(NETLINK_ROUTE);
+    REQUIRE(s);
+    REQUIRE(mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) == 0);
+    REQUIRE(mnl_socket_sendto(s, msg.data(), msg.size()) >= 0);
+    std::vector<char> buf(8192);
+    ssize_t n = mnl_socket_recvfrom(s, buf.data(), buf.size());
+    mnl_socket_close(s);
+    REQUIRE(n >= static_cast<ssize_t>(sizeof(nlmsghdr) + sizeof(int)));
+    int err;
+    std::memcpy(&err, buf.data() + sizeof(nlmsghdr), sizeof err);
+    return -err;
+}
+
+// Our rule plus one selector attribute of a newer kernel, added without
+// NLM_F_EXCL (as a twin next to ours).
+std::vector<unsigned char> twin_of(const Rule& r, std::uint16_t type, const std::vector<std::uint32_t>& values,
+                                   std::size_t value_len) {
+    std::vector<unsigned char> msg(1024);
+    std::size_t len = nl::encode_rule(msg.data(), msg.size(), RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, 1, r);
+    REQUIRE(len > 0);
+    auto* nlh = reinterpret_cast<nlmsghdr*>(msg.data());
+    for (std::size_t k = 0; k < values.size(); ++k) {
+        std::uint32_t v = value_len == 4 ? htonl(values[k]) : values[k];
+        mnl_attr_put(nlh, static_cast<std::uint16_t>(type + k), value_len, &v);
+    }
+    msg.resize(nlh->nlmsg_len);
+    return msg;
+}
+
+}  // namespace
+
+TEST_CASE("twins with FRA_DSCP / FRA_FLOWLABEL are foreign and deleted by the kernel's own bytes") {
+    Rtnl nl;
+    struct Case {
+        Rule ours;
+        std::uint16_t type;
+        std::vector<std::uint32_t> values;
+        std::size_t len;
+    };
+    for (Case c : {Case{rule("10.40.0.0/16", 1000, 20), 25 /* FRA_DSCP */, {10}, 1},
+                   Case{rule("2001:db8:40::/48", 1000, 20), 26 /* FRA_FLOWLABEL, _MASK */, {0x12345, 0xfffff}, 4}}) {
+        INFO(c.ours.str());
+        // Ours first, the twin after it in list order: the kernel's delete
+        // takes the first match, so a delete of the twin made from decoded
+        // fields only (the old codec) removed ours. (The other way round,
+        // adding ours with NLM_F_EXCL next to a twin is EEXIST: the kernel
+        // compares only the selectors the request carries.)
+        apply_ok(nl, {op(OpKind::AddRule, c.ours)});
+        REQUIRE(raw_request(twin_of(c.ours, c.type, c.values, c.len)) == 0);
+        auto o = dump_ok(nl, 1000);
+        REQUIRE(o.rules.size() == 2);
+        const Rule* twin = nullptr;
+        for (const Rule& r : o.rules) {
+            if (r == c.ours) {
+                CHECK(r.unknown_attrs.empty());  // ours, as the kernel reports it
+                CHECK(r.raw.bytes == nullptr);
+            } else {
+                twin = &r;
+            }
+        }
+        REQUIRE(twin);
+        CHECK_FALSE(twin->unknown_attrs.empty());
+        CHECK(twin->unknown_attrs.front() == c.type);
+        REQUIRE(twin->raw.bytes);
+        apply_ok(nl, {op(OpKind::DelRule, *twin)});
+        o = dump_ok(nl, 1000);
+        REQUIRE(o.rules.size() == 1);
+        CHECK(o.rules[0] == c.ours);
+        apply_ok(nl, {op(OpKind::DelRule, c.ours)});
+        CHECK(dump_ok(nl, 1000).rules.empty());
+    }
+}
+
+TEST_CASE("our routes as the kernel reports them carry no unknown attributes") {
+    Rtnl nl;
+    sh("ip addr replace 10.96.0.1/12 dev veth0");  // on-link IPv4 gateways 10.96-111.x.y
+    Route v4 = route("0.0.0.0/0", 1000, {{"10.99.0.2", 1}, {"10.99.0.3", 2}});
+    Route v6 = route("::/0", 1000, {{"2001:db8::2", 1}, {"2001:db8::3", 2}});
+    Route s6 = route("2001:db8:77::/64", 1000, {{"2001:db8::2", 1}});
+    drain(nl);
+    apply_ok(nl, {op(OpKind::ReplaceRoute, v4), op(OpKind::ReplaceRoute, v6), op(OpKind::ReplaceRoute, s6)});
+    std::vector<nl::Event> evs;
+    drain(nl, &evs);
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.routes.size() == 3);
+    for (const Route& r : o.routes) {
+        INFO(r.str() << " unknown " << types_text(r.unknown_attrs));
+        CHECK(r.unknown_attrs.empty());
+        CHECK(r.raw.bytes == nullptr);
+    }
+    for (const auto& e : evs) {
+        if (auto* r = std::get_if<Route>(&e.object); r && r->table == 1000) CHECK(r->unknown_attrs.empty());
+        if (auto* r = std::get_if<Rule>(&e.object); r && r->table == 1000) CHECK(r->unknown_attrs.empty());
+    }
+    apply_ok(nl, {op(OpKind::DelRoute, v4), op(OpKind::DelRoute, v6), op(OpKind::DelRoute, s6)});
+    CHECK(dump_ok(nl, 1000).routes.empty());
+}
+
+TEST_CASE("a route using a nexthop object is deleted by key and id; the object stays") {
+    Rtnl nl;
+    sh("ip addr replace 10.96.0.1/12 dev veth0");  // on-link IPv4 gateways 10.96-111.x.y
+    sh("ip nexthop add id 71 via " + std::string("10.99.0.4") + " dev veth0");
+    sh("ip -6 nexthop add id 72 via 2001:db8::4 dev veth0");
+    sh("ip route add 198.51.100.0/24 table 1000 nhid 71");
+    sh("ip -6 route add 2001:db8:99::/64 table 1000 nhid 72");
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.routes.size() == 2);
+    std::vector<Op> dels;
+    for (const Route& r : o.routes) {
+        CHECK(r.nh_id != 0);
+        dels.push_back(op(OpKind::DelRoute, r));
+    }
+    apply_ok(nl, dels);  // used to be EINVAL: "Nexthop specification and nexthop id are mutually exclusive"
+    CHECK(dump_ok(nl, 1000).routes.empty());
+    CHECK(json_count("ip -j nexthop show") == 2);
+    sh("ip nexthop flush");
+}
+
+TEST_CASE("a route too large for one dumpable message is refused, nothing sent; the limit is installed and read back") {
+    sh("ip addr replace 10.96.0.1/12 dev veth0");  // on-link IPv4 gateways 10.96-111.x.y
+    for (Family f : {Family::V4, Family::V6}) {
+        Rtnl nl;
+        Route r = route(f == Family::V4 ? "0.0.0.0/0" : "::/0", 1000, {});
+        for (std::size_t i = 0; i < 2400; ++i) {
+            // 10.99.1.0 .. / 2001:db8::100 ..: on-link, none of them ours
+            const std::size_t v = i + 0x100;
+            IpAddr a = f == Family::V4 ? addr("10.99.0.0") : addr("2001:db8::");
+            a.bytes[family_bytes(f) - 1] = static_cast<std::uint8_t>(v);
+            a.bytes[family_bytes(f) - 2] = static_cast<std::uint8_t>(v >> 8);
+            r.nexthops.push_back(Nexthop{a, 0, 1});
+        }
+        std::sort(r.nexthops.begin(), r.nexthops.end());
+        const std::size_t max = nl::max_route_nexthops(r);
+        auto res = nl.apply({op(OpKind::ReplaceRoute, r)});
+        REQUIRE(res.size() == 1);
+        CHECK(res[0].error == EMSGSIZE);
+        CHECK(res[0].ext_ack.find("at most " + std::to_string(max) + " " + std::string(family_name(f)) + " nexthops") !=
+              std::string::npos);
+        CHECK(dump_ok(nl, 1000).routes.empty());  // nothing partial
+
+        Route fits = r;
+        fits.nexthops.resize(max);
+        apply_ok(nl, {op(OpKind::ReplaceRoute, fits)});
+        Rtnl fresh;  // a fresh socket's first dump reads it back whole
+        auto d = fresh.dump(1000, false, true);
+        INFO(d.error);
+        REQUIRE(d.ok);
+        REQUIRE(d.observed.routes.size() == 1);
+        CHECK(strip(d.observed.routes[0]) == fits);
+        apply_ok(nl, {op(OpKind::DelRoute, fits)});
+    }
 }

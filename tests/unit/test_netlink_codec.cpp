@@ -8,6 +8,11 @@
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "../../src/netlink/attr.hpp"
@@ -27,7 +32,7 @@ struct Buf {
 
 Rule round_trip(const Rule& r, std::uint16_t type = RTM_NEWRULE) {
     Buf b;
-    std::size_t len = nl::encode_rule(b.data, type, NLM_F_REQUEST, 7, r);
+    std::size_t len = nl::encode_rule(b.data, sizeof b.data, type, NLM_F_REQUEST, 7, r);
     REQUIRE(len == b.nlh()->nlmsg_len);
     REQUIRE(b.nlh()->nlmsg_seq == 7);
     Rule out;
@@ -37,7 +42,7 @@ Rule round_trip(const Rule& r, std::uint16_t type = RTM_NEWRULE) {
 
 Route round_trip(const Route& r, std::uint16_t type = RTM_NEWROUTE) {
     Buf b;
-    nl::encode_route(b.data, type, NLM_F_REQUEST, 9, r);
+    nl::encode_route(b.data, sizeof b.data, type, NLM_F_REQUEST, 9, r);
     Route out;
     REQUIRE(nl::decode_route(b.nlh(), out));
     return out;
@@ -125,7 +130,7 @@ TEST_CASE("codec: every rule field round-trips") {
 TEST_CASE("codec: rule wire format") {
     Buf b;
     Rule r = simple_rule("10.0.0.0/8", 1000);
-    nl::encode_rule(b.data, RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 1, r);
+    nl::encode_rule(b.data, sizeof b.data, RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 1, r);
     auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(b.nlh()));
     CHECK(frh->family == AF_INET);
     CHECK(frh->table == RT_TABLE_UNSPEC);  // >= 256: only in FRA_TABLE
@@ -143,7 +148,7 @@ TEST_CASE("codec: rule wire format") {
     // Small tables are in both places; priority 0 is still sent.
     r.table = 100;
     r.priority = 0;
-    nl::encode_rule(b.data, RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK, 2, r);
+    nl::encode_rule(b.data, sizeof b.data, RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK, 2, r);
     CHECK(frh->table == 100);
     nra::nl::detail::AttrTable<FRA_MAX> tb2;
     REQUIRE(tb2.parse(b.nlh(), sizeof(fib_rule_hdr)));
@@ -155,7 +160,7 @@ TEST_CASE("codec: kernel state flags are not part of a rule") {
     Buf b;
     Rule r = simple_rule("10.0.0.0/8", 1000);
     r.iifname = "gone0";
-    nl::encode_rule(b.data, RTM_NEWRULE, 0, 1, r);
+    nl::encode_rule(b.data, sizeof b.data, RTM_NEWRULE, 0, 1, r);
     auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_get_payload(const_cast<nlmsghdr*>(b.nlh())));
     frh->flags |= FIB_RULE_IIF_DETACHED | FIB_RULE_UNRESOLVED | FIB_RULE_INVERT;
     Rule out;
@@ -166,7 +171,7 @@ TEST_CASE("codec: kernel state flags are not part of a rule") {
 TEST_CASE("codec: decode rejects what is not an inet rule or route") {
     Buf b;
     Rule r = simple_rule("10.0.0.0/8", 1000);
-    nl::encode_rule(b.data, RTM_NEWRULE, 0, 1, r);
+    nl::encode_rule(b.data, sizeof b.data, RTM_NEWRULE, 0, 1, r);
     Route rt;
     CHECK_FALSE(nl::decode_route(b.nlh(), rt));  // wrong type
     auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_get_payload(const_cast<nlmsghdr*>(b.nlh())));
@@ -209,6 +214,10 @@ TEST_CASE("codec: route fields") {
     r.type = 6;    // RTN_PROHIBIT
     r.scope = 253; // RT_SCOPE_LINK
     r.oif = 2;
+    CHECK(round_trip(r) == r);
+    // A nexthop object: the id alone (the kernel refuses it with a device
+    // or gateway), see "codec: a route using a nexthop object".
+    r.oif = 0;
     r.nh_id = 77;
     CHECK(round_trip(r) == r);
 
@@ -224,7 +233,7 @@ TEST_CASE("codec: route fields") {
 TEST_CASE("codec: multipath wire format: weight - 1 in rtnh_hops") {
     Buf b;
     Route m = gw_route("198.51.100.0/24", 1000, {{"192.0.2.2", 1}, {"192.0.2.3", 5}});
-    nl::encode_route(b.data, RTM_NEWROUTE, NLM_F_REQUEST, 1, m);
+    nl::encode_route(b.data, sizeof b.data, RTM_NEWROUTE, NLM_F_REQUEST, 1, m);
     auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(b.nlh()));
     CHECK(rtm->rtm_table == RT_TABLE_UNSPEC);
     CHECK(rtm->rtm_protocol == kOurProtocol);
@@ -245,7 +254,7 @@ TEST_CASE("codec: decoded nexthops are sorted; cloned routes are skipped") {
     Buf b;
     Route m = gw_route("198.51.100.0/24", 1000, {});
     m.nexthops = {Nexthop{addr("192.0.2.9"), 0, 1}, Nexthop{addr("192.0.2.1"), 0, 2}};  // unsorted on the wire
-    nl::encode_route(b.data, RTM_NEWROUTE, 0, 1, m);
+    nl::encode_route(b.data, sizeof b.data, RTM_NEWROUTE, 0, 1, m);
     Route out;
     REQUIRE(nl::decode_route(b.nlh(), out));
     REQUIRE(out.nexthops.size() == 2);
@@ -253,4 +262,188 @@ TEST_CASE("codec: decoded nexthops are sorted; cloned routes are skipped") {
     auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_get_payload(const_cast<nlmsghdr*>(b.nlh())));
     rtm->rtm_flags |= RTM_F_CLONED;
     CHECK_FALSE(nl::decode_route(b.nlh(), out));
+}
+
+namespace {
+
+// Appends an attribute to an encoded message (as a newer kernel would report it).
+void append_attr(Buf& b, std::uint16_t type, const void* data, std::size_t len) {
+    mnl_attr_put(const_cast<nlmsghdr*>(b.nlh()), type, len, data);
+}
+
+Route many_hops(Family f, std::size_t n) {
+    Route r = gw_route(f == Family::V4 ? "0.0.0.0/0" : "::/0", 1000, {});
+    for (std::size_t i = 0; i < n; ++i) {
+        IpAddr a = f == Family::V4 ? addr("10.0.0.0") : addr("fd00::");
+        a.bytes[family_bytes(f) - 1] = static_cast<std::uint8_t>(i);
+        a.bytes[family_bytes(f) - 2] = static_cast<std::uint8_t>(i >> 8);
+        r.nexthops.push_back(Nexthop{a, 0, 1});
+    }
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("codec: encoders never write past their buffer and say when a message does not fit") {
+    Rule r = full_rule(Family::V6);
+    Route m = gw_route("2001:db8:100::/64", 1000, {{"2001:db8::2", 3}, {"2001:db8::3", 1}, {"192.0.2.1", 2}});
+    std::vector<unsigned char> ref(4096);
+    const std::size_t rule_len = nl::encode_rule(ref.data(), ref.size(), RTM_NEWRULE, 0, 1, r);
+    const std::size_t route_len = nl::encode_route(ref.data(), ref.size(), RTM_NEWROUTE, 0, 1, m);
+    REQUIRE(rule_len > 0);
+    REQUIRE(route_len > 0);
+    for (std::size_t cap = 0; cap <= std::max(rule_len, route_len); ++cap) {
+        std::vector<unsigned char> b(cap + 64, 0xa5);
+        const std::size_t got_rule = nl::encode_rule(b.data(), cap, RTM_NEWRULE, 0, 1, r);
+        CHECK(got_rule == (cap >= rule_len ? rule_len : 0));
+        const std::size_t got_route = nl::encode_route(b.data(), cap, RTM_NEWROUTE, 0, 1, m);
+        CHECK(got_route == (cap >= route_len ? route_len : 0));
+        for (std::size_t k = cap; k < b.size(); ++k) REQUIRE(b[k] == 0xa5);
+    }
+}
+
+TEST_CASE("codec: the RTA_MULTIPATH length never wraps") {
+    std::vector<unsigned char> big(1 << 20);
+    // 2,400 IPv6 hops: 67,204 bytes of nest, more than its 16-bit length
+    // (the agent used to send a wrapped nest: 59 hops installed).
+    Route wide = many_hops(Family::V6, 2400);
+    CHECK(nl::encode_route(big.data(), big.size(), RTM_NEWROUTE, 0, 1, wide) == 0);
+    Route fits = many_hops(Family::V6, 2300);
+    std::size_t len = nl::encode_route(big.data(), big.size(), RTM_NEWROUTE, 0, 1, fits);
+    REQUIRE(len > 0);
+    CHECK(len == nl::route_message_size(fits, fits.nexthops.size()));
+    Route out;
+    REQUIRE(nl::decode_route(reinterpret_cast<const nlmsghdr*>(big.data()), out));
+    CHECK(out.nexthops.size() == 2300);
+    for (std::size_t n : {2u, 17u}) {
+        Route s = many_hops(Family::V4, n);
+        CHECK(nl::encode_route(big.data(), big.size(), RTM_NEWROUTE, 0, 1, s) == nl::route_message_size(s, n));
+    }
+    Route single = many_hops(Family::V4, 1);  // the estimate counts an RTA_OIF
+    CHECK(nl::encode_route(big.data(), big.size(), RTM_NEWROUTE, 0, 1, single) <= nl::route_message_size(single, 1));
+}
+
+TEST_CASE("codec: nexthops per route message, per family") {
+    // docs/reliability/netlink.md: the supported peers per family.
+    CHECK(nl::max_route_nexthops(many_hops(Family::V4, 2)) == 1973);
+    CHECK(nl::max_route_nexthops(many_hops(Family::V6, 2)) == 1127);
+    for (Family f : {Family::V4, Family::V6}) {
+        Route r = many_hops(f, 2);
+        std::size_t n = nl::max_route_nexthops(r);
+        CHECK(nl::route_message_size(r, n) <= nl::kMaxRouteMessage);
+        CHECK(nl::route_message_size(r, n + 1) + 128 > nl::kMaxRouteMessage);
+    }
+}
+
+TEST_CASE("codec: an attribute the codec does not model makes a rule foreign, deleted by the kernel's bytes") {
+    Buf b;
+    Rule ours = simple_rule("10.0.0.0/8", 1000);
+    const std::size_t len = nl::encode_rule(b.data, sizeof b.data, RTM_NEWRULE, NLM_F_MULTI, 7, ours);
+    Rule plain;
+    REQUIRE(nl::decode_rule(b.nlh(), plain));
+    CHECK(plain == ours);
+    CHECK(plain.unknown_attrs.empty());
+    CHECK(plain.raw.bytes == nullptr);  // our own rules cost no copy
+
+    const std::uint8_t dscp = 10;
+    append_attr(b, 25 /* FRA_DSCP */, &dscp, 1);
+    const std::uint32_t pad = 0;
+    append_attr(b, FRA_PAD, &pad, 4);  // alignment only: known
+    Rule twin;
+    REQUIRE(nl::decode_rule(b.nlh(), twin));
+    CHECK(twin.unknown_attrs == std::vector<std::uint16_t>{25});
+    CHECK(twin != ours);
+    REQUIRE(twin.raw.bytes);
+    REQUIRE(twin.raw.bytes->size() == b.nlh()->nlmsg_len);
+    CHECK(twin.raw.bytes->size() > len);
+
+    Buf del;
+    const std::size_t dlen = nl::encode_kernel_msg(del.data, sizeof del.data, RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK, 99, twin.raw);
+    REQUIRE(dlen == twin.raw.bytes->size());
+    CHECK(del.nlh()->nlmsg_type == RTM_DELRULE);
+    CHECK(del.nlh()->nlmsg_flags == (NLM_F_REQUEST | NLM_F_ACK));
+    CHECK(del.nlh()->nlmsg_seq == 99);
+    CHECK(del.nlh()->nlmsg_pid == 0);
+    // Everything after the netlink header is the kernel's, byte for byte.
+    CHECK(std::equal(del.data + sizeof(nlmsghdr), del.data + dlen, twin.raw.bytes->begin() + sizeof(nlmsghdr)));
+    CHECK(nl::encode_kernel_msg(del.data, dlen - 1, RTM_DELRULE, NLM_F_REQUEST, 1, twin.raw) == 0);
+    CHECK(nl::encode_kernel_msg(del.data, sizeof del.data, RTM_DELRULE, NLM_F_REQUEST, 1, KernelMsg{}) == 0);
+
+    // IPv6: FRA_FLOWLABEL and its mask.
+    Rule ours6 = simple_rule("2001:db8::/32", 1000);
+    nl::encode_rule(b.data, sizeof b.data, RTM_NEWRULE, 0, 1, ours6);
+    const std::uint32_t label = htonl(0x12345), mask = htonl(0xfffff);
+    append_attr(b, 26 /* FRA_FLOWLABEL */, &label, 4);
+    append_attr(b, 27 /* FRA_FLOWLABEL_MASK */, &mask, 4);
+    REQUIRE(nl::decode_rule(b.nlh(), twin));
+    CHECK(twin.unknown_attrs == std::vector<std::uint16_t>{26, 27});
+    CHECK(twin != ours6);
+}
+
+TEST_CASE("codec: route attributes the kernel always reports are known; others make a route foreign") {
+    Buf b;
+    Route ours = gw_route("::/0", 1000, {{"2001:db8::2", 1}, {"2001:db8::3", 1}});
+    nl::encode_route(b.data, sizeof b.data, RTM_NEWROUTE, 0, 1, ours);
+    const std::uint8_t pref = 0;
+    append_attr(b, RTA_PREF, &pref, 1);
+    rta_cacheinfo ci{};
+    append_attr(b, RTA_CACHEINFO, &ci, sizeof ci);
+    Route out;
+    REQUIRE(nl::decode_route(b.nlh(), out));
+    CHECK(out == ours);
+    CHECK(out.raw.bytes == nullptr);
+
+    in6_addr src{};
+    src.s6_addr[0] = 0x20;
+    append_attr(b, RTA_PREFSRC, &src, sizeof src);
+    REQUIRE(nl::decode_route(b.nlh(), out));
+    CHECK(out.unknown_attrs == std::vector<std::uint16_t>{RTA_PREFSRC});
+    CHECK(out != ours);
+    REQUIRE(out.raw.bytes);
+
+    // Inside a multipath hop: RTA_FLOW (realms) of one nexthop.
+    Route m4 = gw_route("0.0.0.0/0", 1000, {{"192.0.2.2", 1}, {"192.0.2.3", 1}});
+    std::vector<unsigned char> msg(512);
+    auto* nlh = mnl_nlmsg_put_header(msg.data());
+    nlh->nlmsg_type = RTM_NEWROUTE;
+    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
+    rtm->rtm_family = AF_INET;
+    rtm->rtm_table = RT_TABLE_UNSPEC;
+    rtm->rtm_protocol = kOurProtocol;
+    rtm->rtm_type = RTN_UNICAST;
+    mnl_attr_put_u32(nlh, RTA_TABLE, 1000);
+    nlattr* mp = mnl_attr_nest_start(nlh, RTA_MULTIPATH);
+    for (int k = 0; k < 2; ++k) {
+        auto* rtnh = static_cast<rtnexthop*>(mnl_nlmsg_get_payload_tail(nlh));
+        nlh->nlmsg_len += MNL_ALIGN(sizeof(rtnexthop));
+        std::memset(rtnh, 0, sizeof *rtnh);
+        mnl_attr_put(nlh, RTA_GATEWAY, 4, m4.nexthops[static_cast<std::size_t>(k)].gateway.bytes.data());
+        if (k == 1) mnl_attr_put_u32(nlh, RTA_FLOW, 5);
+        rtnh->rtnh_len = static_cast<unsigned short>(static_cast<char*>(mnl_nlmsg_get_payload_tail(nlh)) - reinterpret_cast<char*>(rtnh));
+    }
+    mnl_attr_nest_end(nlh, mp);
+    REQUIRE(nl::decode_route(nlh, out));
+    CHECK(out.nexthops.size() == 2);
+    CHECK(out.unknown_attrs == std::vector<std::uint16_t>{static_cast<std::uint16_t>(nl::kNestedAttr | RTA_FLOW)});
+}
+
+TEST_CASE("codec: a route using a nexthop object is encoded by key and id only") {
+    // As the kernel dumps it (nexthop_compat_mode): RTA_NH_ID with the
+    // gateway and device it resolves to.
+    Route r = gw_route("198.51.100.0/24", 20, {{"192.0.2.2", 1}});
+    r.protocol = 3;
+    r.nh_id = 42;
+    r.oif = 2;
+    r.nexthops[0].ifindex = 2;
+    Buf b;
+    REQUIRE(nl::encode_route(b.data, sizeof b.data, RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, 1, r) > 0);
+    nra::nl::detail::AttrTable<RTA_MAX> tb;
+    REQUIRE(tb.parse(b.nlh(), sizeof(rtmsg)));
+    REQUIRE(tb[RTA_NH_ID]);
+    CHECK(mnl_attr_get_u32(tb[RTA_NH_ID]) == 42);
+    CHECK(tb[RTA_GATEWAY] == nullptr);
+    CHECK(tb[RTA_OIF] == nullptr);
+    CHECK(tb[RTA_MULTIPATH] == nullptr);
+    CHECK(tb[RTA_VIA] == nullptr);
+    REQUIRE(tb[RTA_DST]);
 }

@@ -85,8 +85,8 @@ public:
     }
     ~Injector() { mnl_socket_close(nl_); }
     // Returns 0 or the kernel's errno; the ack has been received on return.
-    int add(const Rule& r) { return send(nra::nl::encode_rule(buf_.data(), RTM_NEWRULE, flags(), ++seq_, r)); }
-    int add(const Route& r) { return send(nra::nl::encode_route(buf_.data(), RTM_NEWROUTE, flags(), ++seq_, r)); }
+    int add(const Rule& r) { return send(nra::nl::encode_rule(buf_.data(), buf_.size(), RTM_NEWRULE, flags(), ++seq_, r)); }
+    int add(const Route& r) { return send(nra::nl::encode_route(buf_.data(), buf_.size(), RTM_NEWROUTE, flags(), ++seq_, r)); }
 
 private:
     static std::uint16_t flags() { return NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL; }

@@ -100,12 +100,36 @@ private:
     Impl* impl_;
 };
 
-// Codec, exposed for round-trip tests and the monitor. Buffers must hold at
-// least MNL_SOCKET_BUFFER_SIZE bytes. Return the message length.
-std::size_t encode_rule(void* buf, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const Rule& r);
-std::size_t encode_route(void* buf, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const Route& r);
+// Codec, exposed for round-trip tests and the monitor. Encoders write into
+// `buf` of `cap` bytes (aligned for nlmsghdr) and return the message length,
+// or 0 when the message does not fit (nothing past cap is ever written; the
+// buffer's contents are then unspecified). An attribute or nest longer than
+// its 16-bit length can say never fits.
+std::size_t encode_rule(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const Rule& r);
+std::size_t encode_route(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const Route& r);
+// The kernel's own message of an object read from it, with type, flags and
+// seq replaced (pid 0): how a foreign object is deleted by exactly the
+// attributes the kernel reported, as `ip rule flush` does. 0 when there is
+// no message or it does not fit.
+std::size_t encode_kernel_msg(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const KernelMsg& msg);
 // nullopt-like: returns false when the message is not a rule/route of AF_INET/AF_INET6 or is malformed.
+// Attributes the codec does not model go to unknown_attrs (types inside a
+// multipath nexthop as kNestedAttr | type), and then the message itself to
+// `raw` (routes: unless they use a nexthop object, deleted by key and id).
 bool decode_rule(const nlmsghdr* nlh, Rule& out);
 bool decode_route(const nlmsghdr* nlh, Route& out);
+inline constexpr std::uint16_t kNestedAttr = 0x8000;
+
+// The largest route message the agent sends. The kernel reports a route in
+// one message that must fit one dump buffer (SKB_WITH_OVERHEAD(32 KiB),
+// 32,448 bytes on x86-64 6.x); a larger route is accepted by RTM_NEWROUTE
+// but then silently ends every dump of its family in that table, so no tool
+// (nor the agent) can read the table back. Kept below that with margin.
+inline constexpr std::size_t kMaxRouteMessage = 31 * 1024;
+// Bytes of the request encode_route builds for `r` shaped with n nexthops.
+std::size_t route_message_size(const Route& r, std::size_t nexthops);
+// How many nexthops shaped like r's fit kMaxRouteMessage (with the kernel's
+// additions in its reports) and the 16-bit RTA_MULTIPATH length.
+std::size_t max_route_nexthops(const Route& r);
 
 }  // namespace nra::nl
