@@ -2,11 +2,13 @@
 
 #include "nra/base/log.hpp"
 #include "nra/base/loop.hpp"
+#include "nra/kube/redact.hpp"
 
 namespace nra::kube {
 
 namespace {
 constexpr std::size_t kMaxIdle = 4;
+constexpr std::size_t kMaxWarnings = 64;  // distinct Warning headers remembered (to warn once each)
 constexpr std::chrono::milliseconds kHeadTimeout{30000};
 }
 
@@ -122,8 +124,9 @@ private:
                     head_timer_ = 0;
                     for (auto w : parser_.head().headers_named("Warning")) {
                         // Deprecation warnings repeat on every request: warn once each.
+                        if (client_.warnings_.size() >= kMaxWarnings) client_.warnings_.clear();  // bounded
                         const bool first = client_.warnings_.insert(std::string(w)).second;
-                        log::write(first ? log::Level::Warn : log::Level::Debug, "kube: API server warning",
+                        klog::write(first ? log::Level::Warn : log::Level::Debug, "kube: API server warning",
                                    {{"warning", std::string(w)}});
                     }
                     if (parser_.head().status == 401) client_.token_.invalidate();

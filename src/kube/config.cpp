@@ -14,6 +14,7 @@
 #include "nra/base/child.hpp"
 #include "nra/doc/tree.hpp"
 #include "nra/doc/yaml.hpp"
+#include "nra/kube/redact.hpp"
 
 namespace nra::kube {
 
@@ -423,7 +424,9 @@ std::string resolve_namespace(const std::string& override_ns, const Env& env) {
 }
 
 TokenSource::TokenSource(std::string static_token, std::string file)
-    : token_(std::move(static_token)), file_(std::move(file)) {}
+    : token_(std::move(static_token)), file_(std::move(file)) {
+    register_secret(token_);
+}
 
 TokenSource::TokenSource(ApiConfig::ExecPlugin plugin) : exec_(std::move(plugin)) {}
 
@@ -450,6 +453,7 @@ void TokenSource::reload() {
     struct stat st {};
     if (::stat(file_.c_str(), &st) == 0) mtime_ = st.st_mtim;
     token_ = std::move(t);
+    register_secret(token_);
     force_ = false;
 }
 
@@ -468,16 +472,17 @@ void TokenSource::run_plugin() {
     else if (r.timed_out) error = "timed out";
     else if (!r.ok()) error = "exited with status " + std::to_string(r.exit_code) + ": " + trim_ws(r.err);
     else error = parse_exec_credential(r.out, token, expiry);
+    register_secret(token);  // before anything from the plugin is logged
     if (!error.empty()) {
         // Keep the previous token; try again in a while, not on every request.
-        log::warn("kube: exec credential plugin failed", {{"command", exec_->command}, {"error", error}});
+        klog::warn("kube: exec credential plugin failed", {{"command", exec_->command}, {"error", error}});
         next_plugin_run_ = Clock::now() + std::chrono::seconds(5);
         return;
     }
     token_ = std::move(token);
     expiry_ = expiry;
     force_ = false;
-    log::verbose("kube: exec credential plugin issued a token",
+    klog::verbose("kube: exec credential plugin issued a token",
                  {{"command", exec_->command}, {"expires", expiry ? std::to_string(*expiry) : std::string("never")}});
 }
 

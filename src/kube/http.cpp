@@ -64,7 +64,21 @@ void ResponseParser::begin(bool stream_lines) {
     line_.clear();
     remaining_ = 0;
     body_bytes_ = 0;
+    head_bytes_ = 0;
+    trailer_bytes_ = 0;
 }
+
+std::size_t ResponseParser::body_cap() const {
+    return head_.status / 100 == 2 ? limits_.max_body : limits_.max_error_body;
+}
+
+namespace {
+std::string size_text(std::size_t n) {
+    if (n % (1024 * 1024) == 0) return std::to_string(n / (1024 * 1024)) + " MiB";
+    if (n % 1024 == 0) return std::to_string(n / 1024) + " KiB";
+    return std::to_string(n) + " bytes";
+}
+}  // namespace
 
 // Accumulates one CRLF/LF-terminated line into `line` (without the line end).
 bool ResponseParser::take_line(std::string_view data, std::size_t& pos, std::string& line, std::size_t cap,
@@ -101,25 +115,27 @@ bool ResponseParser::on_status_line(const std::string& line) {
     return true;
 }
 
-bool ResponseParser::on_header_line(const std::string& line, std::vector<HttpEvent>& out) {
+std::string ResponseParser::on_header_line(const std::string& line, std::vector<HttpEvent>& out) {
     if (line.empty()) {
         if (head_.status >= 100 && head_.status < 200) {  // interim response: the real one follows
-            head_ = ResponseHead{};
+            head_ = ResponseHead{};  // its bytes still count towards the head limit
             state_ = State::StatusLine;
-            return true;
+            return {};
         }
         return start_body(out);
     }
-    if (line[0] == ' ' || line[0] == '\t') return false;  // obsolete line folding
+    if (line[0] == ' ' || line[0] == '\t') return "malformed response header";  // obsolete line folding
     const auto colon = line.find(':');
-    if (colon == std::string::npos || colon == 0) return false;
+    if (colon == std::string::npos || colon == 0) return "malformed response header";
     std::string_view name(line.data(), colon);
-    if (name.find_first_of(" \t") != std::string_view::npos) return false;
+    if (name.find_first_of(" \t") != std::string_view::npos) return "malformed response header";
+    if (head_.headers.size() >= limits_.max_headers)
+        return "more than " + std::to_string(limits_.max_headers) + " response header fields";
     head_.headers.emplace_back(std::string(name), std::string(trim(std::string_view(line).substr(colon + 1))));
-    return true;
+    return {};
 }
 
-bool ResponseParser::start_body(std::vector<HttpEvent>& out) {
+std::string ResponseParser::start_body(std::vector<HttpEvent>& out) {
     const std::string_view connection = head_.header("Connection");
     keep_alive_ = head_.minor_version >= 1 ? !has_token(connection, "close") : has_token(connection, "keep-alive");
     lines_ = stream_lines_ && head_.status / 100 == 2;
@@ -136,17 +152,19 @@ bool ResponseParser::start_body(std::vector<HttpEvent>& out) {
     } else if (!lengths.empty()) {
         bool first = true;
         for (std::string_view v : lengths) {
-            if (v.empty() || v.size() > 15) return false;
+            if (v.empty() || v.size() > 15) return "malformed Content-Length";
             std::size_t n = 0;
             for (char c : v) {
-                if (c < '0' || c > '9') return false;
+                if (c < '0' || c > '9') return "malformed Content-Length";
                 n = n * 10 + static_cast<std::size_t>(c - '0');
             }
-            if (!first && n != len) return false;
+            if (!first && n != len) return "conflicting Content-Length headers";
             len = n;
             first = false;
         }
-        if (!lines_ && len > limits_.max_body) return false;
+        if (!lines_ && len > body_cap())
+            return "response body of " + std::to_string(len) + " bytes (HTTP " + std::to_string(head_.status) +
+                   ") exceeds the " + size_text(body_cap()) + " limit";
         next = len == 0 ? State::Done : State::BodyLength;
     }
     if (next == State::BodyUntilClose) keep_alive_ = false;
@@ -157,13 +175,13 @@ bool ResponseParser::start_body(std::vector<HttpEvent>& out) {
     } else {
         state_ = next;
     }
-    return true;
+    return {};
 }
 
 bool ResponseParser::body_bytes(std::string_view bytes, std::vector<HttpEvent>& out) {
     body_bytes_ += bytes.size();
     if (!lines_) {
-        if (body_.size() + bytes.size() > limits_.max_body) return false;
+        if (body_.size() + bytes.size() > body_cap()) return false;
         body_.append(bytes);
         return true;
     }
@@ -194,6 +212,15 @@ void ResponseParser::complete(std::vector<HttpEvent>& out) {
     state_ = State::Done;
 }
 
+std::string ResponseParser::head_limit_error() const {
+    return "response head exceeds the " + size_text(limits_.max_head) + " limit (status line and headers)";
+}
+
+std::string ResponseParser::body_limit_error() const {
+    if (lines_) return "watch event line exceeds the " + size_text(limits_.max_line) + " limit";
+    return "response body (HTTP " + std::to_string(head_.status) + ") exceeds the " + size_text(body_cap()) + " limit";
+}
+
 void ResponseParser::fail(std::string why, std::vector<HttpEvent>& out) {
     state_ = State::Failed;
     keep_alive_ = false;
@@ -209,9 +236,12 @@ std::size_t ResponseParser::feed(std::string_view data, std::vector<HttpEvent>& 
             case State::Done:
             case State::Failed:
                 return pos;
-            case State::StatusLine:
-                if (!take_line(data, pos, scratch_, limits_.max_head, complete_line)) {
-                    fail("status line too long", out);
+            case State::StatusLine: {
+                const std::size_t from = pos;
+                const bool fits = take_line(data, pos, scratch_, limits_.max_head, complete_line);
+                head_bytes_ += pos - from;
+                if (!fits || head_bytes_ > limits_.max_head) {
+                    fail(head_limit_error(), out);
                     return pos;
                 }
                 if (!complete_line) break;
@@ -223,16 +253,20 @@ std::size_t ResponseParser::feed(std::string_view data, std::vector<HttpEvent>& 
                 scratch_.clear();
                 state_ = State::Headers;
                 break;
+            }
             case State::Headers: {
-                if (!take_line(data, pos, scratch_, limits_.max_head, complete_line)) {
-                    fail("response headers too long", out);
+                const std::size_t from = pos;
+                const bool fits = take_line(data, pos, scratch_, limits_.max_head, complete_line);
+                head_bytes_ += pos - from;
+                if (!fits || head_bytes_ > limits_.max_head) {
+                    fail(head_limit_error(), out);
                     return pos;
                 }
                 if (!complete_line) break;
                 std::string line = std::move(scratch_);
                 scratch_.clear();
-                if (!on_header_line(line, out)) {
-                    fail("malformed response header", out);
+                if (std::string error = on_header_line(line, out); !error.empty()) {
+                    fail(std::move(error), out);
                     return pos;
                 }
                 if (state_ == State::Done) return pos;
@@ -241,7 +275,7 @@ std::size_t ResponseParser::feed(std::string_view data, std::vector<HttpEvent>& 
             case State::BodyLength: {
                 const std::size_t n = std::min(remaining_, data.size() - pos);
                 if (!body_bytes(data.substr(pos, n), out)) {
-                    fail("response body too large", out);
+                    fail(body_limit_error(), out);
                     return pos;
                 }
                 pos += n;
@@ -254,14 +288,14 @@ std::size_t ResponseParser::feed(std::string_view data, std::vector<HttpEvent>& 
             }
             case State::BodyUntilClose:
                 if (!body_bytes(data.substr(pos), out)) {
-                    fail("response body too large", out);
+                    fail(body_limit_error(), out);
                     return pos;
                 }
                 pos = data.size();
                 break;
             case State::ChunkSize: {
-                if (!take_line(data, pos, scratch_, 1024, complete_line)) {
-                    fail("chunk size line too long", out);
+                if (!take_line(data, pos, scratch_, limits_.max_chunk_line, complete_line)) {
+                    fail("chunk size line longer than " + size_text(limits_.max_chunk_line), out);
                     return pos;
                 }
                 if (!complete_line) break;
@@ -292,7 +326,7 @@ std::size_t ResponseParser::feed(std::string_view data, std::vector<HttpEvent>& 
             case State::ChunkData: {
                 const std::size_t n = std::min(remaining_, data.size() - pos);
                 if (!body_bytes(data.substr(pos, n), out)) {
-                    fail(lines_ ? "watch event line exceeds the size cap" : "response body too large", out);
+                    fail(body_limit_error(), out);
                     return pos;
                 }
                 pos += n;
@@ -307,9 +341,12 @@ std::size_t ResponseParser::feed(std::string_view data, std::vector<HttpEvent>& 
                 }
                 if (complete_line) state_ = State::ChunkSize;
                 break;
-            case State::Trailers:
-                if (!take_line(data, pos, scratch_, limits_.max_head, complete_line)) {
-                    fail("trailers too long", out);
+            case State::Trailers: {
+                const std::size_t from = pos;
+                const bool fits = take_line(data, pos, scratch_, limits_.max_trailers, complete_line);
+                trailer_bytes_ += pos - from;
+                if (!fits || trailer_bytes_ > limits_.max_trailers) {
+                    fail("trailer section exceeds the " + size_text(limits_.max_trailers) + " limit", out);
                     return pos;
                 }
                 if (!complete_line) break;
@@ -319,6 +356,7 @@ std::size_t ResponseParser::feed(std::string_view data, std::vector<HttpEvent>& 
                 }
                 scratch_.clear();  // trailer fields are ignored
                 break;
+            }
         }
         if (state_ == State::Failed) return pos;
     }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "nra/base/log.hpp"
+#include "nra/kube/redact.hpp"
 
 namespace nra::kube {
 
@@ -40,6 +41,17 @@ std::string describe(const Response& r, const std::optional<Status>& st) {
     return s;
 }
 
+// simdjson's parser keeps its buffers (up to ~14 bytes per byte of the
+// largest document) after a parse: documents are capped at what the HTTP
+// parser accepts, and big buffers are released after use.
+constexpr std::size_t kMaxDocument = 4 * 1024 * 1024 + 4096;
+constexpr std::size_t kKeepParserCapacity = 256 * 1024;
+
+std::string size_text(std::size_t n) {
+    if (n >= 1024 * 1024 && n % (1024 * 1024) == 0) return std::to_string(n / (1024 * 1024)) + " MiB";
+    return std::to_string(n) + " bytes";
+}
+
 }  // namespace
 
 std::chrono::milliseconds Backoff::next(Clock::time_point now) {
@@ -55,18 +67,26 @@ std::chrono::milliseconds Backoff::next(Clock::time_point now) {
 }
 
 Informer::Informer(EventLoop& loop, ApiClient& client, Spec spec, std::function<void()> on_change)
-    : loop_(loop), client_(client), spec_(std::move(spec)), on_change_(std::move(on_change)) {}
+    : loop_(loop), client_(client), spec_(std::move(spec)), on_change_(std::move(on_change)), parser_(kMaxDocument) {}
 
 Informer::~Informer() {
     *alive_ = false;
     if (timer_) loop_.cancel(timer_);
+    stop_silence();
     ApiClient::cancel(call_);
 }
 
+void Informer::release_parser() {
+    if (parser_.capacity() > kKeepParserCapacity) parser_ = simdjson::dom::parser(kMaxDocument);
+}
+
 void Informer::start() {
+    stop_silence();
     continue_.clear();
     pending_.clear();
     expired_restarts_ = 0;
+    list_pages_ = 0;
+    list_bytes_ = 0;
     list_page();
 }
 
@@ -90,24 +110,41 @@ std::string Informer::query(bool watch) const {
 
 void Informer::list_page() {
     const std::string target = spec_.path + "?" + query(false);
-    log::debug("kube: list", {{"stream", spec_.name}, {"target", target}});
+    klog::debug("kube: list", {{"stream", spec_.name}, {"target", target}});
     call_ = client_.get(target, false, list_timeout, {{}, [this](Response r) { on_list(std::move(r)); }});
 }
 
 void Informer::on_list(Response r) {
     call_.reset();
+    struct Release {
+        Informer* self;
+        ~Release() { self->release_parser(); }
+    } release{this};
     if (r.status == 0) return retry(Next::List, "list failed: " + r.error);
     if (r.status != 200) {
         auto st = parse_status(parser_, r.body);
         if (r.status == 410 && !continue_.empty()) {
             // The continue token expired: restart from page 1 (a fresh snapshot).
-            log::info("kube: list continue token expired; restarting the list", {{"stream", spec_.name}});
+            klog::info("kube: list continue token expired; restarting the list", {{"stream", spec_.name}});
             continue_.clear();
             pending_.clear();
+            list_pages_ = 0;
+            list_bytes_ = 0;
             if (++expired_restarts_ <= 2) return list_page();
         }
         return retry(Next::List, "list failed: " + describe(r, st), retry_after(r, st));
     }
+    ++list_pages_;
+    list_bytes_ += r.body.size();
+    // Bounds over the whole list (a server can chain `continue` forever).
+    auto too_big = [&](const std::string& what) {
+        pending_.clear();
+        continue_.clear();
+        retry(Next::List, "list stopped: " + what + "; keeping the previous objects");
+    };
+    if (list_bytes_ > max_list_bytes)
+        return too_big("its pages exceed " + size_text(max_list_bytes) + " in total (" + std::to_string(list_pages_) +
+                       " pages)");
     simdjson::dom::element doc;
     simdjson::dom::array items;
     simdjson::dom::element items_elem;
@@ -125,19 +162,23 @@ void Informer::on_list(Response r) {
     if (continue_.empty()) list_rv_ = page_rv;  // every page carries page 1's resourceVersion
     if (!no_items) for (simdjson::dom::element item : items) {
         ObjectMeta m;
-        if (!decode_meta(item, m)) {
-            log::warn("kube: object without metadata.name skipped", {{"stream", spec_.name}});
+        std::string error;
+        if (!decode_meta(item, m, error)) {
+            skipped_object(m, error);
             continue;
         }
-        std::string error;
         auto decoded = decode_item(spec_.kind, item, m, error);
         if (!decoded) {
-            log::warn("kube: malformed object skipped", {{"stream", spec_.name}, {"object", m.key()}, {"error", error}});
+            skipped_object(m, error);
             continue;
         }
         pending_[m.key()] = std::move(*decoded);
+        if (pending_.size() > max_items)
+            return too_big("more than " + std::to_string(max_items) + " objects (" + std::to_string(list_pages_) + " pages)");
     }
     if (!cont.empty()) {
+        if (list_pages_ >= max_list_pages)
+            return too_big("the server is still sending continue tokens after " + std::to_string(list_pages_) + " pages");
         continue_ = cont;
         return list_page();
     }
@@ -149,7 +190,7 @@ void Informer::on_list(Response r) {
     for (const auto& [key, item] : cache_) {
         auto it = pending_.find(key);
         if (it == pending_.end()) {
-            log::debug("kube: deleted while not watching", {{"stream", spec_.name}, {"object", key}});
+            klog::debug("kube: deleted while not watching", {{"stream", spec_.name}, {"object", key}});
             changed = true;
         } else if (!same_item(item, it->second)) {
             changed = true;
@@ -160,7 +201,7 @@ void Informer::on_list(Response r) {
     rv_ = list_rv_;
     const bool first = !synced_;
     synced_ = true;
-    log::verbose("kube: listed", {{"stream", spec_.name}, {"items", cache_.size()}, {"resourceVersion", rv_}});
+    klog::verbose("kube: listed", {{"stream", spec_.name}, {"items", cache_.size()}, {"resourceVersion", rv_}});
     if (changed || first) on_change_();
     if (spec_.watch) watch();
 }
@@ -169,7 +210,7 @@ void Informer::watch() {
     std::uniform_int_distribution<long> dist(watch_min.count(), std::max(watch_min.count(), watch_max.count() - 1));
     const long timeout = dist(rng_);
     const std::string target = spec_.path + "?" + query(true) + "&timeoutSeconds=" + std::to_string(timeout);
-    log::debug("kube: watch", {{"stream", spec_.name}, {"target", target}});
+    klog::debug("kube: watch", {{"stream", spec_.name}, {"target", target}});
     watch_started_ = EventLoop::Clock::now();
     watch_events_ = 0;
     watch_aborted_ = false;
@@ -178,13 +219,64 @@ void Informer::watch() {
     call_ = client_.get(target, true, std::chrono::seconds(timeout + 30),
                         {[this](std::string&& line) { on_watch_line(std::move(line)); },
                          [this](Response r) { on_watch_done(std::move(r)); }});
+    arm_silence();
 }
 
-void Informer::upsert(std::string key, KubeItem item) {
+void Informer::arm_silence() {
+    stop_silence();
+    silence_timer_ = loop_.after(watch_silence, [this] {
+        silence_timer_ = 0;
+        if (!call_) return;
+        const auto ms = watch_silence.count();
+        klog::warn("kube: watch silent for " + (ms % 1000 ? std::to_string(ms) + " ms" : std::to_string(ms / 1000) + " s") +
+                       " (no event, no bookmark); reopening it from the last resourceVersion",
+                   {{"stream", spec_.name}, {"resourceVersion", rv_}});
+        auto call = std::move(call_);
+        ApiClient::cancel(call);  // no on_watch_done for this call
+        watch();
+    });
+}
+
+void Informer::stop_silence() {
+    if (silence_timer_ && *alive_) loop_.cancel(silence_timer_);
+    silence_timer_ = 0;
+}
+
+void Informer::skipped_object(const ObjectMeta& m, const std::string& error) {
+    if (m.name.empty()) {
+        klog::warn("kube: object without a usable metadata.name skipped",
+                   {{"stream", spec_.name}, {"kind", kind_name(spec_.kind)}, {"error", error}});
+    } else {
+        klog::warn("kube: malformed object skipped",
+                   {{"stream", spec_.name}, {"kind", kind_name(spec_.kind)}, {"object", m.key()}, {"error", error}});
+    }
+}
+
+bool Informer::upsert(std::string key, KubeItem item) {
     auto it = cache_.find(key);
-    if (it != cache_.end() && same_item(it->second, item)) return;  // e.g. a Node status heartbeat
+    if (it != cache_.end() && same_item(it->second, item)) return true;  // e.g. a Node status heartbeat
+    if (it == cache_.end() && cache_.size() >= max_items) {
+        abort_watch("watch would grow the cache beyond " + std::to_string(max_items) + " objects", false);
+        return false;
+    }
     cache_[std::move(key)] = std::move(item);
     on_change_();
+    return true;
+}
+
+void Informer::abort_watch(std::string why, bool relist_now) {
+    watch_aborted_ = true;
+    watch_relist_now_ = relist_now;
+    watch_abort_reason_ = std::move(why);
+    stop_silence();
+    auto call = std::move(call_);
+    ApiClient::cancel(call);  // no on_watch_done for this call
+    if (relist_now) {
+        klog::info("kube: " + watch_abort_reason_ + "; relisting", {{"stream", spec_.name}});
+        start();
+    } else {
+        retry(Next::List, watch_abort_reason_);
+    }
 }
 
 void Informer::erase(const std::string& key) {
@@ -193,19 +285,12 @@ void Informer::erase(const std::string& key) {
 
 void Informer::on_watch_line(std::string&& line) {
     if (watch_aborted_) return;
-    auto abort = [&](std::string why, bool relist_now) {
-        watch_aborted_ = true;
-        watch_relist_now_ = relist_now;
-        watch_abort_reason_ = std::move(why);
-        auto call = std::move(call_);
-        ApiClient::cancel(call);  // no on_watch_done for this call
-        if (relist_now) {
-            log::info("kube: " + watch_abort_reason_ + "; relisting", {{"stream", spec_.name}});
-            start();
-        } else {
-            retry(Next::List, watch_abort_reason_);
-        }
-    };
+    arm_silence();  // anything at all is a sign of life
+    struct Release {
+        Informer* self;
+        ~Release() { self->release_parser(); }
+    } release{this};
+    auto abort = [&](std::string why, bool relist_now) { abort_watch(std::move(why), relist_now); };
     simdjson::dom::element doc, obj;
     std::string_view type;
     if (parser_.parse(line).get(doc) || doc["type"].get(type) || doc["object"].get(obj) || !obj.is_object())
@@ -220,7 +305,8 @@ void Informer::on_watch_line(std::string&& line) {
     }
     ++watch_events_;
     ObjectMeta m;
-    const bool has_meta = decode_meta(obj, m);
+    std::string meta_error;
+    const bool meta_ok = decode_meta(obj, m, meta_error);
     if (type == "BOOKMARK") {
         simdjson::dom::element meta;
         std::string_view rv;
@@ -228,50 +314,45 @@ void Informer::on_watch_line(std::string&& line) {
         return;
     }
     if (type != "ADDED" && type != "MODIFIED" && type != "DELETED") {
-        log::warn("kube: unknown watch event type skipped", {{"stream", spec_.name}, {"type", std::string(type)}});
+        klog::warn("kube: unknown watch event type skipped", {{"stream", spec_.name}, {"type", std::string(type)}});
         return;
     }
     std::string_view kind;
     if (!obj["kind"].get(kind) && kind != kind_name(spec_.kind)) {
-        log::warn("kube: unexpected object kind skipped", {{"stream", spec_.name}, {"kind", std::string(kind)}});
-        return;
-    }
-    if (!has_meta) {
-        log::warn("kube: watch object without metadata.name skipped", {{"stream", spec_.name}});
+        klog::warn("kube: unexpected object kind skipped", {{"stream", spec_.name}, {"kind", std::string(kind)}});
         return;
     }
     if (!m.resource_version.empty()) rv_ = m.resource_version;
-    if (type == "DELETED") return erase(m.key());
+    if (type == "DELETED" && !m.name.empty()) return erase(m.key());  // gone, whatever its last state held
+    if (!meta_ok) return skipped_object(m, meta_error);
     std::string error;
     auto decoded = decode_item(spec_.kind, obj, m, error);
-    if (!decoded) {
-        log::warn("kube: malformed object skipped", {{"stream", spec_.name}, {"object", m.key()}, {"error", error}});
-        return;
-    }
+    if (!decoded) return skipped_object(m, error);
     upsert(m.key(), std::move(*decoded));
 }
 
 void Informer::on_watch_done(Response r) {
     call_.reset();
+    stop_silence();
     const auto elapsed = EventLoop::Clock::now() - watch_started_;
     const bool quick_empty = elapsed < std::chrono::seconds(1) && watch_events_ == 0;
     if (r.status == 0) {
         if (r.protocol_error) return retry(Next::List, "watch failed: " + r.error);
         if (r.head.status == 200 && !quick_empty) {
             // The stream was cut (reset, EOF mid-object, deadline): resume from the last RV.
-            log::verbose("kube: watch interrupted; resuming", {{"stream", spec_.name}, {"error", r.error}});
+            klog::verbose("kube: watch interrupted; resuming", {{"stream", spec_.name}, {"error", r.error}});
             return watch();
         }
         return retry(Next::Watch, "watch failed: " + r.error);
     }
     if (r.status == 200) {
         if (quick_empty) return retry(Next::Watch, "watch closed within 1 s without events");
-        log::debug("kube: watch ended; resuming", {{"stream", spec_.name}, {"resourceVersion", rv_}});
+        klog::debug("kube: watch ended; resuming", {{"stream", spec_.name}, {"resourceVersion", rv_}});
         return watch();
     }
     auto st = parse_status(parser_, r.body);
     if (r.status == 410) {
-        log::info("kube: watch resourceVersion expired (HTTP 410); relisting", {{"stream", spec_.name}});
+        klog::info("kube: watch resourceVersion expired (HTTP 410); relisting", {{"stream", spec_.name}});
         return start();
     }
     if (r.status == 504 && st &&
@@ -284,7 +365,7 @@ void Informer::on_watch_done(Response r) {
 void Informer::retry(Next next, const std::string& why, int retry_after_seconds) {
     auto delay = backoff_.next();
     if (retry_after_seconds > 0) delay = std::max<std::chrono::milliseconds>(delay, std::chrono::seconds(retry_after_seconds));
-    log::warn("kube: " + why, {{"stream", spec_.name},
+    klog::warn("kube: " + why, {{"stream", spec_.name},
                                {"retry_in_ms", static_cast<long long>(delay.count())},
                                {"attempt", backoff_.steps()},
                                {"then", next == Next::List ? "list" : "watch"}});

@@ -103,15 +103,45 @@ bool decode_selector(element e, LabelSelector& out, std::string& invalid) {
     return true;
 }
 
-bool decode_meta(element obj, ObjectMeta& meta) {
+bool decode_meta(element obj, ObjectMeta& meta, std::string& error) {
     element m;
-    if (obj["metadata"].get(m)) return false;
-    if (!opt_string(m, "namespace", meta.ns) || !opt_string(m, "name", meta.name) ||
-        !opt_string(m, "resourceVersion", meta.resource_version))
+    if (obj["metadata"].get(m) || m.is_null()) {
+        error = "no metadata";
         return false;
+    }
+    if (!m.is_object()) {
+        error = "metadata is not an object";
+        return false;
+    }
+    // Name and namespace first, so that any later problem can name the object.
+    if (!opt_string(m, "name", meta.name)) {
+        error = "metadata.name is not a string";
+        return false;
+    }
+    if (!opt_string(m, "namespace", meta.ns)) {
+        error = "metadata.namespace is not a string";
+        return false;
+    }
+    if (meta.name.empty()) {
+        error = "no metadata.name";
+        return false;
+    }
+    if (!opt_string(m, "resourceVersion", meta.resource_version)) {
+        error = "metadata.resourceVersion is not a string";
+        return false;
+    }
     element labels;
-    if (!m["labels"].get(labels) && !string_map(labels, meta.labels)) return false;
-    return !meta.name.empty();
+    if (!m["labels"].get(labels) && !string_map(labels, meta.labels)) {
+        error = labels.is_object() ? "metadata.labels has a value that is not a string"
+                                   : "metadata.labels is not a map of strings";
+        return false;
+    }
+    return true;
+}
+
+bool decode_meta(element obj, ObjectMeta& meta) {
+    std::string error;
+    return decode_meta(obj, meta, error);
 }
 
 std::optional<KubeItem> decode_item(Kind kind, element obj, const ObjectMeta& meta, std::string& error) {

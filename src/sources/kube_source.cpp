@@ -3,7 +3,9 @@
 // Informers keep caches; every change re-derives the Model (cheap: the sets
 // are tiny) and only a Model that differs from the last delivered one is
 // passed on. Nothing is delivered before every stream has listed once.
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "nra/base/log.hpp"
@@ -16,6 +18,7 @@
 #include "nra/kube/informer.hpp"
 #include "nra/sources/kube_source.hpp"
 #include "nra/doc/yaml.hpp"
+#include "nra/kube/redact.hpp"
 
 namespace nra {
 
@@ -59,8 +62,8 @@ std::string diagnostics_text(const std::vector<Diagnostic>& d) {
 
 class KubeSource final : public Source {
 public:
-    KubeSource(KubeOptions opts, ApiConfig cfg, std::string ns)
-        : opts_(std::move(opts)), cfg_(std::move(cfg)), ns_(std::move(ns)) {}
+    KubeSource(KubeOptions opts, ApiConfig cfg, std::string ns, std::chrono::milliseconds watch_silence)
+        : opts_(std::move(opts)), cfg_(std::move(cfg)), ns_(std::move(ns)), watch_silence_(watch_silence) {}
 
     ~KubeSource() override {
         informers_.clear();
@@ -73,7 +76,7 @@ public:
         loop_ = &loop;
         cb_ = std::move(cb);
         client_ = std::make_unique<ApiClient>(loop, cfg_);
-        log::info("kube: source starting", {{"source", describe()}, {"server", cfg_.url()}, {"config", cfg_.source}});
+        klog::info("kube: source starting", {{"source", describe()}, {"server", cfg_.url()}, {"config", cfg_.source}});
         if (opts_.use_crds) {
             discover();
         } else {
@@ -98,6 +101,7 @@ private:
     void add_informer(Informer::Spec spec, Informer** slot) {
         spec.watch = !opts_.list_only;
         auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { derive(); });
+        inf->watch_silence = watch_silence_;
         *slot = inf.get();
         informers_.push_back(std::move(inf));
     }
@@ -170,7 +174,8 @@ private:
                                     std::string(peers.empty() ? "bgppeers" : pools.empty() ? "ipaddresspools" : "bgpadvertisements") +
                                     " (are the MetalLB CRDs installed?)");
         discovery_backoff_.reset();
-        log::info("kube: metallb.io discovered",
+        parser_ = simdjson::dom::parser();  // release what a big discovery document made it keep
+        klog::info("kube: metallb.io discovered",
                   {{"bgppeers", peers}, {"ipaddresspools", pools}, {"bgpadvertisements", ads}});
         const std::string base = "/apis/metallb.io/";
         add_informer({"bgppeers", base + peers + "/namespaces/" + ns_ + "/bgppeers", "", Kind::BgpPeer}, &peers_);
@@ -183,7 +188,8 @@ private:
 
     void discovery_failed(const std::string& why) {
         const auto delay = discovery_backoff_.next();
-        log::warn("kube: discovery failed: " + why, {{"retry_in_ms", static_cast<long long>(delay.count())}});
+        parser_ = simdjson::dom::parser();
+        klog::warn("kube: discovery failed: " + why, {{"retry_in_ms", static_cast<long long>(delay.count())}});
         discovery_timer_ = loop_->after(delay, [this] {
             discovery_timer_ = 0;
             discover();
@@ -203,7 +209,7 @@ private:
             if (const auto* n = std::get_if<NodeInfo>(&item); n && n->name == opts_.node_name) return n->labels;
         }
         if (!node_missing_logged_) {
-            log::warn("kube: this node is not in the API; evaluating node selectors against no labels",
+            klog::warn("kube: this node is not in the API; evaluating node selectors against no labels",
                       {{"node", opts_.node_name}});
             node_missing_logged_ = true;
         }
@@ -219,7 +225,7 @@ private:
         if (delivered_ && same_model(*m, last_)) return;
         last_ = *m;
         delivered_ = true;
-        log::info("kube: configuration changed", {{"source", describe()},
+        klog::info("kube: configuration changed", {{"source", describe()},
                                                   {"peers", last_.peers.size()},
                                                   {"addresses", last_.addresses.size()}});
         if (cb_.config) cb_.config(std::move(*m));
@@ -234,7 +240,7 @@ private:
         const std::string where = "ConfigMap " + ns_ + "/" + opts_.configmap_name;
         if (!cm || !cm->has_config) {
             if (cm_state_ != (cm ? 1 : 0)) {
-                log::info(cm ? "kube: " + where + " has no 'config' key: empty configuration"
+                klog::info(cm ? "kube: " + where + " has no 'config' key: empty configuration"
                              : "kube: " + where + " does not exist: empty configuration");
                 cm_state_ = cm ? 1 : 0;
             }
@@ -246,14 +252,14 @@ private:
                 parsed_ok_ = false;
                 auto doc = parse_yaml(cm->config);
                 if (!doc) {
-                    log::error("kube: invalid YAML in " + where + " data.config; keeping the last good configuration",
+                    klog::error("kube: invalid YAML in " + where + " data.config; keeping the last good configuration",
                                {{"error", doc.error}});
                 } else {
                     auto legacy = parse_legacy(*doc.value);
                     for (const auto& d : legacy.diagnostics)
-                        log::warn("kube: " + where + " data.config: " + d.what, {{"where", d.where}});
+                        klog::warn("kube: " + where + " data.config: " + d.what, {{"where", d.where}});
                     if (legacy.fatal) {
-                        log::error("kube: " + where + " data.config is not a MetalLB configuration; keeping the last good one");
+                        klog::error("kube: " + where + " data.config is not a MetalLB configuration; keeping the last good one");
                     } else {
                         parsed_ok_ = true;
                         parsed_model_ = std::move(legacy.model);
@@ -285,8 +291,8 @@ private:
         if (text != last_diagnostics_) {  // log problems once, not on every unrelated event
             last_diagnostics_ = text;
             for (const auto& d : sel.diagnostics)
-                (sel.rejected ? log::error : log::warn)("kube: " + d.where + ": " + d.what, {});
-            if (sel.rejected) log::error("kube: invalid MetalLB configuration; keeping the last good one");
+                (sel.rejected ? klog::error : klog::warn)("kube: " + d.where + ": " + d.what, {});
+            if (sel.rejected) klog::error("kube: invalid MetalLB configuration; keeping the last good one");
         }
         if (sel.rejected) return std::nullopt;
         return std::move(sel.model);
@@ -295,6 +301,7 @@ private:
     KubeOptions opts_;
     ApiConfig cfg_;
     std::string ns_;
+    std::chrono::milliseconds watch_silence_;
     EventLoop* loop_ = nullptr;
     Callbacks cb_;
     std::unique_ptr<ApiClient> client_;
@@ -322,15 +329,30 @@ private:
     std::string last_diagnostics_;
 };
 
+// KUBE_WATCH_SILENCE_TIMEOUT: seconds (decimals allowed, 0.5-3600) a watch
+// may stay silent before it is reopened; default 180 (3x the API server's
+// bookmark cadence).
+std::chrono::milliseconds watch_silence(const Env& env) {
+    const auto text = env.getenv("KUBE_WATCH_SILENCE_TIMEOUT");
+    if (!text || text->empty()) return Informer::kDefaultWatchSilence;
+    char* end = nullptr;
+    const double secs = std::strtod(text->c_str(), &end);
+    if (end == text->c_str() || *end != '\0' || !(secs >= 0.5 && secs <= 3600))
+        throw std::runtime_error("KUBE_WATCH_SILENCE_TIMEOUT: expected seconds between 0.5 and 3600, got '" + *text + "'");
+    return std::chrono::milliseconds(static_cast<long long>(secs * 1000));
+}
+
 }  // namespace
 
 std::unique_ptr<Source> make_kube_source(const KubeOptions& options) {
     const Env env = Env::process();
     ApiConfig cfg = load_api_config(options.kubeconfig, env);
+    register_secret(cfg.token);
+    register_key_pem(cfg.client_key_pem);
     if (cfg.tls) TlsContext check(cfg);  // fail now on an unusable CA or client certificate
     std::string ns = resolve_namespace(options.namespace_override, env);
     if (options.configmap_name.empty() && !options.use_crds) throw std::runtime_error("empty ConfigMap name");
-    return std::make_unique<KubeSource>(options, std::move(cfg), std::move(ns));
+    return std::make_unique<KubeSource>(options, std::move(cfg), std::move(ns), watch_silence(env));
 }
 
 }  // namespace nra

@@ -104,11 +104,16 @@ Effects on any request:
       "silence" (read the request, never answer), "headers_then_silence"
       (200 + chunked headers, then nothing), "cut_body" (lists: declare the
       full Content-Length, send half, close); "silence_seconds" bounds both
-      silences (default 3600; close-watches ends them too)
+      silences (default 3600; close-watches ends them too);
+      "endless_headers" (status line, then 4 KiB header lines until the client
+      goes away or "endless_bytes" (default 1 GiB) were sent; the bytes sent
+      are recorded in the request log entry as "sent")
   connect stage actions: "close", "reset", "silence" (TCP accepted, no TLS
       handshake), "garbage" (plaintext bytes instead of a TLS ServerHello)
 Lists: "list_encoding": "length"|"chunked", "chunk_size", "connection_close",
-  "ignore_limit"
+  "ignore_limit", "endless_continue": N (every page, whatever its continue
+  token, holds N fresh copies of the first matching object under new names
+  "<name>-flood-<page>-<i>" and a further continue token: an endless chain)
 Watches: "chunk_size" (1 = every byte its own chunk; alias "split_bytes": true),
   "events_per_chunk" (coalesce N events per chunk), "chunk_ext" (e.g. ";a=b",
   added to every chunk-size line), "trailers" ({name: value} after the last
@@ -1003,6 +1008,20 @@ class FakeApiServer:
             entry["status"] = "silence"
             self.hold(float(rule.get("silence_seconds", 3600)), path, query, entry["conn"])
             h.abort()
+        if action == "endless_headers":
+            entry["status"] = "endless_headers"
+            line = b"X-Filler: " + b"f" * 4084 + b"\r\n"
+            limit = int(rule.get("endless_bytes", 1 << 30))
+            sent = 0
+            try:
+                h.send_raw(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+                while sent < limit:
+                    h.send_raw(line * 16)
+                    sent += len(line) * 16
+                    entry["sent"] = sent
+            except OSError:
+                pass
+            h.abort()
         if action == "headers_then_silence":
             entry["status"] = 200
             self.send_head(h, 200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
@@ -1285,6 +1304,21 @@ class FakeApiServer:
                 snap_rv = wanted if exact else current
             state = store.snapshot(store.collection(rtype), snap_rv)
         keys = sorted(k for k, obj in state.items() if matches(obj))
+        if rule.get("endless_continue") is not None:
+            page = int(self.decode_continue(cont)["s"]) if cont else 0
+            template = state[keys[0]] if keys else {"metadata": {"name": "x", "namespace": "default"}}
+            items = []
+            for i in range(int(rule["endless_continue"])):
+                obj = copy.deepcopy(template)
+                obj["metadata"]["name"] = f'{template["metadata"]["name"]}-flood-{page}-{i}'
+                items.append(self.render(obj, rtype, version, in_list=True))
+            body = {"kind": rtype.list_kind, "apiVersion": rtype.group_version(version),
+                    "metadata": {"resourceVersion": store.fmt(snap_rv),
+                                 "continue": self.encode_continue(snap_rv, f"flood-{page}")},
+                    "items": items}
+            self.send_json(h, entry, 200, body, rule, self.common_headers(rtype, version),
+                           encoding=self.config["list_encoding"])
+            return
         if start:
             keys = [k for k in keys if "/".join(k) > start]
         metadata = {"resourceVersion": store.fmt(snap_rv)}

@@ -41,10 +41,18 @@ struct HttpEvent {
 
 class ResponseParser {
 public:
+    // Every buffer the server fills is bounded (docs/reliability/kube.md).
+    // simdjson needs up to ~14 bytes per input byte, so a document cap of
+    // 4 MiB keeps one parse well inside the DaemonSet's memory limit while
+    // leaving room for the biggest object etcd stores (1.5 MiB).
     struct Limits {
-        std::size_t max_head = 64 * 1024;          // status line + headers
-        std::size_t max_line = 16 * 1024 * 1024;   // one watch event
-        std::size_t max_body = 64 * 1024 * 1024;   // a whole (list) body
+        std::size_t max_head = 64 * 1024;           // the whole head: status line(s), 1xx heads, headers
+        std::size_t max_headers = 128;              // header fields in the head
+        std::size_t max_trailers = 64 * 1024;       // the whole trailer section of a chunked body
+        std::size_t max_chunk_line = 1024;          // one chunk-size line (with extensions)
+        std::size_t max_line = 4 * 1024 * 1024;     // one watch event
+        std::size_t max_body = 4 * 1024 * 1024;     // a whole 2xx body (a list page, a GET)
+        std::size_t max_error_body = 64 * 1024;     // a whole non-2xx body (a Status)
     };
 
     ResponseParser() = default;
@@ -84,8 +92,10 @@ private:
 
     bool take_line(std::string_view data, std::size_t& pos, std::string& line, std::size_t cap, bool& complete);
     bool on_status_line(const std::string& line);
-    bool on_header_line(const std::string& line, std::vector<HttpEvent>& out);
-    bool start_body(std::vector<HttpEvent>& out);
+    std::string on_header_line(const std::string& line, std::vector<HttpEvent>& out);  // "" = fine, else the error
+    std::string start_body(std::vector<HttpEvent>& out);
+    std::string head_limit_error() const;
+    std::string body_limit_error() const;
     bool body_bytes(std::string_view bytes, std::vector<HttpEvent>& out);
     void complete(std::vector<HttpEvent>& out);
     void fail(std::string why, std::vector<HttpEvent>& out);
@@ -101,6 +111,9 @@ private:
     std::string line_;        // streaming mode: the partial line
     std::size_t remaining_ = 0;
     std::size_t body_bytes_ = 0;
+    std::size_t head_bytes_ = 0;     // of the whole head so far
+    std::size_t trailer_bytes_ = 0;  // of the trailer section so far
+    std::size_t body_cap() const;
 };
 
 // Percent-encodes a query component (RFC 3986 unreserved characters kept).

@@ -61,6 +61,18 @@ public:
     // Timeouts (tests may shorten them).
     std::chrono::milliseconds list_timeout{60000};
     std::chrono::seconds watch_min{300}, watch_max{600};
+    // A watch that delivered nothing (no event, no bookmark) for this long is
+    // closed and reopened from the last resourceVersion: the API server sends
+    // a bookmark about every minute to a watch that asks for them.
+    std::chrono::milliseconds watch_silence{kDefaultWatchSilence};
+    static constexpr std::chrono::milliseconds kDefaultWatchSilence{180000};
+
+    // Bounds on what one list may accumulate across its pages, and on the
+    // cache a watch fills. Over a bound: the list is dropped (cache and
+    // configuration kept), an error logged, and the list retried with backoff.
+    std::size_t max_list_pages = 100;
+    std::size_t max_items = 10000;
+    std::size_t max_list_bytes = 16 * 1024 * 1024;  // response bodies summed over the pages
 
 private:
     enum class Next { List, Watch };
@@ -73,7 +85,12 @@ private:
     void retry(Next next, const std::string& why, int retry_after_seconds = 0);
     void schedule(Next next, std::chrono::milliseconds delay);
     std::string query(bool watch) const;
-    void upsert(std::string key, KubeItem item);
+    bool upsert(std::string key, KubeItem item);  // false: over max_items (the watch was aborted)
+    void arm_silence();
+    void stop_silence();
+    void release_parser();
+    void abort_watch(std::string why, bool relist_now);
+    void skipped_object(const ObjectMeta& m, const std::string& error);
     void erase(const std::string& key);
 
     EventLoop& loop_;
@@ -93,6 +110,8 @@ private:
     std::string continue_;
     std::string list_rv_;
     int expired_restarts_ = 0;
+    std::size_t list_pages_ = 0;
+    std::size_t list_bytes_ = 0;
 
     // watching
     ApiClient::CallPtr call_;
@@ -102,6 +121,7 @@ private:
     bool watch_relist_now_ = false;
     std::string watch_abort_reason_;
     EventLoop::TimerId timer_ = 0;
+    EventLoop::TimerId silence_timer_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -42,7 +42,10 @@ bool same_item(const KubeItem& a, const KubeItem& b);
 enum class Kind { BgpPeer, IpAddressPool, BgpAdvertisement, Node, ConfigMap };
 
 // Reads metadata (namespace, name, resourceVersion, labels). False if the
-// object has no metadata.name.
+// object has no metadata.name or a field of the wrong type; `error` says
+// which. name and ns are filled before anything else is checked, so a
+// non-empty meta.name after a failure names the offending object.
+bool decode_meta(simdjson::dom::element obj, ObjectMeta& meta, std::string& error);
 bool decode_meta(simdjson::dom::element obj, ObjectMeta& meta);
 
 // Decodes one object of `kind`; on failure returns nullopt and sets `error`
