@@ -184,12 +184,11 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
                 same_key_seen = true;
                 continue;
             }
-            std::string why = !want ? "no " + std::string(family_name(fam)) + " peers"
-                              : o.protocol == desired.protocol ? "stale" : "imposter";
+            const Reason why = !want ? Reason::NoPeers : o.protocol == desired.protocol ? Reason::Stale : Reason::Imposter;
             del_routes.push_back(Op{OpKind::DelRoute, o, why});
         }
         if (want && !have)
-            replace_routes.push_back(Op{OpKind::ReplaceRoute, *want, same_key_seen ? "nexthops differ" : "missing"});
+            replace_routes.push_back(Op{OpKind::ReplaceRoute, *want, same_key_seen ? Reason::NexthopsDiffer : Reason::Missing});
     }
 
     // desired.rules is sorted and unique; walk the observed rules in the same
@@ -213,7 +212,7 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
             entries[k].keep = static_cast<std::int32_t>(i);
             continue;
         }
-        entries[k].why = o.protocol == desired.protocol ? "stale" : "imposter";
+        entries[k].why = o.protocol == desired.protocol ? Reason::Stale : Reason::Imposter;
         changes = true;
     }
     std::vector<MissingRule> missing;
@@ -237,8 +236,8 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
 
 std::vector<Op> plan_clean(const Observed& observed) {
     std::vector<Op> ops;
-    for (const Rule& r : observed.rules) ops.push_back(Op{OpKind::DelRule, r, "clean and exit"});
-    for (const Route& r : observed.routes) ops.push_back(Op{OpKind::DelRoute, r, "clean and exit"});
+    for (const Rule& r : observed.rules) ops.push_back(Op{OpKind::DelRule, r, Reason::Clean});
+    for (const Route& r : observed.routes) ops.push_back(Op{OpKind::DelRoute, r, Reason::Clean});
     return ops;
 }
 

@@ -200,8 +200,8 @@ public:
             const bool collides = sim_.collides(r);
             const std::int64_t rank = sim_.insert_rank(r.priority);
             if (rank == Sim::kNoRank) continue;  // cannot happen short of 2^32 rules; the next pass retries
-            out_.ops.push_back(Op{collides ? OpKind::AppendRule : OpKind::AddRule, r, "missing"});
-            sim_.insert(RuleEntry{m.rule, m.keep, nullptr}, rank);
+            out_.ops.push_back(Op{collides ? OpKind::AppendRule : OpKind::AddRule, r, Reason::Missing});
+            sim_.insert(RuleEntry{m.rule, m.keep, Reason::Missing}, rank);
         }
         for (std::size_t i = 0; i < kernel_order.size(); ++i)
             if (kernel_order[i].keep < 0) remove(i);
@@ -222,7 +222,7 @@ public:
                     if (sim_[f].alive) break;
                     continue;
                 }
-                if (!take(f, *e.rule, "duplicate", sim_.last_copy(static_cast<std::int32_t>(k)))) break;
+                if (!take(f, *e.rule, Reason::Duplicate, sim_.last_copy(static_cast<std::int32_t>(k)))) break;
             }
         }
         return std::move(out_);
@@ -249,7 +249,7 @@ private:
                 continue;
             }
             if (f == t) {
-                out_.ops.push_back(Op{OpKind::DelRule, q, sim_[t].e.why ? sim_[t].e.why : "unwanted"});
+                out_.ops.push_back(Op{OpKind::DelRule, q, sim_[t].e.why});
                 sim_.erase(t);
                 stack.pop_back();
                 continue;
@@ -258,7 +258,7 @@ private:
                 stack.push_back(f);
                 continue;
             }
-            if (!take(f, q, "duplicate", t)) {
+            if (!take(f, q, Reason::Duplicate, t)) {
                 mark_stuck(t);
                 stack.pop_back();
             }
@@ -269,7 +269,7 @@ private:
     // The request `q` takes wanted entry f. A spare copy simply goes; the
     // last copy is first appended again, behind `behind` (the entry the
     // request is meant for). False when the copy would land before it.
-    bool take(std::size_t f, const Rule& q, const char* why_spare, std::size_t behind) {
+    bool take(std::size_t f, const Rule& q, Reason why_spare, std::size_t behind) {
         const RuleEntry w = sim_[f].e;
         if (sim_.copies(w.keep) > 1) {
             out_.ops.push_back(Op{OpKind::DelRule, q, why_spare});
@@ -278,9 +278,9 @@ private:
         }
         const std::int64_t rank = sim_.insert_rank(w.rule->priority);
         if (rank == Sim::kNoRank || (behind != Sim::npos && rank < sim_[behind].rank) || behind == Sim::npos) return false;
-        out_.ops.push_back(Op{OpKind::AppendRule, *w.rule, "moved"});
+        out_.ops.push_back(Op{OpKind::AppendRule, *w.rule, Reason::Moved});
         sim_.insert(w, rank);
-        out_.ops.push_back(Op{OpKind::DelRule, q, "moved"});
+        out_.ops.push_back(Op{OpKind::DelRule, q, Reason::Moved});
         sim_.erase(f);
         ++out_.moved;
         return true;

@@ -87,9 +87,23 @@ std::string_view op_kind_name(OpKind k) {
     return "?";
 }
 
+std::string_view reason_name(Reason r) {
+    switch (r) {
+        case Reason::Missing: return "missing";
+        case Reason::NexthopsDiffer: return "nexthops differ";
+        case Reason::Imposter: return "imposter";
+        case Reason::Stale: return "stale";
+        case Reason::Duplicate: return "duplicate";
+        case Reason::NoPeers: return "no peers";
+        case Reason::Moved: return "moved";
+        case Reason::Clean: return "clean and exit";
+    }
+    return "?";
+}
+
 std::string Op::str() const {
     const std::string obj = std::holds_alternative<Rule>(object) ? rule().str() : route().str();
-    return std::string(op_kind_name(kind)) + " " + obj + " (" + why + ")";
+    return std::string(op_kind_name(kind)) + " " + obj + " (" + std::string(reason_name(reason)) + ")";
 }
 
 }  // namespace nra

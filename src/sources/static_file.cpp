@@ -250,6 +250,7 @@ private:
                                {{"path", path_}, {"error", f.error}});
             }
             last_error_ = f.error;
+            if (cb_.failed) cb_.failed(f.error);
             return;
         }
         last_error_.clear();

@@ -96,8 +96,8 @@ Route strip(Route r) {
     return r;
 }
 
-Op op(OpKind k, Rule r) { return Op{k, std::move(r), "test"}; }
-Op op(OpKind k, Route r) { return Op{k, std::move(r), "test"}; }
+Op op(OpKind k, Rule r) { return Op{k, std::move(r), Reason::Missing}; }
+Op op(OpKind k, Route r) { return Op{k, std::move(r), Reason::Missing}; }
 
 void apply_ok(Rtnl& nl, const std::vector<Op>& ops) {
     auto res = nl.apply(ops);

@@ -139,7 +139,7 @@ TEST_CASE("plan replaces a route whose nexthops or weights differ, without delet
     auto ops = plan(d, Observed{{}, {old}});
     REQUIRE(ops.size() == 1);
     CHECK(ops[0].kind == OpKind::ReplaceRoute);
-    CHECK(ops[0].why == "nexthops differ");
+    CHECK(ops[0].reason == Reason::NexthopsDiffer);
     // ifindex is informational: a kernel-filled device does not make it differ.
     Route same = d.routes[0];
     for (auto& nh : same.nexthops) nh.ifindex = 7;
@@ -154,7 +154,7 @@ TEST_CASE("plan: peers gone means rules then routes removed") {
     REQUIRE(ops.size() == 2);
     CHECK(ops[0].kind == OpKind::DelRule);
     CHECK(ops[1].kind == OpKind::DelRoute);
-    CHECK(ops[1].why == "no inet peers");
+    CHECK(ops[1].reason == Reason::NoPeers);
 }
 
 TEST_CASE("plan_clean deletes rules before routes") {

@@ -72,7 +72,7 @@ RulePlan run(Kernel& k) {
     std::vector<bool> present(k.wanted.size());
     for (const Rule& r : k.list) {
         auto it = std::find(k.wanted.begin(), k.wanted.end(), r);
-        RuleEntry e{&r, -1, "imposter"};
+        RuleEntry e{&r, -1, Reason::Imposter};
         if (it != k.wanted.end()) {
             e.keep = static_cast<std::int32_t>(it - k.wanted.begin());
             present[static_cast<std::size_t>(e.keep)] = true;
@@ -217,7 +217,7 @@ TEST_CASE("missing rules are added before deletes; an exclusive add that would c
     converged(k);
     REQUIRE(p.ops.size() == 2);
     CHECK(p.ops[0].kind == OpKind::AppendRule);
-    CHECK(p.ops[0].why == "missing");
+    CHECK(p.ops[0].reason == Reason::Missing);
     CHECK(p.ops[1].kind == OpKind::DelRule);
 }
 
@@ -264,8 +264,8 @@ TEST_CASE("5,000 rules and a wildcard imposter: one plan, linear size") {
     std::vector<RuleEntry> entries;
     for (const Rule& r : before) {
         auto it = std::lower_bound(k.wanted.begin(), k.wanted.end(), r);
-        entries.push_back(it != k.wanted.end() && *it == r ? RuleEntry{&r, static_cast<std::int32_t>(it - k.wanted.begin()), nullptr}
-                                                           : RuleEntry{&r, -1, "imposter"});
+        entries.push_back(it != k.wanted.end() && *it == r ? RuleEntry{&r, static_cast<std::int32_t>(it - k.wanted.begin()), Reason::Imposter}
+                                                           : RuleEntry{&r, -1, Reason::Imposter});
     }
     RulePlan p = plan_rule_changes(entries, {});
     CHECK(p.moved == 5000);

@@ -42,7 +42,7 @@ bool add_would_collide(const Rule& request, const Rule& r);
 struct RuleEntry {
     const Rule* rule = nullptr;
     std::int32_t keep = -1;      // >= 0: a copy of wanted rule #keep (copies are interchangeable)
-    const char* why = nullptr;   // keep < 0: why it goes ("imposter", "stale", ...)
+    Reason why = Reason::Imposter;  // keep < 0: why it goes
 };
 
 // A wanted rule the kernel does not hold.

@@ -126,10 +126,23 @@ RouteKey route_key(const Route& r);
 enum class OpKind { ReplaceRoute, AddRule, DelRule, DelRoute, AppendRule };
 std::string_view op_kind_name(OpKind k);
 
+// Why an op is planned.
+enum class Reason : std::uint8_t {
+    Missing,         // wanted, not in the kernel
+    NexthopsDiffer,  // the route is there with other nexthops or weights
+    Imposter,        // references the table, not ours (not stamped with our protocol)
+    Stale,           // ours (stamped), no longer wanted
+    Duplicate,       // an extra copy of a wanted rule
+    NoPeers,         // the family has no peers: its route goes
+    Moved,           // one of ours re-added behind a rule being deleted (a delete takes the first match)
+    Clean,           // CLEANANDEXIT
+};
+std::string_view reason_name(Reason r);  // "missing", "nexthops differ", "imposter", ...
+
 struct Op {
     OpKind kind;
     std::variant<Rule, Route> object;
-    std::string why;  // "missing", "imposter", "duplicate", "nexthops differ", ...
+    Reason reason;
     const Rule& rule() const { return std::get<Rule>(object); }
     const Route& route() const { return std::get<Route>(object); }
     std::string str() const;  // "add rule from ... (missing)"

@@ -19,6 +19,10 @@ class Source {
 public:
     struct Callbacks {
         std::function<void(Model)> config;  // a new good configuration
+        // The input is there but is not a configuration (unreadable, invalid,
+        // empty): already logged by the source. ONESHOT gives up on it; the
+        // daemon keeps its last good configuration and waits for a fix.
+        std::function<void(const std::string& error)> failed;
     };
     virtual ~Source() = default;
     virtual void start(EventLoop& loop, Callbacks cb) = 0;

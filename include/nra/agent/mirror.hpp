@@ -1,0 +1,89 @@
+// The agent's picture of the managed table: the rules referencing it, kept in
+// the kernel's list order from notifications (thousands of rules must not cost
+// a dump per event), and the table's routes, re-dumped whenever touched (they
+// are few, and IPv4 aliases and IPv6 sibling notifications make them hard to
+// follow). Any doubt (overrun, a refused change, a periodic resync)
+// invalidates a part, and the next refresh() re-reads it.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "nra/agent/kernel.hpp"
+#include "nra/base/result.hpp"
+#include "nra/core/types.hpp"
+
+namespace nra {
+
+// Rules in the kernel's list order (both families merged by priority, each
+// family in its own order: the kernel keeps each list sorted by priority, a
+// new rule after every rule of priority <= its own), indexed by value.
+class RuleMirror {
+public:
+    using List = std::list<Rule>;
+    List::const_iterator begin() const { return list_.begin(); }
+    List::const_iterator end() const { return list_.end(); }
+    std::size_t size() const { return list_.size(); }
+
+    // A dump: IPv4 then IPv6, each in kernel order.
+    void assign(std::vector<Rule>&& rules);
+    // Where the kernel inserts it. Returns false when an equal rule was
+    // already there (still inserted: the kernel holds both).
+    bool insert(const Rule& r);
+    // The kernel always deletes the first of equal rules. Foreign rules that
+    // differ only in attributes the codec does not model are told apart by
+    // the kernel's message.
+    void erase(const Rule& r);
+
+private:
+    struct Less {
+        using is_transparent = void;
+        bool operator()(List::iterator a, List::iterator b) const { return *a < *b; }
+        bool operator()(List::iterator a, const Rule& b) const { return *a < b; }
+        bool operator()(const Rule& a, List::iterator b) const { return a < *b; }
+    };
+    List list_;
+    std::multiset<List::iterator, Less> index_;
+};
+
+class KernelMirror {
+public:
+    explicit KernelMirror(std::uint32_t table) : table_(table) {}
+
+    // What a drain saw, for the caller to act on.
+    struct Seen {
+        bool foreign = false;    // another writer changed the managed table
+        bool interface = false;  // a link or an address changed (routes may have gone silently)
+        bool address = false;    // an address changed (local peers)
+        bool overrun = false;    // events were lost: everything re-read
+        std::string error;       // event socket error, if any
+        void merge(const Seen& o);
+    };
+
+    // Reads every pending event into the mirror.
+    Seen drain(Kernel& kernel);
+    // Re-reads what is invalid. Returns how many rules were dumped.
+    Result<std::size_t> refresh(Kernel& kernel);
+
+    void invalidate_routes() { routes_valid_ = false; }
+    void invalidate_rules() { rules_valid_ = false; }
+    void invalidate() { rules_valid_ = routes_valid_ = false; }
+    bool rules_valid() const { return rules_valid_; }
+
+    std::uint32_t table() const { return table_; }
+    const RuleMirror& rules() const { return rules_; }
+    std::vector<const Rule*> rule_view() const;  // kernel order, no copies
+    const std::vector<Route>& routes() const { return routes_; }
+    Observed observed() const;  // a copy (CLEANANDEXIT, dry run)
+
+private:
+    std::uint32_t table_;
+    RuleMirror rules_;
+    std::vector<Route> routes_;
+    bool rules_valid_ = false, routes_valid_ = false;
+};
+
+}  // namespace nra

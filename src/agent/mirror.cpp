@@ -1,0 +1,139 @@
+#include "nra/agent/mirror.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+#include "nra/base/log.hpp"
+
+namespace nra {
+
+namespace {
+
+// Payload after the netlink header (type, flags, seq, pid differ between a
+// dump and an event).
+bool same_payload(const Rule& a, const Rule& b) {
+    if (!a.raw.bytes || !b.raw.bytes) return false;
+    const auto& x = *a.raw.bytes;
+    const auto& y = *b.raw.bytes;
+    constexpr std::size_t kHdr = 16;
+    return x.size() == y.size() && x.size() >= kHdr && std::equal(x.begin() + kHdr, x.end(), y.begin() + kHdr);
+}
+
+}  // namespace
+
+void RuleMirror::assign(std::vector<Rule>&& rules) {
+    index_.clear();
+    list_.clear();
+    std::stable_sort(rules.begin(), rules.end(), [](const Rule& a, const Rule& b) { return a.priority < b.priority; });
+    for (Rule& r : rules) index_.insert(list_.insert(list_.end(), std::move(r)));
+}
+
+bool RuleMirror::insert(const Rule& r) {
+    const bool fresh = index_.find(r) == index_.end();
+    auto pos = list_.end();
+    while (pos != list_.begin() && std::prev(pos)->priority > r.priority) --pos;
+    index_.insert(list_.insert(pos, r));  // equal rules: after the others, as in the list
+    return fresh;
+}
+
+void RuleMirror::erase(const Rule& r) {
+    auto [lo, hi] = index_.equal_range(r);
+    if (lo == hi) return;
+    auto victim = lo;
+    if (!r.unknown_attrs.empty() && r.raw.bytes)
+        for (auto it = lo; it != hi; ++it)
+            if (same_payload(**it, r)) {
+                victim = it;
+                break;
+            }
+    list_.erase(*victim);
+    index_.erase(victim);
+}
+
+void KernelMirror::Seen::merge(const Seen& o) {
+    foreign |= o.foreign;
+    interface |= o.interface;
+    address |= o.address;
+    overrun |= o.overrun;
+    if (!o.error.empty()) error = o.error;
+}
+
+KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
+    Seen seen;
+    const std::uint32_t self = kernel.portid();
+    auto res = kernel.drain_events([&](const nl::Event& e) {
+        if (e.is_interface()) {
+            // A link going down or an address going away removes routes
+            // without any route notification; coming back makes a refused
+            // route possible again: re-read the table's routes.
+            routes_valid_ = false;
+            seen.interface = true;
+            if (e.type == nl::Event::Type::NewAddr || e.type == nl::Event::Type::DelAddr) seen.address = true;
+            if (log::enabled(log::Level::Debug)) {
+                static constexpr const char* names[] = {"new link", "link removed", "new address", "address removed"};
+                const auto k = static_cast<int>(e.type) - static_cast<int>(nl::Event::Type::NewLink);
+                log::debug("link or address change", {{"event", names[k]},
+                                                      {"ifindex", e.iface.ifindex},
+                                                      {"flags", e.iface.flags},
+                                                      {"address", k >= 2 ? e.iface.address.str() : ""}});
+            }
+            return;
+        }
+        const bool is_rule = std::holds_alternative<Rule>(e.object);
+        const std::uint32_t t = is_rule ? std::get<Rule>(e.object).table : std::get<Route>(e.object).table;
+        if (t != table_) return;  // outside the managed table: never our business
+        const bool foreign = e.portid != self;
+        if (is_rule) {
+            const Rule& r = std::get<Rule>(e.object);
+            if (e.type == nl::Event::Type::NewRule) {
+                // A foreign add of a rule we already hold may be an exact
+                // duplicate (added without NLM_F_EXCL): only a dump can tell.
+                if (rules_valid_ && !rules_.insert(r) && foreign) rules_valid_ = false;
+            } else if (rules_valid_) {
+                rules_.erase(r);
+            }
+        } else {
+            routes_valid_ = false;
+        }
+        if (!foreign) return;  // our own echo: already accounted for
+        if (log::enabled(log::Level::Debug)) {
+            const bool added = e.type == nl::Event::Type::NewRule || e.type == nl::Event::Type::NewRoute;
+            log::debug("change in the managed table",
+                       {{"object", is_rule ? std::get<Rule>(e.object).str() : std::get<Route>(e.object).str()},
+                        {"event", added ? "new" : "delete"},
+                        {"portid", e.portid}});
+        }
+        seen.foreign = true;
+    });
+    if (res.overrun) {
+        rules_valid_ = routes_valid_ = false;
+        seen.overrun = seen.foreign = seen.interface = seen.address = true;
+    }
+    if (res.error) seen.error = res.what;
+    return seen;
+}
+
+Result<std::size_t> KernelMirror::refresh(Kernel& kernel) {
+    if (rules_valid_ && routes_valid_) return Result<std::size_t>::ok(0);
+    auto d = kernel.dump(table_, !rules_valid_, !routes_valid_);
+    if (!d.ok) return Result<std::size_t>::fail(d.error);
+    std::size_t dumped = 0;
+    if (!rules_valid_) {
+        dumped = d.observed.rules.size();
+        rules_.assign(std::move(d.observed.rules));
+    }
+    if (!routes_valid_) routes_ = std::move(d.observed.routes);
+    rules_valid_ = routes_valid_ = true;
+    return Result<std::size_t>::ok(dumped);
+}
+
+std::vector<const Rule*> KernelMirror::rule_view() const {
+    std::vector<const Rule*> v;
+    v.reserve(rules_.size());
+    for (const Rule& r : rules_) v.push_back(&r);
+    return v;
+}
+
+Observed KernelMirror::observed() const { return Observed{std::vector<Rule>(rules_.begin(), rules_.end()), routes_}; }
+
+}  // namespace nra

@@ -1,0 +1,323 @@
+// The agent's units without root: the rule mirror, the fight limiter, and the
+// reconciler's plan/apply/verify passes against a simulated kernel that
+// deletes the first rule a request matches, inserts by priority, echoes every
+// change as the kernel does, and checks after every op that none of the
+// wanted rules ever disappears.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <deque>
+#include <map>
+
+#include "../common/values.hpp"
+#include "nra/agent/fight.hpp"
+#include "nra/agent/mirror.hpp"
+#include "nra/agent/reconciler.hpp"
+#include "nra/core/desired.hpp"
+#include "nra/core/rule_order.hpp"
+
+using namespace nra;
+using nra::testing::addr;
+using nra::testing::pfx;
+
+namespace {
+
+constexpr std::uint32_t kSelf = 4242, kOther = 77;
+
+class SimKernel final : public Kernel {
+public:
+    std::vector<Rule> rules[2];  // per family, kernel order
+    std::vector<Route> routes;
+    std::deque<nl::Event> events;
+    std::map<OpKind, int> fail;       // op kind -> errno to answer
+    std::vector<Rule> must_keep;      // checked after every op
+    bool lost_one = false;
+    bool overrun_next = false;
+    int dumps = 0, applied = 0;
+
+    nl::DumpResult dump(std::uint32_t table, bool want_rules, bool want_routes) override {
+        ++dumps;
+        nl::DumpResult d;
+        d.ok = true;
+        if (want_rules)
+            for (auto& fam : rules)
+                for (auto& r : fam)
+                    if (r.table == table) d.observed.rules.push_back(r);
+        if (want_routes)
+            for (auto& r : routes)
+                if (r.table == table) d.observed.routes.push_back(r);
+        return d;
+    }
+    nl::AddressDump dump_addresses() override { return nl::AddressDump{true, {}, {}}; }
+    std::uint32_t portid() const override { return kSelf; }
+
+    nl::DrainResult drain_events(const std::function<void(const nl::Event&)>& fn) override {
+        nl::DrainResult res;
+        if (overrun_next) {
+            overrun_next = false;
+            events.clear();
+            res.overrun = true;
+        }
+        while (!events.empty()) {
+            nl::Event e = std::move(events.front());
+            events.pop_front();
+            fn(e);
+        }
+        return res;
+    }
+
+    std::vector<nl::OpResult> apply(const std::vector<Op>& ops) override {
+        std::vector<nl::OpResult> out;
+        for (const Op& op : ops) {
+            ++applied;
+            nl::OpResult r;
+            if (auto it = fail.find(op.kind); it != fail.end()) {
+                r.error = it->second;
+                out.push_back(r);
+                continue;
+            }
+            switch (op.kind) {
+            case OpKind::AddRule:
+            case OpKind::AppendRule: add_rule(op.rule(), op.kind == OpKind::AddRule, kSelf); break;
+            case OpKind::DelRule: del_rule(op.rule(), kSelf); break;
+            case OpKind::ReplaceRoute: replace_route(op.route(), kSelf); break;
+            case OpKind::DelRoute: del_route(op.route(), kSelf); break;
+            }
+            check();
+            out.push_back(r);
+        }
+        return out;
+    }
+
+    // The kernel's behaviour, shared by our ops and other writers'.
+    void add_rule(const Rule& r, bool excl, std::uint32_t port) {
+        auto& list = rules[r.family == Family::V6];
+        if (excl)
+            for (const Rule& o : list)
+                if (add_would_collide(r, o)) return;  // EEXIST: success for an exclusive add
+        auto pos = std::find_if(list.begin(), list.end(), [&](const Rule& o) { return o.priority > r.priority; });
+        list.insert(pos, r);
+        events.push_back(nl::Event{nl::Event::Type::NewRule, r, {}, port});
+    }
+    void del_rule(const Rule& req, std::uint32_t port) {
+        auto& list = rules[req.family == Family::V6];
+        auto it = std::find_if(list.begin(), list.end(), [&](const Rule& o) { return delete_would_match(req, o); });
+        if (it == list.end()) return;  // ENOENT: success for a delete
+        Rule gone = *it;
+        list.erase(it);
+        events.push_back(nl::Event{nl::Event::Type::DelRule, gone, {}, port});
+    }
+    void replace_route(const Route& r, std::uint32_t port) {
+        auto it = std::find_if(routes.begin(), routes.end(), [&](const Route& o) { return route_key(o) == route_key(r); });
+        if (it != routes.end()) *it = r;
+        else routes.push_back(r);
+        events.push_back(nl::Event{nl::Event::Type::NewRoute, r, {}, port});
+    }
+    void del_route(const Route& r, std::uint32_t port) {
+        auto it = std::find_if(routes.begin(), routes.end(), [&](const Route& o) { return route_key(o) == route_key(r); });
+        if (it == routes.end()) return;
+        Route gone = *it;
+        routes.erase(it);
+        events.push_back(nl::Event{nl::Event::Type::DelRoute, gone, {}, port});
+    }
+    void check() {
+        for (const Rule& w : must_keep) {
+            const auto& list = rules[w.family == Family::V6];
+            if (std::find(list.begin(), list.end(), w) == list.end()) lost_one = true;
+        }
+    }
+    std::size_t rule_count() const { return rules[0].size() + rules[1].size(); }
+};
+
+Desired want(std::vector<const char*> cidrs, std::vector<const char*> peers = {"10.0.0.1", "10.0.0.3"}) {
+    Model m;
+    for (const char* p : peers) m.peers.push_back(Peer{addr(p), 0, p, {}});
+    for (const char* c : cidrs) m.addresses.push_back(AddressEntry{c, c});
+    return desired_state(m, Settings{});
+}
+
+Rule foreign_rule(const char* from, std::uint32_t priority = 20) {
+    Rule r;
+    r.family = Family::V4;
+    r.priority = priority;
+    if (from) r.src = pfx(from);
+    r.table = 20;
+    return r;
+}
+
+bool kernel_holds(const SimKernel& k, const Desired& d) {
+    std::vector<Rule> have;
+    for (const auto& fam : k.rules) have.insert(have.end(), fam.begin(), fam.end());
+    std::sort(have.begin(), have.end());
+    if (have != d.rules) return false;
+    if (k.routes.size() != d.routes.size()) return false;
+    for (const Route& r : d.routes)
+        if (std::find_if(k.routes.begin(), k.routes.end(), [&](const Route& o) { return route_key(o) == route_key(r) && o.nexthops == r.nexthops; }) == k.routes.end())
+            return false;
+    return true;
+}
+
+const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+
+}  // namespace
+
+TEST_CASE("rule mirror: kernel order by priority, first equal rule erased") {
+    RuleMirror m;
+    std::vector<Rule> dumped{foreign_rule("10.0.0.0/8", 30), foreign_rule("10.1.0.0/16", 10)};
+    m.assign(std::move(dumped));
+    CHECK(m.begin()->priority == 10);
+    CHECK(m.insert(foreign_rule("10.2.0.0/16", 20)));
+    CHECK(!m.insert(foreign_rule("10.2.0.0/16", 20)));  // an exact duplicate: still held twice
+    CHECK(m.insert(foreign_rule("10.3.0.0/16", 30)));
+    std::vector<std::string> order;
+    for (const Rule& r : m) order.push_back(r.src->str() + "@" + std::to_string(r.priority));
+    CHECK(order == std::vector<std::string>{"10.1.0.0/16@10", "10.2.0.0/16@20", "10.2.0.0/16@20", "10.0.0.0/8@30", "10.3.0.0/16@30"});
+    m.erase(foreign_rule("10.2.0.0/16", 20));
+    CHECK(m.size() == 4);
+    m.erase(foreign_rule("192.0.2.0/24", 20));  // absent: nothing
+    CHECK(m.size() == 4);
+}
+
+TEST_CASE("fight limiter: distinct imposters never fight, a re-corrected object does") {
+    FightLimiter f(t0);
+    std::vector<Op> a{Op{OpKind::DelRule, foreign_rule("10.0.0.0/8"), Reason::Imposter}};
+    std::vector<Op> b{Op{OpKind::DelRule, foreign_rule("10.9.0.0/16"), Reason::Imposter}};
+    CHECK(!f.note(a, t0));
+    CHECK(!f.note(b, t0));
+    CHECK(!f.note(a, t0 + std::chrono::seconds(1)));
+    CHECK(f.note(a, t0 + std::chrono::seconds(2)));            // third time within the window
+    CHECK(!f.note(b, t0 + std::chrono::seconds(30)));          // the window passed: counting starts again
+    std::vector<Op> moved{Op{OpKind::DelRule, foreign_rule("10.0.0.0/8"), Reason::Moved}};
+    for (int i = 0; i < 5; ++i) CHECK(!f.note(moved, t0 + std::chrono::seconds(40)));  // consequences never count
+}
+
+TEST_CASE("fight limiter: token bucket and warning rate") {
+    FightLimiter::Params p;
+    p.burst = 3;
+    p.refill = std::chrono::milliseconds(100);
+    p.ops_per_token = 10;
+    FightLimiter f(p, t0);
+    CHECK(f.allow(t0));
+    f.charge(25);  // 1 + 25 / 10 = 3 tokens
+    CHECK(!f.allow(t0));
+    CHECK(!f.allow(t0 + std::chrono::milliseconds(50)));
+    CHECK(f.allow(t0 + std::chrono::milliseconds(150)));
+    CHECK(f.tokens() <= 3);
+    CHECK(f.allow(t0 + std::chrono::hours(1)));
+    CHECK(f.tokens() == 3);  // capped at the burst
+    CHECK(f.should_warn(t0));
+    CHECK(!f.should_warn(t0 + std::chrono::seconds(5)));
+    CHECK(f.should_warn(t0 + std::chrono::seconds(11)));
+}
+
+TEST_CASE("reconciler: converges from an empty table, then nothing to do") {
+    SimKernel k;
+    KernelMirror m(20);
+    Reconciler rc(k, m);
+    const Desired d = want({"192.168.57.0/24", "192.168.58.10-192.168.58.30"});
+    auto out = rc.reconcile(d, nullptr, t0);
+    CHECK(out.ok);
+    CHECK(kernel_holds(k, d));
+    CHECK(out.changes == d.rules.size() + 1);
+    CHECK(out.counts.n[static_cast<int>(OpKind::AddRule)][static_cast<int>(Reason::Missing)] == d.rules.size());
+    CHECK(!out.seen.foreign);  // our own echoes
+    const int dumps = k.dumps;
+    out = rc.reconcile(d, nullptr, t0);
+    CHECK(out.ok);
+    CHECK(out.changes == 0);
+    CHECK(k.dumps == dumps);  // the first reconcile's verification pass re-read the route it changed
+}
+
+TEST_CASE("reconciler: another writer's rule is seen, removed, and ours kept") {
+    SimKernel k;
+    KernelMirror m(20);
+    Reconciler rc(k, m);
+    const Desired d = want({"192.168.57.0/24", "192.168.59.0/24"});
+    REQUIRE(rc.reconcile(d, nullptr, t0).ok);
+    k.must_keep = d.rules;
+    k.add_rule(foreign_rule("10.9.0.0/16"), true, kOther);
+    // "from all lookup 20 pref 20", added without NLM_F_EXCL (with it the
+    // kernel would refuse it: its duplicate check takes the unset source as
+    // a wildcard): after ours, and a delete of it matches every one of ours.
+    k.add_rule(foreign_rule(nullptr), false, kOther);
+    auto seen = m.drain(k);
+    CHECK(seen.foreign);
+    FightLimiter f(t0);
+    auto out = rc.reconcile(d, &f, t0);
+    CHECK(out.ok);
+    CHECK(!k.lost_one);  // none of ours missing at any point
+    CHECK(kernel_holds(k, d));
+    CHECK(out.counts.n[static_cast<int>(OpKind::DelRule)][static_cast<int>(Reason::Imposter)] == 2);
+    CHECK(!out.fight);
+}
+
+TEST_CASE("reconciler: refusals are reported; a missing link is not a backoff") {
+    SimKernel k;
+    KernelMirror m(20);
+    Reconciler rc(k, m);
+    const Desired d = want({"192.168.57.0/24"});
+    k.fail[OpKind::ReplaceRoute] = ENETUNREACH;
+    auto out = rc.reconcile(d, nullptr, t0);
+    CHECK(!out.ok);
+    CHECK(out.waiting_for_network);
+    k.fail[OpKind::ReplaceRoute] = EINVAL;
+    out = rc.reconcile(d, nullptr, t0);
+    CHECK(!out.ok);
+    CHECK(!out.waiting_for_network);
+    k.fail.clear();
+    out = rc.reconcile(d, nullptr, t0);
+    CHECK(out.ok);
+    CHECK(kernel_holds(k, d));
+}
+
+TEST_CASE("reconciler: an overrun re-reads everything; a fight is detected") {
+    SimKernel k;
+    KernelMirror m(20);
+    Reconciler rc(k, m);
+    const Desired d = want({"192.168.57.0/24"});
+    REQUIRE(rc.reconcile(d, nullptr, t0).ok);
+    k.add_rule(foreign_rule("10.9.0.0/16"), true, kOther);
+    k.overrun_next = true;  // the event is lost
+    auto seen = m.drain(k);
+    CHECK(seen.overrun);
+    CHECK(!m.rules_valid());
+    FightLimiter f(t0);
+    bool fight = false;
+    for (int round = 0; round < 3; ++round) {  // the other writer puts it back each time
+        auto out = rc.reconcile(d, &f, t0 + std::chrono::seconds(round));
+        CHECK(out.ok);
+        CHECK(kernel_holds(k, d));
+        fight = out.fight;
+        k.add_rule(foreign_rule("10.9.0.0/16"), true, kOther);
+        m.drain(k);
+    }
+    CHECK(fight);
+}
+
+TEST_CASE("reconciler: clean removes every rule and route of the table, nothing else") {
+    SimKernel k;
+    KernelMirror m(20);
+    Reconciler rc(k, m);
+    REQUIRE(rc.reconcile(want({"192.168.57.0/24", "2001:db8::/64"}, {"10.0.0.1", "fd00::1"}), nullptr, t0).ok);
+    Rule other = foreign_rule("10.0.0.0/8");
+    other.table = 30;
+    k.add_rule(other, true, kOther);
+    auto out = rc.clean();
+    CHECK(out.ok);
+    CHECK(k.routes.empty());
+    REQUIRE(k.rule_count() == 1);
+    CHECK(k.rules[0][0].table == 30);
+}
+
+TEST_CASE("reconciler: preview plans without touching the kernel") {
+    SimKernel k;
+    KernelMirror m(20);
+    Reconciler rc(k, m);
+    const Desired d = want({"192.168.57.0/24"});
+    auto ops = rc.preview(d);
+    REQUIRE(ops);
+    CHECK(ops.value->size() == 2);
+    CHECK(k.applied == 0);
+    CHECK(k.rule_count() == 0);
+}
