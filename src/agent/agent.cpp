@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -21,7 +22,9 @@
 #include "nra/agent/mirror.hpp"
 #include "nra/agent/reconciler.hpp"
 #include "nra/base/child.hpp"
+#include "nra/base/http_server.hpp"
 #include "nra/base/loop.hpp"
+#include "nra/base/metrics.hpp"
 #include "nra/netlink/rtnl.hpp"
 #include "nra/sources/kube_source.hpp"
 #include "nra/sources/static_file.hpp"
@@ -52,9 +55,61 @@ long long micros(Clock::time_point t0) {
     return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
 }
 
+constexpr std::string_view kMetricsPrefix = "metallb_nra_";
+constexpr int kExitChangesPending = 3;  // DRY_RUN: the kernel does not match yet
+
+std::string family_label(Family f) { return f == Family::V6 ? "inet6" : "inet"; }
+
+// The op as the `ip` command that makes the same change.
+std::string ip_command(const Op& op) {
+    const bool v6 = std::holds_alternative<Rule>(op.object) ? op.rule().family == Family::V6
+                                                            : op.route().family == Family::V6;
+    std::string obj = object_text(op);
+    if (v6 && obj.rfind("-6 ", 0) == 0) obj.erase(0, 3);
+    std::string verb;
+    switch (op.kind) {
+    case OpKind::AddRule:
+    case OpKind::AppendRule: verb = "rule add"; break;
+    case OpKind::DelRule: verb = "rule del"; break;
+    case OpKind::ReplaceRoute: verb = "route replace"; break;
+    case OpKind::DelRoute: verb = "route del"; break;
+    }
+    return std::string("ip ") + (v6 ? "-6 " : "") + verb + " " + obj;
+}
+
+void describe_metrics(metrics::Registry& m) {
+    using metrics::Type;
+    m.describe("build_info", Type::Gauge, "Always 1; the version of the agent.");
+    m.describe("reconciles_total", Type::Counter, "Reconciles by trigger and result.");
+    m.describe("changes_total", Type::Counter, "Changes applied to the kernel, by object kind, operation and reason.");
+    m.describe("imposters_removed_total", Type::Counter, "Objects referencing the managed table that were not ours, removed, by kind.");
+    m.describe("last_successful_reconcile_timestamp_seconds", Type::Gauge, "Unix time of the last reconcile that left the kernel as desired.");
+    m.describe("last_reconcile_duration_seconds", Type::Gauge, "Duration of the last reconcile (without scripts).");
+    m.describe("desired_rules", Type::Gauge, "Rules the configuration asks for, by family and table.");
+    m.describe("desired_routes", Type::Gauge, "Routes the configuration asks for, by family and table.");
+    m.describe("desired_nexthops", Type::Gauge, "Nexthops (peers) of the desired routes, by family and table.");
+    m.describe("installed_rules", Type::Gauge, "Rules referencing the managed table in the kernel, by family and table.");
+    m.describe("installed_routes", Type::Gauge, "Routes in the managed table in the kernel, by family and table.");
+    m.describe("peers_skipped", Type::Gauge, "Peers of the configuration that are not nexthops, by reason.");
+    m.describe("config_synced", Type::Gauge, "1 once a first good configuration was loaded.");
+    m.describe("config_loads_total", Type::Counter, "Configurations delivered by the source (changed), and refused ones (error).");
+    m.describe("config_last_error_timestamp_seconds", Type::Gauge, "Unix time the source last refused its input (0: never).");
+    m.describe("fights_rate_limited_total", Type::Counter, "Corrections deferred because another writer keeps undoing them.");
+    m.describe("netlink_overruns_total", Type::Counter, "Netlink event overruns (events lost; everything re-read).");
+    m.describe("reconcile_failures_total", Type::Counter, "Reconciles the kernel did not complete (refused change, failed dump).");
+    m.describe("script_runs_total", Type::Counter, "Pre/post reconcile script runs by phase and result.");
+    m.set("build_info", {{"version", NRA_VERSION}}, 1);
+}
+
+double unix_now() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 class Agent {
 public:
-    explicit Agent(const Config& c) : cfg_(c), mirror_(c.settings.table), fights_(Clock::now()) {}
+    explicit Agent(const Config& c) : cfg_(c), mirror_(c.settings.table), fights_(Clock::now()) {
+        describe_metrics(metrics_);
+    }
 
     int run() {
         try {
@@ -65,7 +120,7 @@ public:
         }
         kernel_ = std::make_unique<RtnlKernel>(*rtnl_);
         reconciler_ = std::make_unique<Reconciler>(*kernel_, mirror_);
-        if (cfg_.clean_and_exit) return clean();
+        if (cfg_.clean_and_exit) return cfg_.dry_run ? dry_run_clean() : clean();
         refresh_local_addresses();
         return run_loop();
     }
@@ -79,13 +134,104 @@ private:
         return out.ok ? 0 : 1;
     }
 
+    // DRY_RUN: the changes, one per line (`ip` syntax and reason), or one
+    // JSON object per line with --log-format json; the log stays on stderr.
+    int print_changes(const std::vector<Op>& ops) {
+        for (const Op& op : ops) {
+            const std::string cmd = ip_command(op);
+            const std::string reason(reason_name(op.reason));
+            if (cfg_.log_format == log::Format::Json)
+                std::printf("{\"op\":\"%s\",\"object\":\"%s\",\"command\":\"%s\",\"reason\":\"%s\"}\n",
+                            std::string(op_kind_name(op.kind)).c_str(), log::json_escape(object_text(op)).c_str(),
+                            log::json_escape(cmd).c_str(), reason.c_str());
+            else
+                std::printf("%s  # %s\n", cmd.c_str(), reason.c_str());
+        }
+        std::fflush(stdout);
+        log::info(ops.empty() ? "dry run: the kernel already matches the configuration" : "dry run: changes pending",
+                  {{"changes", ops.size()}});
+        return ops.empty() ? 0 : kExitChangesPending;
+    }
+
+    int dry_run_clean() {
+        auto r = mirror_.refresh(*kernel_);
+        if (!r) {
+            log::error("cannot read the kernel's rules and routes", {{"error", r.error}});
+            return 1;
+        }
+        return print_changes(plan_clean(mirror_.observed()));
+    }
+
+    void dry_run() {
+        auto ops = reconciler_->preview(*desired_);
+        if (!ops) {
+            log::error("cannot read the kernel's rules and routes", {{"error", ops.error}});
+            return finish(1);
+        }
+        finish(print_changes(*ops.value));
+    }
+
+    // /metrics, /healthz (the loop answers, so it is alive) and /readyz (a
+    // first configuration loaded and reconciled).
+    http::Response serve(const http::Request& req) {
+        if (req.path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+        if (req.path == "/readyz") {
+            if (ready_) return {200, "text/plain; charset=utf-8", "ok\n"};
+            return {503, "text/plain; charset=utf-8",
+                    desired_ ? "not ready: the first reconcile has not succeeded yet\n"
+                             : "not ready: no configuration loaded yet\n"};
+        }
+        if (req.path == "/metrics") {
+            update_state_metrics();
+            return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(kMetricsPrefix)};
+        }
+        return {404, "text/plain; charset=utf-8", "not found: try /metrics, /healthz or /readyz\n"};
+    }
+
+    // Gauges read from the state at scrape time (nothing is counted on the
+    // hot path).
+    void update_state_metrics() {
+        const std::string table = std::to_string(cfg_.settings.table);
+        for (const char* name : {"desired_rules", "desired_routes", "desired_nexthops", "installed_rules", "installed_routes"})
+            metrics_.clear(name);
+        double rules[2] = {0, 0}, routes[2] = {0, 0}, hops[2] = {0, 0}, have_rules[2] = {0, 0}, have_routes[2] = {0, 0};
+        if (desired_) {
+            for (const Rule& r : desired_->rules) ++rules[r.family == Family::V6];
+            for (const Route& r : desired_->routes) {
+                ++routes[r.family == Family::V6];
+                hops[r.family == Family::V6] += static_cast<double>(r.nexthops.size());
+            }
+        }
+        for (const Rule& r : mirror_.rules()) ++have_rules[r.family == Family::V6];
+        for (const Route& r : mirror_.routes()) ++have_routes[r.family == Family::V6];
+        for (int v6 = 0; v6 < 2; ++v6) {
+            const metrics::Labels l{{"family", family_label(v6 ? Family::V6 : Family::V4)}, {"table", table}};
+            metrics_.set("desired_rules", l, rules[v6]);
+            metrics_.set("desired_routes", l, routes[v6]);
+            metrics_.set("desired_nexthops", l, hops[v6]);
+            metrics_.set("installed_rules", l, have_rules[v6]);
+            metrics_.set("installed_routes", l, have_routes[v6]);
+        }
+        metrics_.set("peers_skipped", {{"reason", "local_address"}}, desired_ ? static_cast<double>(desired_->local_peers.size()) : 0);
+        metrics_.set("peers_skipped", {{"reason", "ipv6_link_local"}}, desired_ ? static_cast<double>(desired_->link_local_peers) : 0);
+        metrics_.set("config_synced", desired_ ? 1 : 0);
+    }
+
+    void start_metrics_server() {
+        if (!cfg_.metrics_address || cfg_.oneshot || cfg_.dry_run) return;
+        http_ = std::make_unique<http::Server>(loop_, [this](const http::Request& r) { return serve(r); });
+        http_->listen(*cfg_.metrics_address);  // throws with the address on failure
+        log::info("serving metrics and probes", {{"port", http_->port()},
+                                                 {"address", cfg_.metrics_address->host.empty() ? std::string("*") : cfg_.metrics_address->host}});
+    }
+
     // The daemon, and ONESHOT: the same source; ONESHOT reconciles the first
     // configuration it delivers and exits.
     int run_loop() {
         std::unique_ptr<Source> source;
         try {
             KubeOptions kube = cfg_.kube;
-            kube.list_only = cfg_.oneshot;  // ONESHOT lists once, reconciles, exits
+            kube.list_only = cfg_.oneshot || cfg_.dry_run;  // ONESHOT lists once, reconciles, exits
             source = cfg_.static_file.empty() ? make_kube_source(kube)
                                               : make_static_file_source(cfg_.static_file, cfg_.static_file_wait);
         } catch (const std::exception& e) {
@@ -93,11 +239,18 @@ private:
             return 1;
         }
         if (!setup_signals()) return 1;
+        try {
+            start_metrics_server();
+        } catch (const std::exception& e) {
+            log::error("cannot serve metrics", {{"error", e.what()}});
+            return 1;
+        }
         loop_.add(rtnl_->event_fd(), EPOLLIN, [this](std::uint32_t) { on_netlink(); });
         loop_.after_dispatch([this] { maybe_reconcile(); });
         loop_.after_dispatch([this] { watch_log_output(); });
-        if (!cfg_.oneshot && cfg_.max_reconcile_wait.count() > 0) schedule_periodic();
-        if (cfg_.oneshot) {
+        const bool once = cfg_.oneshot || cfg_.dry_run;
+        if (!once && cfg_.max_reconcile_wait.count() > 0) schedule_periodic();
+        if (once) {
             loop_.after(cfg_.sync_timeout, [this, &source] {
                 log::error("ONESHOT: no configuration from the source in time; nothing changed",
                            {{"source", source->describe()},
@@ -108,11 +261,17 @@ private:
         log::info("starting", {{"source", source->describe()},
                                {"table", cfg_.settings.table},
                                {"rule_priority", cfg_.settings.rule_priority},
-                               {"oneshot", cfg_.oneshot}});
+                               {"oneshot", cfg_.oneshot},
+                               {"dry_run", cfg_.dry_run}});
         Source::Callbacks cb;
-        cb.config = [this](Model m) { on_model(std::move(m)); };
+        cb.config = [this](Model m) {
+            metrics_.inc("config_loads_total", {{"result", "changed"}});
+            on_model(std::move(m));
+        };
         cb.failed = [this, &source](const std::string& error) {
-            if (!cfg_.oneshot) return;  // the daemon keeps its last good configuration
+            metrics_.inc("config_loads_total", {{"result", "error"}});
+            metrics_.set("config_last_error_timestamp_seconds", unix_now());
+            if (!cfg_.oneshot && !cfg_.dry_run) return;  // the daemon keeps its last good configuration
             log::error("ONESHOT: cannot load the configuration; nothing changed",
                        {{"source", source->describe()}, {"error", error}});
             finish(1);
@@ -187,7 +346,10 @@ private:
 
     // What the kernel's events (or the echoes read while applying) say.
     void note(const KernelMirror::Seen& seen) {
-        if (seen.overrun) log::warn("netlink event overrun; resynchronising from a full dump");
+        if (seen.overrun) {
+            log::warn("netlink event overrun; resynchronising from a full dump");
+            metrics_.inc("netlink_overruns_total");
+        }
         if (!seen.error.empty()) log::error("netlink event socket error", {{"error", seen.error}});
         kernel_dirty_ |= seen.foreign;
         links_dirty_ |= seen.interface;
@@ -265,6 +427,7 @@ private:
     void maybe_reconcile() {
         if (addrs_dirty_) refresh_local_addresses();
         if (!desired_ || deferred_) return;  // never act before a first good config
+        if (cfg_.dry_run) return dry_run();
         if (!config_dirty_ && !timer_due_ && !kernel_dirty_ && !links_dirty_) return;
         const bool corrective = kernel_dirty_ && !config_dirty_ && !timer_due_ && !links_dirty_;
         const auto now = Clock::now();
@@ -276,14 +439,17 @@ private:
         config_dirty_ = timer_due_ = kernel_dirty_ = links_dirty_ = false;
 
         const auto t0 = Clock::now();
-        run_and_log_script(cfg_.pre_script, "pre", kScriptTimeout);
+        run_script("pre", cfg_.pre_script);
+        const auto t1 = Clock::now();
         const auto out = reconciler_->reconcile(*desired_, corrective ? &fights_ : nullptr, now);
+        const auto t2 = Clock::now();
         // Thousands of rules planned, applied or dumped leave freed heap
         // behind: hand it back so the idle footprint stays small.
         if (out.changes >= kTrimAfter || out.dumped_rules >= kTrimAfter) ::malloc_trim(0);
-        run_and_log_script(cfg_.post_script, "post", kScriptTimeout);
+        run_script("post", cfg_.post_script);
         log::write(out.changes ? log::Level::Info : log::Level::Debug, "reconciled",
                    {{"trigger", trigger}, {"changes", out.changes}, {"ok", out.ok}, {"elapsed_us", micros(t0)}});
+        count(trigger, out, std::chrono::duration<double>(t2 - t1).count());
 
         note(out.seen);
         if (out.fight) fights_.charge(out.changes);
@@ -311,8 +477,39 @@ private:
         retry_backoff_ = std::min(retry_backoff_ * 2, kRetryMax);
     }
 
+    void run_script(const char* phase, const std::string& path) {
+        if (path.empty()) return;
+        const bool ok = run_and_log_script(path, phase, kScriptTimeout);
+        metrics_.inc("script_runs_total", {{"phase", phase}, {"result", ok ? "ok" : "failed"}});
+    }
+
+    void count(const char* trigger, const Reconciler::Outcome& out, double seconds) {
+        metrics_.inc("reconciles_total", {{"trigger", trigger}, {"result", out.ok ? "ok" : "failed"}});
+        metrics_.set("last_reconcile_duration_seconds", seconds);
+        if (out.ok) {
+            metrics_.set("last_successful_reconcile_timestamp_seconds", unix_now());
+            ready_ = true;
+        } else {
+            metrics_.inc("reconcile_failures_total");
+        }
+        for (std::size_t k = 0; k < ChangeCounts::kKinds; ++k)
+            for (std::size_t r = 0; r < ChangeCounts::kReasons; ++r) {
+                const std::size_t n = out.counts.n[k][r];
+                if (!n) continue;
+                const auto kind = static_cast<OpKind>(k);
+                const auto reason = static_cast<Reason>(r);
+                const bool rule = kind == OpKind::AddRule || kind == OpKind::AppendRule || kind == OpKind::DelRule;
+                metrics_.inc("changes_total", {{"kind", rule ? "rule" : "route"},
+                                               {"op", std::string(op_kind_name(kind))},
+                                               {"reason", std::string(reason_name(reason))}},
+                             static_cast<double>(n));
+                if (reason == Reason::Imposter) metrics_.inc("imposters_removed_total", {{"kind", rule ? "rule" : "route"}}, static_cast<double>(n));
+            }
+    }
+
     void defer(Clock::time_point now) {
         deferred_ = true;
+        metrics_.inc("fights_rate_limited_total");
         if (fights_.should_warn(now))
             log::warn("another writer keeps changing the managed table; rate-limiting corrections",
                       {{"table", cfg_.settings.table},
@@ -342,6 +539,9 @@ private:
     bool links_dirty_ = false, addrs_dirty_ = false, addrs_failed_ = false;
     bool log_watched_ = false;
     bool stopped_ = false;
+    bool ready_ = false;  // a first configuration loaded and reconciled
+    metrics::Registry metrics_;
+    std::unique_ptr<http::Server> http_;
     int exit_code_ = 0;
 };
 

@@ -36,7 +36,9 @@ const OptionSpec kOptions[] = {
     {"sync-timeout", "SYNC_TIMEOUT", "30000", "ms ONESHOT waits for the API server before failing (Kubernetes modes)"},
     {"log-level", "LOG_LEVEL", "info", "error|warn|info|verbose|debug|silly"},
     {"log-format", "LOG_FORMAT", "json", "json (one object per line) or text"},
+    {"metrics-address", "METRICS_ADDRESS", "unset", "serve Prometheus metrics (/metrics), /healthz and /readyz on HOST:PORT, :PORT (every address) or [IPV6]:PORT; unset: no listener"},
     {"oneshot", "ONESHOT", "false", "reconcile once and exit (0 on success)", true},
+    {"dry-run", "DRY_RUN", "false", "load the configuration as ONESHOT does, print the changes it would make (ip syntax, with reasons; JSON with --log-format json) and touch nothing; exit 0 when the kernel already matches, 3 when changes are pending", true},
     {"clean-and-exit", "CLEANANDEXIT", "false", "delete every rule referencing the table, flush it, exit", true},
 };
 
@@ -161,6 +163,7 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
     }
     for (const auto& [flag, target] : {std::pair<const char*, bool*>{"use-crds", &c.kube.use_crds},
                                        {"oneshot", &c.oneshot},
+                                       {"dry-run", &c.dry_run},
                                        {"clean-and-exit", &c.clean_and_exit}}) {
         if (auto* r = get(flag)) {
             auto b = parse_bool(r->value);
@@ -177,6 +180,11 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
         c.kube.configmap_name = r->value;
     }
     if (auto* r = get("node-name")) c.kube.node_name = r->value;
+    if (auto* r = get("metrics-address")) {
+        auto a = http::parse_listen_address(r->value);
+        if (!a) return err = "invalid " + quote(*r) + ": " + a.error, false;
+        c.metrics_address = *a.value;
+    }
     if (auto* r = get("kubeconfig")) c.kube.kubeconfig = r->value;
     return true;
 }
@@ -265,7 +273,8 @@ std::string usage_text() {
          "(ConfigMap, or the metallb.io CRDs with METALLB_USE_CRDS).\n"
          "\n"
          "Exit status: 0 success (and on SIGTERM/SIGINT), 1 runtime failure (ONESHOT could\n"
-         "not load the config or reconcile), 2 invalid or dangerous settings (nothing touched).\n";
+         "not load the config or reconcile), 2 invalid or dangerous settings (nothing touched),\n"
+         "3 DRY_RUN: changes are pending (0 when the kernel already matches).\n";
     return s;
 }
 

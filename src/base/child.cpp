@@ -138,23 +138,24 @@ ScriptResult run_command(const std::vector<std::string>& args, const std::vector
     return r;
 }
 
-void run_and_log_script(const std::string& path, const std::string& phase, std::chrono::milliseconds timeout) {
-    if (path.empty()) return;
+bool run_and_log_script(const std::string& path, const std::string& phase, std::chrono::milliseconds timeout) {
+    if (path.empty()) return true;
     const ScriptResult r = run_script(path, phase, timeout);
     if (!r.started) {
         log::warn("reconcile script could not be started", {{"phase", phase}, {"path", path}, {"error", r.error}});
-        return;
+        return false;
     }
     if (r.timed_out) {
         log::warn("reconcile script timed out and was killed",
                   {{"phase", phase}, {"path", path}, {"timeout_ms", static_cast<long long>(timeout.count())},
                    {"stdout", r.out}, {"stderr", r.err}});
-        return;
+        return false;
     }
     const auto level = r.ok() ? log::Level::Info : log::Level::Warn;
     log::write(level, r.ok() ? "reconcile script finished" : "reconcile script failed",
                {{"phase", phase}, {"path", path}, {"exit_code", r.exit_code}, {"signal", r.signal},
                 {"elapsed_ms", static_cast<long long>(r.elapsed.count())}, {"stdout", r.out}, {"stderr", r.err}});
+    return r.ok();
 }
 
 }  // namespace nra

@@ -64,6 +64,7 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
         if (p.address.is_v6_link_local()) {
             d.diagnostics.push_back({p.name, "peer " + p.address.str() +
                                                  " is IPv6 link-local and needs an interface; skipped"});
+            ++d.link_local_peers;
             continue;
         }
         if (const std::string why = local_peer_reason(p.address, local); !why.empty()) {

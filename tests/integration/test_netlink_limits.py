@@ -83,7 +83,7 @@ class TestManyPeers(NetlinkLimitsBase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.ns.ip("addr", "add", "10.1.0.250/16", "dev", "v0")  # on-link for thousands of IPv4 peers
+        self.ns.ip("addr", "add", "10.1.255.254/16", "dev", "v0")  # on-link for thousands of IPv4 peers (and not one of them: a local address is never a nexthop)
 
     def check_refused(self, family: int, n: int, daemon: bool = False) -> None:
         cfg = self.write_config(PEERS, POOLS)

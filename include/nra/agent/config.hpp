@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "nra/base/http_server.hpp"
 #include "nra/base/log.hpp"
 #include "nra/core/desired.hpp"
 #include "nra/sources/kube_source.hpp"
@@ -26,7 +27,9 @@ struct Config {
     KubeOptions kube;
     log::Level log_level = log::Level::Info;
     log::Format log_format = log::Format::Json;
+    std::optional<http::ListenAddress> metrics_address;  // METRICS_ADDRESS; unset = no listener
     bool oneshot = false;
+    bool dry_run = false;  // DRY_RUN: print what would change, touch nothing
     bool clean_and_exit = false;
 };
 

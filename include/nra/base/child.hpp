@@ -28,6 +28,7 @@ ScriptResult run_command(const std::vector<std::string>& argv, const std::vector
 ScriptResult run_script(const std::string& path, const std::string& phase, std::chrono::milliseconds timeout);
 
 // Runs the script if `path` is set and logs the outcome (warn on failure).
-void run_and_log_script(const std::string& path, const std::string& phase, std::chrono::milliseconds timeout);
+// Returns whether the script ran and exited 0 (true when no script is set).
+bool run_and_log_script(const std::string& path, const std::string& phase, std::chrono::milliseconds timeout);
 
 }  // namespace nra
