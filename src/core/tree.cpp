@@ -2,6 +2,8 @@
 
 namespace nra {
 
+Node::~Node() = default;
+
 const Node* Node::get(std::string_view key) const {
     if (kind != Kind::Map) return nullptr;
     for (const auto& [k, v] : map)

@@ -244,7 +244,9 @@ ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_p
     std::map<std::string, Entry> clusters, users, contexts;
     std::string current;
     std::string current_file;
-    for (const auto& [path, doc] : docs) {
+    for (const auto& file : docs) {
+        const std::string& path = file.first;  // not a structured binding: clang 14 cannot capture those
+        const Node& doc = file.second;
         const std::string dir = dir_of(path);
         auto collect = [&](const char* list, const char* inner, std::map<std::string, Entry>& into) {
             const Node* seq = doc.get(list);

@@ -19,6 +19,16 @@ struct Node {
     std::vector<std::pair<std::string, Node>> map; // Kind::Map, in document order
     std::size_t line = 0, column = 0;              // 1-based position in the source
 
+    // The destructor is defined in tree.cpp: clang with libstdc++ would
+    // otherwise instantiate it while std::pair<std::string, Node> (the map
+    // member) is still incomplete, and refuse the header.
+    Node() = default;
+    Node(const Node&) = default;
+    Node(Node&&) noexcept = default;
+    Node& operator=(const Node&) = default;
+    Node& operator=(Node&&) noexcept = default;
+    ~Node();
+
     bool is_map() const { return kind == Kind::Map; }
     bool is_seq() const { return kind == Kind::Seq; }
     bool is_scalar() const { return kind == Kind::Scalar; }
