@@ -56,6 +56,7 @@ FUZZ_OBJS  := $(FUZZ_SRCS:%.cpp=$(BUILD)/obj/%.o)
 FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/targets/%.cpp=%)
 FUZZ_CXX     ?= clang++-14
 FUZZ_SECONDS ?= 180
+FUZZ_MAX_LEN ?= 2048
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 
 AGENT   := $(BUILD)/metallb-nra
@@ -138,9 +139,10 @@ test-asan: asan
 
 # deploy/ checks: kustomize overlays, Dockerfile, systemd units (no build, no
 # root; skipped with a message when kubectl or systemd-analyze is missing).
-# Fuzzing (tests/fuzz/README.md): our library and the targets compiled by
+# Fuzzing (docs/reliability/fuzz.md): our library and the targets compiled by
 # clang 14 with -Werror into build/fuzz. `make fuzz` runs each target for
-# FUZZ_SECONDS and merges the inputs that add coverage into the tree's corpus;
+# FUZZ_SECONDS (inputs up to FUZZ_MAX_LEN bytes) and merges the inputs that
+# add coverage into the tree's corpus;
 # a crash stops it, the input is in build/fuzz/artifacts/NAME/.
 # `make fuzz-smoke` replays every corpus and regression input once and fails
 # on any crash, leak, UB or input taking longer than 10 s.
@@ -157,9 +159,9 @@ fuzz: fuzz-build
 		dict=; [ ! -f tests/fuzz/dict/$$t.dict ] || dict=-dict=tests/fuzz/dict/$$t.dict; \
 		reg=; [ ! -d tests/fuzz/regressions/$$t ] || reg=tests/fuzz/regressions/$$t; \
 		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 $$dict \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -timeout=10 -print_final_stats=1 $$dict \
 			-artifact_prefix=build/fuzz/artifacts/$$t/ $$new tests/fuzz/corpus/$$t $$reg; \
-		build/fuzz/$$t -merge=1 -timeout=10 -artifact_prefix=build/fuzz/artifacts/$$t/ tests/fuzz/corpus/$$t $$new 2>&1 | tail -1; \
+		build/fuzz/$$t -merge=1 -max_len=$(FUZZ_MAX_LEN) -timeout=10 -artifact_prefix=build/fuzz/artifacts/$$t/ tests/fuzz/corpus/$$t $$new 2>&1 | tail -1; \
 	done
 
 fuzz-smoke: fuzz-build

@@ -499,7 +499,9 @@ std::string parse_exec_credential(std::string_view json, std::string& token, std
     if (!doc["status"]["expirationTimestamp"].get(ts)) {
         std::tm tm{};
         const std::string text(ts);
-        if (!strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return "invalid status.expirationTimestamp '" + text + "'";
+        // The value is not quoted: it is the plugin's output and may hold the token.
+        if (!strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
+            return "invalid status.expirationTimestamp (not an RFC 3339 time)";
         expiry = timegm(&tm);
     }
     return "";

@@ -254,3 +254,28 @@ TEST_CASE("codec: decoded nexthops are sorted; cloned routes are skipped") {
     rtm->rtm_flags |= RTM_F_CLONED;
     CHECK_FALSE(nl::decode_route(b.nlh(), out));
 }
+
+TEST_CASE("netlink walk: a message length of 2 GiB or more ends the walk (fuzz regression)") {
+    // Two messages in a 48-byte datagram, the second claiming 0xe3e3e3e3 bytes
+    // (tests/fuzz/regressions/netlink_decode/nlmsg-len-over-2gib). libmnl's
+    // check casts the length to int and accepts it; stepping over it would
+    // leave the buffer.
+    alignas(nlmsghdr) unsigned char buf[48] = {};
+    auto* first = reinterpret_cast<nlmsghdr*>(buf);
+    first->nlmsg_len = 24;
+    first->nlmsg_type = RTM_NEWRULE;
+    auto* second = reinterpret_cast<nlmsghdr*>(buf + 24);
+    second->nlmsg_len = 0xe3e3e3e3u;
+    int len = sizeof buf;
+    int seen = 0;
+    for (const nlmsghdr* m = first; nl::detail::nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) ++seen;
+    CHECK(seen == 1);
+    CHECK(len == 24);
+    CHECK_FALSE(nl::detail::nlmsg_ok(second, 24));
+    second->nlmsg_len = 24;
+    CHECK(nl::detail::nlmsg_ok(second, 24));
+    second->nlmsg_len = 25;
+    CHECK_FALSE(nl::detail::nlmsg_ok(second, 24));
+    second->nlmsg_len = 8;  // shorter than a header
+    CHECK_FALSE(nl::detail::nlmsg_ok(second, 24));
+}

@@ -5,7 +5,8 @@
 // byte 1 = split seed, the rest = what the server sent. The bytes are fed
 // once whole and once in pieces whose sizes come from the seed (1..64 bytes);
 // both runs must produce the same events (the parser is incremental: a split
-// never changes the result), and every event must respect the limits.
+// never changes the result) and, for a complete response, consume the same
+// bytes; every event must respect the limits.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -45,8 +46,12 @@ Run run(ResponseParser::Limits limits, bool watch, std::string_view data, const 
     return r;
 }
 
+// Same events; the same bytes consumed when the response completed (what is
+// left belongs to the next response on a kept-alive connection; after an
+// Error the connection is closed and the count means nothing).
 bool same(const Run& a, const Run& b) {
-    if (a.consumed != b.consumed || a.events.size() != b.events.size()) return false;
+    if (a.events.size() != b.events.size()) return false;
+    if (!a.events.empty() && a.events.back().kind == HttpEvent::Kind::Done && a.consumed != b.consumed) return false;
     for (std::size_t i = 0; i < a.events.size(); ++i)
         if (a.events[i].kind != b.events[i].kind || a.events[i].data != b.events[i].data) return false;
     return true;

@@ -2,7 +2,7 @@
 // decode_rule, decode_route) from raw rtnetlink messages, as a dump reply or
 // an event datagram delivers them.
 //
-// Input: a datagram of netlink messages; walked with mnl_nlmsg_ok /
+// Input: a datagram of netlink messages; walked with detail::nlmsg_ok /
 // mnl_nlmsg_next exactly as src/netlink/rtnl.cpp does, each message decoded
 // as a rule and as a route, then printed as the agent logs it (str()).
 // Invariants: a decoded object has the family of its header (AF_INET or
@@ -18,6 +18,7 @@
 #include <cstring>
 #include <vector>
 
+#include "nra/netlink/attr.hpp"
 #include "nra/netlink/rtnl.hpp"
 
 namespace {
@@ -35,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<std::uint32_t> buf((size + 3) / 4);
     if (size) std::memcpy(buf.data(), data, size);
     int len = static_cast<int>(size);
-    for (auto* m = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+    for (auto* m = reinterpret_cast<const nlmsghdr*>(buf.data()); nra::nl::detail::nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
         nra::Rule rule;
         if (nra::nl::decode_rule(m, rule)) {
             if (!family_ok(rule.family)) std::abort();
