@@ -279,3 +279,33 @@ TEST_CASE("netlink walk: a message length of 2 GiB or more ends the walk (fuzz r
     second->nlmsg_len = 8;  // shorter than a header
     CHECK_FALSE(nl::detail::nlmsg_ok(second, 24));
 }
+
+TEST_CASE("codec: a prefix longer than its family is malformed (fuzz regression)") {
+    // tests/fuzz/regressions/netlink_decode/rule-dst-len-222: the kernel never
+    // stores such a rule; decoding it would hand Prefix arithmetic a length
+    // it shifts by (family bits - len).
+    Buf b;
+    Rule out;
+    for (const char* from : {"10.0.0.0/8", "fd00::/64"}) {
+        const Rule r = simple_rule(from, 1000);
+        const unsigned bits = r.family == Family::V4 ? 32 : 128;
+        nl::encode_rule(b.data, RTM_NEWRULE, 0, 1, r);
+        auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_get_payload(const_cast<nlmsghdr*>(b.nlh())));
+        frh->src_len = static_cast<std::uint8_t>(bits);
+        CHECK(nl::decode_rule(b.nlh(), out));
+        frh->src_len = static_cast<std::uint8_t>(bits + 1);
+        CHECK_FALSE(nl::decode_rule(b.nlh(), out));
+        frh->src_len = 8;
+        frh->dst_len = 222;  // FRA_DST absent too: refused either way, before reading it
+        CHECK_FALSE(nl::decode_rule(b.nlh(), out));
+    }
+    Route rt;
+    nl::encode_route(b.data, RTM_NEWROUTE, 0, 1, gw_route("198.51.100.0/24", 1000, {{"192.0.2.2", 1}}));
+    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_get_payload(const_cast<nlmsghdr*>(b.nlh())));
+    REQUIRE(nl::decode_route(b.nlh(), rt));
+    rtm->rtm_dst_len = 33;
+    CHECK_FALSE(nl::decode_route(b.nlh(), rt));
+    rtm->rtm_dst_len = 24;
+    rtm->rtm_src_len = 200;
+    CHECK_FALSE(nl::decode_route(b.nlh(), rt));
+}
