@@ -137,13 +137,11 @@ test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(PYTHON) tests/integration/run.py --agent build/asan/metallb-nra --monitor build/asan/nra-monitor --sanitized
 
-# deploy/ checks: kustomize overlays, Dockerfile, systemd units (no build, no
-# root; skipped with a message when kubectl or systemd-analyze is missing).
 # Fuzzing (docs/reliability/fuzz.md): our library and the targets compiled by
 # clang 14 with -Werror into build/fuzz. `make fuzz` runs each target for
 # FUZZ_SECONDS (inputs up to FUZZ_MAX_LEN bytes) and merges the inputs that
-# add coverage into the tree's corpus;
-# a crash stops it, the input is in build/fuzz/artifacts/NAME/.
+# add coverage into the tree's corpus; a crash stops it, the input is in
+# build/fuzz/artifacts/NAME/.
 # `make fuzz-smoke` replays every corpus and regression input once and fails
 # on any crash, leak, UB or input taking longer than 10 s.
 fuzz-build:
@@ -173,6 +171,8 @@ fuzz-smoke: fuzz-build
 		echo "fuzz-smoke: $$t: $$(find $$dirs -type f | wc -l) inputs ok"; \
 	done
 
+# deploy/ checks: kustomize overlays, Dockerfile, systemd units (no build, no
+# root; skipped with a message when kubectl or systemd-analyze is missing).
 deploy-test:
 	$(PYTHON) tests/deploy/test_deploy.py
 
