@@ -2,6 +2,8 @@
 #   make            build build/metallb-nra and build/nra-monitor
 #   make test       unit + integration tests, then the same under ASan+UBSan
 #   make demo       run the agent in a throwaway network namespace (as root: through sudo when not root)
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (clang 14, ASan+UBSan)
+#   make fuzz-smoke replay every fuzz corpus and regression input once
 # Missing build dependencies are installed from Debian (third_party/install-deps.sh).
 
 BUILD    ?= build
@@ -29,6 +31,12 @@ ifeq ($(SAN),1)
 CXXFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-maybe-uninitialized
 LDFLAGS  += -fsanitize=address,undefined
 endif
+ifeq ($(FUZZ),1)
+# libFuzzer build (make fuzz): CXX is clang++-14, everything instrumented for
+# coverage and under ASan+UBSan; the targets link libFuzzer's main.
+CXXFLAGS += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=fuzzer,address,undefined
+endif
 
 # One static library per layer, dependencies one way (tools/checks/layers.py):
 #   base < doc < core < netlink, kube < sources < agent < tools
@@ -46,6 +54,16 @@ NLT_OBJS  := $(NLT_SRCS:%.cpp=$(BUILD)/obj/%.o)
 MON_SRCS  := $(sort $(wildcard tools/monitor/*.cpp))
 MON_OBJS  := $(MON_SRCS:%.cpp=$(BUILD)/obj/%.o)
 PROBE_OBJS := $(BUILD)/obj/tools/bench/probe.o
+# One libFuzzer target per tests/fuzz/targets/NAME.cpp: binary build/fuzz/NAME,
+# corpus tests/fuzz/corpus/NAME/, crash regressions tests/fuzz/regressions/NAME/,
+# optional dictionary tests/fuzz/dict/NAME.dict.
+FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/targets/*.cpp))
+FUZZ_OBJS  := $(FUZZ_SRCS:%.cpp=$(BUILD)/obj/%.o)
+FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/targets/%.cpp=%)
+FUZZ_CXX     ?= clang++-14
+FUZZ_SECONDS ?= 180
+FUZZ_MAX_LEN ?= 2048
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
 
 AGENT   := $(BUILD)/metallb-nra
 MONITOR := $(BUILD)/nra-monitor
@@ -53,6 +71,7 @@ UNIT    := $(BUILD)/unit-tests
 NLTEST  := $(BUILD)/netlink-kernel-tests
 PROBE   := $(BUILD)/nra-bench-probe
 
+.PHONY: fuzz-build fuzz fuzz-smoke
 .PHONY: all deps check check-layers check-format format compile_commands test unit netlink-test integration asan test-asan static test-static image-test deploy-test bench bench-smoke demo clean
 all: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(AGENT) $(MONITOR) $(UNIT) $(NLTEST) $(PROBE)
@@ -150,6 +169,40 @@ test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(PYTHON) tests/integration/run.py --agent build/asan/metallb-nra --monitor build/asan/nra-monitor --sanitized
 
+# Fuzzing (docs/reliability/fuzz.md): our library and the targets compiled by
+# clang 14 with -Werror into build/fuzz. `make fuzz` runs each target for
+# FUZZ_SECONDS (inputs up to FUZZ_MAX_LEN bytes) and merges the inputs that
+# add coverage into the tree's corpus; a crash stops it, the input is in
+# build/fuzz/artifacts/NAME/.
+# `make fuzz-smoke` replays every corpus and regression input once and fails
+# on any crash, leak, UB or input taking longer than 10 s.
+fuzz-build:
+	@./third_party/install-deps.sh fuzz
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build/fuzz FUZZ=1 CXX=$(FUZZ_CXX) $(FUZZ_NAMES:%=build/fuzz/%)
+
+$(FUZZ_NAMES:%=$(BUILD)/%): $(BUILD)/%: $(BUILD)/obj/tests/fuzz/targets/%.o $(BUILD)/libnra.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		new=build/fuzz/new/$$t; rm -rf $$new; mkdir -p $$new build/fuzz/artifacts/$$t tests/fuzz/corpus/$$t; \
+		dict=; [ ! -f tests/fuzz/dict/$$t.dict ] || dict=-dict=tests/fuzz/dict/$$t.dict; \
+		reg=; [ ! -d tests/fuzz/regressions/$$t ] || reg=tests/fuzz/regressions/$$t; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -timeout=10 -print_final_stats=1 $$dict \
+			-artifact_prefix=build/fuzz/artifacts/$$t/ $$new tests/fuzz/corpus/$$t $$reg; \
+		build/fuzz/$$t -merge=1 -max_len=$(FUZZ_MAX_LEN) -timeout=10 -artifact_prefix=build/fuzz/artifacts/$$t/ tests/fuzz/corpus/$$t $$new 2>&1 | tail -1; \
+	done
+
+fuzz-smoke: fuzz-build
+	@set -e; for t in $(FUZZ_NAMES); do \
+		dirs=; for d in corpus regressions; do [ ! -d tests/fuzz/$$d/$$t ] || dirs="$$dirs tests/fuzz/$$d/$$t"; done; \
+		mkdir -p build/fuzz/artifacts/$$t; \
+		build/fuzz/$$t -runs=0 -timeout=10 -artifact_prefix=build/fuzz/artifacts/$$t/ $$dirs >build/fuzz/$$t.smoke.log 2>&1 \
+			|| { cat build/fuzz/$$t.smoke.log; echo "fuzz-smoke: $$t FAILED (log above)"; exit 1; }; \
+		echo "fuzz-smoke: $$t: $$(find $$dirs -type f | wc -l) inputs ok"; \
+	done
+
 # deploy/ checks: kustomize overlays, Dockerfile, systemd units (no build, no
 # root; skipped with a message when kubectl or systemd-analyze is missing).
 deploy-test:
@@ -187,4 +240,4 @@ demo: all
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(MON_OBJS:.o=.d) $(NLT_OBJS:.o=.d) $(PROBE_OBJS:.o=.d) $(BUILD)/obj/src/agent/main.d
+-include $(LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(MON_OBJS:.o=.d) $(NLT_OBJS:.o=.d) $(PROBE_OBJS:.o=.d) $(BUILD)/obj/src/agent/main.d

@@ -245,7 +245,9 @@ ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_p
     std::map<std::string, Entry> clusters, users, contexts;
     std::string current;
     std::string current_file;
-    for (const auto& [path, doc] : docs) {
+    for (const auto& file : docs) {
+        const std::string& path = file.first;  // not a structured binding: clang 14 cannot capture those
+        const Node& doc = file.second;
         const std::string dir = dir_of(path);
         auto collect = [&](const char* list, const char* inner, std::map<std::string, Entry>& into) {
             const Node* seq = doc.get(list);
@@ -502,7 +504,9 @@ std::string parse_exec_credential(std::string_view json, std::string& token, std
     if (!doc["status"]["expirationTimestamp"].get(ts)) {
         std::tm tm{};
         const std::string text(ts);
-        if (!strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return "invalid status.expirationTimestamp '" + text + "'";
+        // The value is not quoted: it is the plugin's output and may hold the token.
+        if (!strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
+            return "invalid status.expirationTimestamp (not an RFC 3339 time)";
         expiry = timegm(&tm);
     }
     return "";

@@ -43,6 +43,15 @@ struct AttrTable {
     }
 };
 
+// Whether a whole message of `len` remaining bytes starts at nlh. Replaces
+// mnl_nlmsg_ok, which compares (int)nlmsg_len <= len: a length of 2 GiB or
+// more is negative there and accepted, and mnl_nlmsg_next then steps far
+// outside the buffer (found by fuzzing, tests/fuzz/regressions/netlink_decode).
+inline bool nlmsg_ok(const nlmsghdr* nlh, int len) {
+    return len >= static_cast<int>(sizeof(nlmsghdr)) && nlh->nlmsg_len >= sizeof(nlmsghdr) &&
+           nlh->nlmsg_len <= static_cast<unsigned>(len);
+}
+
 // Size-checked payload reads: false when the attribute is absent or short.
 inline bool attr_u8(const nlattr* a, std::uint8_t& v) {
     if (!a || mnl_attr_get_payload_len(a) < 1) return false;

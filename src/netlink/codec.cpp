@@ -282,6 +282,11 @@ bool decode_rule(const nlmsghdr* nlh, Rule& out) {
     AttrTable<FRA_MAX> tb;
     if (!tb.parse(nlh, sizeof(fib_rule_hdr))) return false;
 
+    // A prefix longer than its family is malformed (the kernel refuses to
+    // store one); Prefix arithmetic assumes len <= family bits.
+    const unsigned bits = family_bits(static_cast<Family>(frh->family));
+    if (frh->src_len > bits || frh->dst_len > bits) return false;
+
     Rule r;
     r.family = static_cast<Family>(frh->family);
     r.tos = frh->tos;
@@ -435,6 +440,9 @@ bool decode_route(const nlmsghdr* nlh, Route& out) {
     if (rtm->rtm_flags & RTM_F_CLONED) return false;
     AttrTable<RTA_MAX> tb;
     if (!tb.parse(nlh, sizeof(rtmsg))) return false;
+
+    const unsigned bits = family_bits(static_cast<Family>(rtm->rtm_family));
+    if (rtm->rtm_dst_len > bits || rtm->rtm_src_len > bits) return false;  // as for rules
 
     Route r;
     r.family = static_cast<Family>(rtm->rtm_family);

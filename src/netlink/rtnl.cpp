@@ -258,7 +258,7 @@ struct Rtnl::Impl {
             }
             auto* m = reinterpret_cast<const nlmsghdr*>(rbuf.data());
             int len = static_cast<int>(n);
-            for (; mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+            for (; detail::nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
                 if (m->nlmsg_pid != req_portid || m->nlmsg_seq != want_seq) continue;  // stale
                 if (m->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
                 if (m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR) {
@@ -454,7 +454,7 @@ std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
             }
             auto* m = reinterpret_cast<const nlmsghdr*>(d.rbuf.data());
             int len = static_cast<int>(n);
-            for (; mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+            for (; detail::nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
                 if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_pid != d.req_portid) continue;
                 auto it = pending.find(m->nlmsg_seq);
                 if (it == pending.end()) continue;  // stale (an earlier timed-out request)
@@ -492,7 +492,7 @@ DrainResult Rtnl::drain_events(const std::function<void(const Event&)>& fn) {
         }
         auto* m = reinterpret_cast<const nlmsghdr*>(d.rbuf.data());
         int len = static_cast<int>(n);
-        for (; mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+        for (; detail::nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
             Event ev;
             ev.portid = m->nlmsg_pid;
             switch (m->nlmsg_type) {

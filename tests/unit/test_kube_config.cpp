@@ -229,3 +229,14 @@ TEST_CASE("ExecCredential output") {
     CHECK(parse_exec_credential(R"({"kind":"ExecCredential","status":{"token":"t","expirationTimestamp":"soon"}})", token,
                                 expiry).find("expirationTimestamp") != std::string::npos);
 }
+
+TEST_CASE("ExecCredential errors never quote the token (fuzz regression)") {
+    // tests/fuzz/regressions/exec_credential/token-in-expiration-error
+    std::string token;
+    std::optional<std::time_t> expiry;
+    const std::string err = parse_exec_credential(
+        R"({"kind":"ExecCredential","status":{"token":"s3cr3t-t0ken","expirationTimestamp":"2026-x s3cr3t-t0ken"}})",
+        token, expiry);
+    CHECK(err.find("expirationTimestamp") != std::string::npos);
+    CHECK(err.find("s3cr3t-t0ken") == std::string::npos);
+}

@@ -447,3 +447,58 @@ TEST_CASE("codec: a route using a nexthop object is encoded by key and id only")
     CHECK(tb[RTA_VIA] == nullptr);
     REQUIRE(tb[RTA_DST]);
 }
+
+TEST_CASE("netlink walk: a message length of 2 GiB or more ends the walk (fuzz regression)") {
+    // Two messages in a 48-byte datagram, the second claiming 0xe3e3e3e3 bytes
+    // (tests/fuzz/regressions/netlink_decode/nlmsg-len-over-2gib). libmnl's
+    // check casts the length to int and accepts it; stepping over it would
+    // leave the buffer.
+    alignas(nlmsghdr) unsigned char buf[48] = {};
+    auto* first = reinterpret_cast<nlmsghdr*>(buf);
+    first->nlmsg_len = 24;
+    first->nlmsg_type = RTM_NEWRULE;
+    auto* second = reinterpret_cast<nlmsghdr*>(buf + 24);
+    second->nlmsg_len = 0xe3e3e3e3u;
+    int len = sizeof buf;
+    int seen = 0;
+    for (const nlmsghdr* m = first; nl::detail::nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) ++seen;
+    CHECK(seen == 1);
+    CHECK(len == 24);
+    CHECK_FALSE(nl::detail::nlmsg_ok(second, 24));
+    second->nlmsg_len = 24;
+    CHECK(nl::detail::nlmsg_ok(second, 24));
+    second->nlmsg_len = 25;
+    CHECK_FALSE(nl::detail::nlmsg_ok(second, 24));
+    second->nlmsg_len = 8;  // shorter than a header
+    CHECK_FALSE(nl::detail::nlmsg_ok(second, 24));
+}
+
+TEST_CASE("codec: a prefix longer than its family is malformed (fuzz regression)") {
+    // tests/fuzz/regressions/netlink_decode/rule-dst-len-222: the kernel never
+    // stores such a rule; decoding it would hand Prefix arithmetic a length
+    // it shifts by (family bits - len).
+    Buf b;
+    Rule out;
+    for (const char* from : {"10.0.0.0/8", "fd00::/64"}) {
+        const Rule r = simple_rule(from, 1000);
+        const unsigned bits = r.family == Family::V4 ? 32 : 128;
+        nl::encode_rule(b.data, sizeof b.data, RTM_NEWRULE, 0, 1, r);
+        auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_get_payload(const_cast<nlmsghdr*>(b.nlh())));
+        frh->src_len = static_cast<std::uint8_t>(bits);
+        CHECK(nl::decode_rule(b.nlh(), out));
+        frh->src_len = static_cast<std::uint8_t>(bits + 1);
+        CHECK_FALSE(nl::decode_rule(b.nlh(), out));
+        frh->src_len = 8;
+        frh->dst_len = 222;  // FRA_DST absent too: refused either way, before reading it
+        CHECK_FALSE(nl::decode_rule(b.nlh(), out));
+    }
+    Route rt;
+    nl::encode_route(b.data, sizeof b.data, RTM_NEWROUTE, 0, 1, gw_route("198.51.100.0/24", 1000, {{"192.0.2.2", 1}}));
+    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_get_payload(const_cast<nlmsghdr*>(b.nlh())));
+    REQUIRE(nl::decode_route(b.nlh(), rt));
+    rtm->rtm_dst_len = 33;
+    CHECK_FALSE(nl::decode_route(b.nlh(), rt));
+    rtm->rtm_dst_len = 24;
+    rtm->rtm_src_len = 200;
+    CHECK_FALSE(nl::decode_route(b.nlh(), rt));
+}
