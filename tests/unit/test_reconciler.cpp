@@ -14,6 +14,7 @@
 #include "nra/agent/fight.hpp"
 #include "nra/agent/mirror.hpp"
 #include "nra/agent/reconciler.hpp"
+#include "nra/base/log.hpp"
 #include "nra/core/desired.hpp"
 #include "nra/core/rule_order.hpp"
 
@@ -160,6 +161,12 @@ bool kernel_holds(const SimKernel& k, const Desired& d) {
 
 const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
 
+// The reconciler logs every change at info: keep the test output to errors.
+struct QuietLog {
+    QuietLog() { log::init(log::Level::Error, log::Format::Json); }
+    ~QuietLog() { log::init(log::Level::Info, log::Format::Json); }
+};
+
 }  // namespace
 
 TEST_CASE("rule mirror: kernel order by priority, first equal rule erased") {
@@ -212,6 +219,7 @@ TEST_CASE("fight limiter: token bucket and warning rate") {
 }
 
 TEST_CASE("reconciler: converges from an empty table, then nothing to do") {
+    QuietLog quiet;
     SimKernel k;
     KernelMirror m(20);
     Reconciler rc(k, m);
@@ -230,6 +238,7 @@ TEST_CASE("reconciler: converges from an empty table, then nothing to do") {
 }
 
 TEST_CASE("reconciler: another writer's rule is seen, removed, and ours kept") {
+    QuietLog quiet;
     SimKernel k;
     KernelMirror m(20);
     Reconciler rc(k, m);
@@ -253,6 +262,7 @@ TEST_CASE("reconciler: another writer's rule is seen, removed, and ours kept") {
 }
 
 TEST_CASE("reconciler: refusals are reported; a missing link is not a backoff") {
+    QuietLog quiet;
     SimKernel k;
     KernelMirror m(20);
     Reconciler rc(k, m);
@@ -272,6 +282,7 @@ TEST_CASE("reconciler: refusals are reported; a missing link is not a backoff") 
 }
 
 TEST_CASE("reconciler: an overrun re-reads everything; a fight is detected") {
+    QuietLog quiet;
     SimKernel k;
     KernelMirror m(20);
     Reconciler rc(k, m);
@@ -296,6 +307,7 @@ TEST_CASE("reconciler: an overrun re-reads everything; a fight is detected") {
 }
 
 TEST_CASE("reconciler: clean removes every rule and route of the table, nothing else") {
+    QuietLog quiet;
     SimKernel k;
     KernelMirror m(20);
     Reconciler rc(k, m);
@@ -311,6 +323,7 @@ TEST_CASE("reconciler: clean removes every rule and route of the table, nothing 
 }
 
 TEST_CASE("reconciler: preview plans without touching the kernel") {
+    QuietLog quiet;
     SimKernel k;
     KernelMirror m(20);
     Reconciler rc(k, m);
