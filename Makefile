@@ -180,7 +180,7 @@ fuzz-build:
 	@./third_party/install-deps.sh fuzz
 	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build/fuzz FUZZ=1 CXX=$(FUZZ_CXX) $(FUZZ_NAMES:%=build/fuzz/%)
 
-$(FUZZ_NAMES:%=$(BUILD)/%): $(BUILD)/%: $(BUILD)/obj/tests/fuzz/targets/%.o $(BUILD)/libnra.a
+$(FUZZ_NAMES:%=$(BUILD)/%): $(BUILD)/%: $(BUILD)/obj/tests/fuzz/targets/%.o $(LIBS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 fuzz: fuzz-build

@@ -134,13 +134,14 @@ private:
         return out.ok ? 0 : 1;
     }
 
-    // DRY_RUN: the changes, one per line (`ip` syntax and reason), or one
-    // JSON object per line with --log-format json; the log stays on stderr.
+    // DRY_RUN: the changes on stdout, one per line (`ip` syntax and reason),
+    // or one JSON object per line when --log-format json (LOG_FORMAT=json) is
+    // given explicitly; the log stays on stderr.
     int print_changes(const std::vector<Op>& ops) {
         for (const Op& op : ops) {
             const std::string cmd = ip_command(op);
             const std::string reason(reason_name(op.reason));
-            if (cfg_.log_format == log::Format::Json)
+            if (cfg_.log_format_set && cfg_.log_format == log::Format::Json)
                 std::printf("{\"op\":\"%s\",\"object\":\"%s\",\"command\":\"%s\",\"reason\":\"%s\"}\n",
                             std::string(op_kind_name(op.kind)).c_str(), log::json_escape(object_text(op)).c_str(),
                             log::json_escape(cmd).c_str(), reason.c_str());

@@ -38,7 +38,7 @@ const OptionSpec kOptions[] = {
     {"log-format", "LOG_FORMAT", "json", "json (one object per line) or text"},
     {"metrics-address", "METRICS_ADDRESS", "unset", "serve Prometheus metrics (/metrics), /healthz and /readyz on HOST:PORT, :PORT (every address) or [IPV6]:PORT; unset: no listener"},
     {"oneshot", "ONESHOT", "false", "reconcile once and exit (0 on success)", true},
-    {"dry-run", "DRY_RUN", "false", "load the configuration as ONESHOT does, print the changes it would make (ip syntax, with reasons; JSON with --log-format json) and touch nothing; exit 0 when the kernel already matches, 3 when changes are pending", true},
+    {"dry-run", "DRY_RUN", "false", "load the configuration as ONESHOT does, print the changes it would make on stdout (ip syntax with reasons; JSON lines when --log-format json is given) and touch nothing; exit 0 when the kernel already matches, 3 when changes are pending", true},
     {"clean-and-exit", "CLEANANDEXIT", "false", "delete every rule referencing the table, flush it, exit", true},
 };
 
@@ -157,6 +157,7 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
         c.log_level = *l;
     }
     if (auto* r = get("log-format")) {
+        c.log_format_set = true;
         if (r->value == "json") c.log_format = log::Format::Json;
         else if (r->value == "text") c.log_format = log::Format::Text;
         else return err = "invalid " + quote(*r) + ": expected json or text", false;

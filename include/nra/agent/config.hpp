@@ -27,6 +27,7 @@ struct Config {
     KubeOptions kube;
     log::Level log_level = log::Level::Info;
     log::Format log_format = log::Format::Json;
+    bool log_format_set = false;  // LOG_FORMAT / --log-format given (DRY_RUN prints JSON only then)
     std::optional<http::ListenAddress> metrics_address;  // METRICS_ADDRESS; unset = no listener
     bool oneshot = false;
     bool dry_run = false;  // DRY_RUN: print what would change, touch nothing
