@@ -3,7 +3,7 @@
 # Pinned to what bookworm ships (see third_party/README.md); idempotent and quiet
 # when everything is already present.
 set -eu
-pkgs="g++ make pkg-config curl file binutils libmnl-dev libyaml-dev libssl-dev libsimdjson-dev catch2 iproute2 python3 openssl procps util-linux strace"
+pkgs="g++ make pkg-config curl file binutils libmnl-dev libyaml-dev libssl-dev libsimdjson-dev libc-ares-dev catch2 iproute2 python3 openssl procps util-linux strace"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
