@@ -163,16 +163,19 @@ class TestResolverOffLoop(AsyncBase):
         return self.kubeconfig(api, server=f"https://{NAME}:{api.info['port']}")
 
     def test_unreachable_first_address_then_the_reachable_one(self):
-        """The name resolves to a silent address first and the API server second: after its own 3 s
-        connect deadline the first is given up and the second used (no 30 s budget for all)."""
-        self.set_hosts(f"10.77.0.2 {NAME}\n127.0.0.1 {NAME}\n")
-        api = self.start_api()
+        """The name resolves to a silent IPv6 address first and the API server's IPv4 address second
+        (global addresses, the order glibc's sorting would keep too): after its own 3 s connect
+        deadline the first is given up and the second used (no 30 s budget for all)."""
+        self.ns.ip("-6", "route", "add", "fd77::/64", "dev", "v0")
+        self.ns.ip("-6", "neigh", "replace", "fd77::2", "lladdr", "02:00:5e:77:00:99", "dev", "v0", "nud", "permanent")
+        self.set_hosts(f"fd77::2 {NAME}\n10.0.0.2 {NAME}\n")
+        api = self.start_api(host="10.0.0.2")
         api.put_object(configmap(cfg(P, C1)))
         t0 = time.monotonic()
         agent = self.start_kube_agent(kubeconfig=self.named_kubeconfig(api))
         self.wait_state(C1, P, timeout=12)
         print(f"\n  converged through the second address after {time.monotonic() - t0:.1f} s", flush=True)
-        self.wait_agent_log(agent, "API server address resolved", "10.77.0.2:", "127.0.0.1:")
+        self.wait_agent_log(agent, "API server address resolved", "[fd77::2]:", "10.0.0.2:")
         self.assert_alive(agent)
 
     def test_resolver_never_answers_last_good_addresses_kept(self):
