@@ -77,6 +77,7 @@ ip netns exec "$ns" chroot "$root" /nra-monitor --dump --table 20 | grep -q "192
 # server that does not exist: the name must come from /etc/hosts) and a
 # kubeconfig with everything inline.
 mkdir -p "$root/etc"
+ip -n "$ns" link set lo up
 printf '127.0.0.1 localhost\n127.0.0.1 kubernetes.default.svc\n' > "$root/etc/hosts"
 printf 'nameserver 127.0.0.53\n' > "$root/etc/resolv.conf"
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -92,7 +93,7 @@ with FakeApi(netns=ns) as api:
     api.put_object(cm)
     api.write_kubeconfig(root + "/kubeconfig", server=f"https://kubernetes.default.svc:{api.info['port']}", ca="data")
     r = subprocess.run(["ip", "netns", "exec", ns, "chroot", root, "/metallb-nra", "--oneshot", "--kubeconfig",
-                        "/kubeconfig", "--log-level", "warn"], env={"METALLB_NAMESPACE": "metallb-system"},
+                        "/kubeconfig", "--log-level", "warn"], env={"METALLB_NAMESPACE": "metallb-system", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
                        capture_output=True, text=True, timeout=60)
     sys.stderr.write(r.stderr)
     names = {q.get("path", "") for q in api.requests_log() if q.get("status") == 200}
