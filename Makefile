@@ -15,7 +15,7 @@ NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -Iinclude -MMD -MP -DNRA_VERSION='"$(VERSION)"'
-LDLIBS   := -lmnl -lyaml -lssl -lcrypto -lsimdjson
+LDLIBS   := -lmnl -lyaml -lssl -lcrypto -lsimdjson -lcares
 ifeq ($(STATIC),1)
 # Fully static binary for FROM scratch images and minimal nodes: libmnl, OpenSSL,
 # libyaml and simdjson come from third_party/fetch-static.sh, pinned by version
@@ -23,7 +23,7 @@ ifeq ($(STATIC),1)
 SLIB     := third_party/static/lib
 CXXFLAGS += -Ithird_party/static/include -Ithird_party/static/simdjson
 LDFLAGS  += -static
-LDLIBS   := $(SLIB)/libmnl.a $(SLIB)/libyaml.a $(SLIB)/libssl.a $(SLIB)/libcrypto.a -lpthread
+LDLIBS   := $(SLIB)/libmnl.a $(SLIB)/libyaml.a $(SLIB)/libssl.a $(SLIB)/libcrypto.a $(SLIB)/libcares.a -lpthread
 endif
 ifeq ($(SAN),1)
 # GCC 12 reports false -Wmaybe-uninitialized under the sanitizers (std::regex,

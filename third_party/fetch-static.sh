@@ -5,6 +5,7 @@
 #   lib/libmnl.a            trixie's libmnl-dev (bookworm's -dev has no .a)
 #   lib/libssl.a, libcrypto.a + include/   bookworm's libssl-dev
 #   lib/libyaml.a + include/               bookworm's libyaml-dev
+#   lib/libcares.a + include/ares*.h       bookworm's libc-ares-dev
 #   simdjson/simdjson.{cpp,h}              simdjson's source as Debian packages it
 # The C library (libc.a) comes from the toolchain (libc6-dev).
 # Idempotent: a download whose checksum already matches is not repeated.
@@ -57,7 +58,7 @@ grep -v '^[[:space:]]*\(#\|$\)' "$here/static.lock" | while read -r name version
     esac
     echo "fetch-static: $name $version ok" >&2
 done
-for a in libmnl.a libssl.a libcrypto.a libyaml.a; do
+for a in libmnl.a libssl.a libcrypto.a libyaml.a libcares.a; do
     [ -f "$out/lib/$a" ] || { echo "fetch-static: $a missing after unpacking" >&2; exit 1; }
 done
 echo "$want" > "$stamp"

@@ -3,7 +3,10 @@
 # `file` must call them statically linked; inside the root, --version of both,
 # then, in a throwaway network namespace, a ONESHOT against a config inside
 # that root and the rules and routes read back with ip; the monitor dumps the
-# table from inside the root too. Prints the stripped sizes.
+# table from inside the root too; then a ONESHOT against the fake API server
+# (tests/fakeapi) named by host name, with only /etc/hosts and /etc/resolv.conf
+# added to the root (the name comes from /etc/hosts through c-ares: no NSS).
+# Prints the stripped sizes.
 #   tools/static-smoke.sh [DIR]   (DIR holds metallb-nra and nra-monitor; default build/static)
 set -eu
 dir="${1:-build/static}"
@@ -69,4 +72,34 @@ ip -n "$ns" -6 route show table 20 | grep -q "default via fd00::1 dev v0" || fai
 ip -n "$ns" rule show | grep -q "from 203.0.113.0/24 lookup 100" || fail "foreign rule touched"
 ip netns exec "$ns" chroot "$root" /nra-monitor --dump --table 20 | grep -q "192.168.57.0/24" \
     || fail "nra-monitor --dump in the empty root"
-echo "static-smoke: OK (static binaries, empty root, ONESHOT in a network namespace, both families)"
+
+# Kubernetes by host name: the root gets /etc/hosts, /etc/resolv.conf (a name
+# server that does not exist: the name must come from /etc/hosts) and a
+# kubeconfig with everything inline.
+mkdir -p "$root/etc"
+ip -n "$ns" link set lo up
+printf '127.0.0.1 localhost\n127.0.0.1 kubernetes.default.svc\n' > "$root/etc/hosts"
+printf 'nameserver 127.0.0.53\n' > "$root/etc/resolv.conf"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+"${PYTHON:-python3}" - "$ns" "$root" "$here" <<'PY' || fail "ONESHOT against the API server by host name in the empty root"
+import subprocess, sys
+ns, root, repo = sys.argv[1:4]
+sys.path.insert(0, repo + "/tests/fakeapi")
+from client import FakeApi
+cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config", "namespace": "metallb-system"},
+      "data": {"config": "peers:\n- peer-address: 10.0.0.1\naddress-pools:\n- name: k\n  protocol: bgp\n"
+                         "  addresses: [192.168.58.0/24]\n"}}
+with FakeApi(netns=ns) as api:
+    api.put_object(cm)
+    api.write_kubeconfig(root + "/kubeconfig", server=f"https://kubernetes.default.svc:{api.info['port']}", ca="data")
+    r = subprocess.run(["ip", "netns", "exec", ns, "chroot", root, "/metallb-nra", "--oneshot", "--kubeconfig",
+                        "/kubeconfig", "--log-level", "warn"], env={"METALLB_NAMESPACE": "metallb-system", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                       capture_output=True, text=True, timeout=60)
+    sys.stderr.write(r.stderr)
+    names = {q.get("path", "") for q in api.requests_log() if q.get("status") == 200}
+    if r.returncode != 0 or not any("/configmaps" in n for n in names):
+        sys.exit(f"rc {r.returncode}, answered requests: {sorted(names)}")
+PY
+ip -n "$ns" rule show table 20 | grep -q "from 192.168.58.0/24 lookup 20" \
+    || fail "rules after the Kubernetes ONESHOT: $(ip -n "$ns" rule show table 20)"
+echo "static-smoke: OK (static binaries, empty root, ONESHOT in a network namespace, both families, API server by host name)"

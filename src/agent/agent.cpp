@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <functional>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -425,32 +426,93 @@ private:
     }
 
     // ---- reconcile -----------------------------------------------------
+    // Scripts run around the reconciles that establish a state (a new
+    // configuration, the periodic and resync ticks, ONESHOT): the pre script
+    // finishes before that reconcile's changes, the post script starts after
+    // them, and the next such reconcile waits for the post script. Neither
+    // blocks the loop: they are children whose exit is an event. Corrections
+    // (other writers' changes, links and addresses coming back) never wait
+    // for a script: they restore the state the last reconcile established.
     void maybe_reconcile() {
         if (addrs_dirty_) refresh_local_addresses();
         if (!desired_ || deferred_) return;  // never act before a first good config
         if (cfg_.dry_run) return dry_run();
         if (!config_dirty_ && !timer_due_ && !kernel_dirty_ && !links_dirty_) return;
-        const bool corrective = kernel_dirty_ && !config_dirty_ && !timer_due_ && !links_dirty_;
-        const auto now = Clock::now();
-        if (corrective && !fights_.allow(now)) return defer(now);
+        const bool establishing = config_dirty_ || timer_due_;
         const char* trigger = config_dirty_ ? (cfg_.oneshot ? "oneshot" : "config")
                               : timer_due_  ? (mirror_.rules_valid() ? "periodic" : "resync")
                               : links_dirty_ ? "link"
                                              : "kernel";
-        config_dirty_ = timer_due_ = kernel_dirty_ = links_dirty_ = false;
+        if (!scripted()) {
+            const bool corrective = !establishing && !links_dirty_;
+            const auto now = Clock::now();
+            if (corrective && !fights_.allow(now)) return defer(now);
+            config_dirty_ = timer_due_ = kernel_dirty_ = links_dirty_ = false;
+            const bool ok = reconcile(trigger, *desired_, corrective, now);
+            if (cfg_.oneshot) finish(ok ? 0 : 1);
+            return;
+        }
+        if (establishing && script_phase_ == ScriptPhase::Idle) {
+            config_dirty_ = timer_due_ = false;
+            start_pre(trigger);
+        }
+        if ((kernel_dirty_ || links_dirty_) && applied_) {
+            const bool corrective = !links_dirty_;
+            const auto now = Clock::now();
+            if (corrective && !fights_.allow(now)) return defer(now);
+            const char* why = links_dirty_ ? "link" : "kernel";
+            kernel_dirty_ = links_dirty_ = false;
+            reconcile(why, *applied_, corrective, now);
+        }
+    }
 
+    bool scripted() const { return !cfg_.pre_script.empty() || !cfg_.post_script.empty(); }
+
+    void start_pre(const char* trigger) {
+        script_phase_ = ScriptPhase::Pre;
+        scripted_trigger_ = trigger;
+        run_script("pre", cfg_.pre_script, [this] { after_pre(); });
+    }
+
+    void after_pre() {
+        if (!desired_) return;
+        const std::string trigger = scripted_trigger_;
+        applied_ = *desired_;
+        last_scripted_ok_ = reconcile(trigger.c_str(), *applied_, false, Clock::now());
+        script_phase_ = ScriptPhase::Post;
+        run_script("post", cfg_.post_script, [this] { after_post(); });
+    }
+
+    void after_post() {
+        script_phase_ = ScriptPhase::Idle;
+        if (cfg_.oneshot) return finish(last_scripted_ok_ ? 0 : 1);
+        if (config_dirty_ || timer_due_) loop_.wake();
+    }
+
+    // Starts the script (or calls `then` at once without one); `then` runs
+    // on the loop when it has ended, whatever its outcome (logged).
+    void run_script(const char* phase, const std::string& path, std::function<void()> then) {
+        if (path.empty()) return then();
+        const std::string ph = phase;
+        script_ = ChildProcess::start(loop_, script_spec(path, ph, kScriptTimeout),
+                                      [this, ph, path, then = std::move(then)](ScriptResult r) {
+                                          log_script_result(path, ph, kScriptTimeout, r);
+                                          metrics_.inc("script_runs_total", {{"phase", ph}, {"result", r.ok() ? "ok" : "failed"}});
+                                          then();
+                                          loop_.wake();
+                                      });
+    }
+
+    // One reconcile towards `target`; returns whether the kernel matches it.
+    bool reconcile(const char* trigger, const Desired& target, bool corrective, Clock::time_point now) {
         const auto t0 = Clock::now();
-        run_script("pre", cfg_.pre_script);
-        const auto t1 = Clock::now();
-        const auto out = reconciler_->reconcile(*desired_, corrective ? &fights_ : nullptr, now);
-        const auto t2 = Clock::now();
+        const auto out = reconciler_->reconcile(target, corrective ? &fights_ : nullptr, now);
         // Thousands of rules planned, applied or dumped leave freed heap
         // behind: hand it back so the idle footprint stays small.
         if (out.changes >= kTrimAfter || out.dumped_rules >= kTrimAfter) ::malloc_trim(0);
-        run_script("post", cfg_.post_script);
         log::write(out.changes ? log::Level::Info : log::Level::Debug, "reconciled",
                    {{"trigger", trigger}, {"changes", out.changes}, {"ok", out.ok}, {"elapsed_us", micros(t0)}});
-        count(trigger, out, std::chrono::duration<double>(t2 - t1).count());
+        count(trigger, out, std::chrono::duration<double>(Clock::now() - t0).count());
 
         note(out.seen);
         if (out.fight) fights_.charge(out.changes);
@@ -461,7 +523,7 @@ private:
         // Foreign, link and address changes drained while applying must not
         // wait for the next unrelated event.
         if (config_dirty_ || kernel_dirty_ || timer_due_ || links_dirty_ || addrs_dirty_) loop_.wake();
-        if (cfg_.oneshot) finish(out.ok ? 0 : 1);
+        return out.ok;
     }
 
     // A failed reconcile (kernel refused a change, dump failed) is retried
@@ -476,12 +538,6 @@ private:
             loop_.wake();
         });
         retry_backoff_ = std::min(retry_backoff_ * 2, kRetryMax);
-    }
-
-    void run_script(const char* phase, const std::string& path) {
-        if (path.empty()) return;
-        const bool ok = run_and_log_script(path, phase, kScriptTimeout);
-        metrics_.inc("script_runs_total", {{"phase", phase}, {"result", ok ? "ok" : "failed"}});
     }
 
     void count(const char* trigger, const Reconciler::Outcome& out, double seconds) {
@@ -543,6 +599,13 @@ private:
     bool ready_ = false;  // a first configuration loaded and reconciled
     metrics::Registry metrics_;
     std::unique_ptr<http::Server> http_;
+    // Reconcile scripts (declared after the loop: destroyed, and killed, first).
+    enum class ScriptPhase { Idle, Pre, Post };
+    ScriptPhase script_phase_ = ScriptPhase::Idle;
+    std::unique_ptr<ChildProcess> script_;
+    std::string scripted_trigger_;
+    std::optional<Desired> applied_;  // what the last scripted reconcile established (corrections restore it)
+    bool last_scripted_ok_ = false;
     int exit_code_ = 0;
 };
 

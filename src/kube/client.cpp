@@ -10,12 +10,14 @@ namespace {
 constexpr std::size_t kMaxIdle = 4;
 constexpr std::size_t kMaxWarnings = 64;  // distinct Warning headers remembered (to warn once each)
 constexpr std::chrono::milliseconds kHeadTimeout{30000};
+constexpr std::chrono::seconds kAddressRefresh{30};        // a lookup when the cache is older
+constexpr std::chrono::milliseconds kConnectPerAddress{3000};
 }
 
 class ApiClient::Call : public std::enable_shared_from_this<Call> {
 public:
-    Call(ApiClient& client, std::string request, bool stream, Handlers h)
-        : client_(client), alive_(client.alive_), request_(std::move(request)), stream_(stream), h_(std::move(h)) {}
+    Call(ApiClient& client, std::string target, bool stream, Handlers h)
+        : client_(client), alive_(client.alive_), target_(std::move(target)), stream_(stream), h_(std::move(h)) {}
 
     void start(std::chrono::milliseconds timeout) {
         std::weak_ptr<Call> weak = weak_from_this();
@@ -34,7 +36,12 @@ public:
                 self->finish_error("no response headers within " + std::to_string(head_timeout.count() / 1000) + " s");
             }
         });
-        attach(stream_ ? nullptr : client_.take_idle());
+        // The first token of an exec plugin is waited for (on the loop).
+        client_.token_->when_ready([weak] {
+            auto self = weak.lock();
+            if (!self || self->finished_) return;
+            self->attach(self->stream_ ? nullptr : self->client_.take_idle());
+        });
     }
 
     void cancel() {
@@ -60,18 +67,30 @@ private:
         reused_ = reused != nullptr;
         if (reused) {
             conn_ = std::move(reused);
-        } else {
-            std::string error;
-            conn_ = Connection::open(client_.loop_, client_.cfg_, client_.tls_.get(), error);
-            if (!conn_) {
+            wire();
+            return;
+        }
+        std::weak_ptr<Call> weak = weak_from_this();
+        client_.with_addresses([weak](const std::vector<Address>& addrs, const std::string& lookup_error) {
+            auto self = weak.lock();
+            if (!self || self->finished_) return;
+            std::string error = lookup_error;
+            if (error.empty()) {
+                self->conn_ = Connection::open(self->client_.loop_, self->client_.cfg_, self->client_.tls_.get(), addrs,
+                                               error, kConnectPerAddress);
+            }
+            if (!self->conn_) {
                 // Report asynchronously: callers expect no callback from get().
-                std::weak_ptr<Call> weak = weak_from_this();
-                client_.loop_.after(std::chrono::milliseconds(0), [weak, error] {
-                    if (auto self = weak.lock()) self->finish_error(error);
+                self->client_.loop_.after(std::chrono::milliseconds(0), [weak, error] {
+                    if (auto s = weak.lock()) s->finish_error(error);
                 });
                 return;
             }
-        }
+            self->wire();
+        });
+    }
+
+    void wire() {
         std::weak_ptr<Call> weak = weak_from_this();
         conn_->set_handlers({
             {},
@@ -83,7 +102,9 @@ private:
             },
         });
         parser_.begin(stream_);
-        conn_->send(request_);
+        const ApiConfig& cfg = client_.cfg_;
+        const std::string& token = cfg.tls ? client_.token_->get() : std::string();
+        conn_->send(build_get(cfg.host_header(), cfg.path_prefix + target_, token, client_.user_agent));
     }
 
     void on_data(std::string_view data) {
@@ -97,6 +118,7 @@ private:
 
     void on_close(const std::string& error) {
         auto self = shared_from_this();
+        if (conn_ && !conn_->connected() && *alive_) client_.connect_failed();
         conn_.reset();  // already closed
         events_.clear();
         parser_.finish(events_);
@@ -129,7 +151,7 @@ private:
                         klog::write(first ? log::Level::Warn : log::Level::Debug, "kube: API server warning",
                                    {{"warning", std::string(w)}});
                     }
-                    if (parser_.head().status == 401) client_.token_.invalidate();
+                    if (parser_.head().status == 401) client_.token_->invalidate();
                     break;
                 case HttpEvent::Kind::Line:
                     ++lines_;
@@ -185,7 +207,7 @@ private:
 
     ApiClient& client_;
     std::shared_ptr<bool> alive_;
-    std::string request_;
+    std::string target_;
     bool stream_;
     Handlers h_;
     std::shared_ptr<Connection> conn_;
@@ -203,21 +225,67 @@ private:
 };
 
 ApiClient::ApiClient(EventLoop& loop, ApiConfig cfg)
-    : loop_(loop), cfg_(std::move(cfg)), token_(cfg_.exec ? TokenSource(*cfg_.exec) : TokenSource(cfg_.token, cfg_.token_file)), alive_(std::make_shared<bool>(true)) {
+    : loop_(loop), cfg_(std::move(cfg)), alive_(std::make_shared<bool>(true)) {
+    token_ = cfg_.exec ? std::make_unique<TokenSource>(*cfg_.exec, &loop_)
+                       : std::make_unique<TokenSource>(cfg_.token, cfg_.token_file);
     if (cfg_.tls) tls_ = std::make_unique<TlsContext>(cfg_);
+    addrs_ = numeric_addresses(cfg_.host, cfg_.port);
+    if (addrs_.empty()) resolver_ = std::make_unique<Resolver>(loop_);
 }
 
 ApiClient::~ApiClient() {
     *alive_ = false;
+    resolver_.reset();  // no lookup callbacks from here on
     for (auto& c : idle_) c->close();
 }
 
 ApiClient::CallPtr ApiClient::get(const std::string& target, bool stream, std::chrono::milliseconds timeout, Handlers h) {
-    const std::string& token = cfg_.tls ? token_.get() : std::string();
-    auto call = std::make_shared<Call>(*this, build_get(cfg_.host_header(), cfg_.path_prefix + target, token, user_agent),
-                                       stream, std::move(h));
+    auto call = std::make_shared<Call>(*this, target, stream, std::move(h));
     call->start(timeout);
     return call;
+}
+
+void ApiClient::with_addresses(AddressesFn fn) {
+    if (!resolver_) return fn(addrs_, "");  // an IP literal
+    if (!addrs_.empty()) {
+        if (addrs_stale_ || std::chrono::steady_clock::now() - resolved_at_ >= kAddressRefresh) start_lookup();
+        return fn(addrs_, "");  // the last good ones while a lookup is pending or failing
+    }
+    addr_waiters_.push_back(std::move(fn));
+    start_lookup();
+}
+
+void ApiClient::connect_failed() {
+    if (resolver_) addrs_stale_ = true;
+}
+
+void ApiClient::start_lookup() {
+    if (lookup_pending_) return;
+    lookup_pending_ = true;
+    resolver_->resolve(cfg_.host, cfg_.port, [this](std::vector<Address> addrs, const std::string& error) {
+        lookup_pending_ = false;
+        if (error.empty()) {
+            auto ordered = interleave_families(addrs);
+            std::string list;
+            for (const auto& a : ordered) list += (list.empty() ? "" : " ") + a.text();
+            std::string before;
+            for (const auto& a : addrs_) before += (before.empty() ? "" : " ") + a.text();
+            if (list != before) klog::info("kube: API server address resolved", {{"host", cfg_.host}, {"addresses", list}});
+            addrs_ = std::move(ordered);
+            resolved_at_ = std::chrono::steady_clock::now();
+            addrs_stale_ = false;
+        } else if (!addrs_.empty()) {
+            klog::warn("kube: cannot resolve the API server; keeping its last good addresses",
+                       {{"host", cfg_.host}, {"error", error}});
+            resolved_at_ = std::chrono::steady_clock::now();  // retried after kAddressRefresh or a failed connect
+            addrs_stale_ = false;
+        } else {
+            klog::warn("kube: cannot resolve the API server", {{"host", cfg_.host}, {"error", error}});
+        }
+        auto waiters = std::move(addr_waiters_);
+        addr_waiters_.clear();
+        for (auto& w : waiters) w(addrs_, addrs_.empty() ? error : std::string());
+    });
 }
 
 void ApiClient::cancel(const CallPtr& call) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <stdexcept>
@@ -11,6 +12,7 @@
 
 #include "nra/base/file.hpp"
 #include "nra/base/log.hpp"
+#include "nra/base/loop.hpp"
 #include "nra/base/child.hpp"
 #include "nra/doc/tree.hpp"
 #include "nra/doc/yaml.hpp"
@@ -430,12 +432,49 @@ TokenSource::TokenSource(std::string static_token, std::string file)
     register_secret(token_);
 }
 
-TokenSource::TokenSource(ApiConfig::ExecPlugin plugin) : exec_(std::move(plugin)) {}
+TokenSource::TokenSource(ApiConfig::ExecPlugin plugin, EventLoop* loop) : exec_(std::move(plugin)), loop_(loop) {}
+
+TokenSource::~TokenSource() {
+    if (timer_ && loop_) loop_->cancel(timer_);
+    child_.reset();  // kills a running plugin
+}
+
+std::chrono::seconds TokenSource::refresh_after(std::chrono::seconds lifetime) {
+    using std::chrono::seconds;
+    if (lifetime <= seconds(0)) return seconds(0);
+    seconds margin = std::clamp<seconds>(lifetime / 10, seconds(10), seconds(300));
+    margin = std::min(margin, lifetime / 2);
+    return lifetime - margin;
+}
+
+bool TokenSource::plugin_due() const {
+    if (token_.empty() || force_) return true;
+    if (loop_) return Clock::now() >= refresh_at_;
+    return expiry_ && std::time(nullptr) + 10 >= *expiry_;  // 10 s leeway
+}
+
+void TokenSource::when_ready(std::function<void()> cb) {
+    if (!exec_ || !loop_ || !token_.empty()) return cb();
+    if (!child_ && Clock::now() >= next_plugin_run_) start_plugin();
+    if (!child_) return cb();  // backing off after a failure: go without a token
+    waiters_.push_back(std::move(cb));
+}
+
+void TokenSource::schedule(std::chrono::milliseconds d) {
+    if (!loop_) return;
+    if (timer_) loop_->cancel(timer_);
+    timer_ = loop_->after(d, [this] {
+        timer_ = 0;
+        if (!child_) start_plugin();
+    });
+}
 
 const std::string& TokenSource::get() {
     if (exec_) {
-        const bool expired = expiry_ && std::time(nullptr) + 10 >= *expiry_;  // 10 s leeway
-        if ((force_ || token_.empty() || expired) && Clock::now() >= next_plugin_run_) run_plugin();
+        if (plugin_due() && !child_ && Clock::now() >= next_plugin_run_) {
+            if (loop_) start_plugin();
+            else run_plugin();
+        }
         return token_;
     }
     if (file_.empty()) return token_;
@@ -459,33 +498,75 @@ void TokenSource::reload() {
     force_ = false;
 }
 
+namespace {
+
+ChildSpec plugin_spec(const ApiConfig::ExecPlugin& p) {
+    ChildSpec spec;
+    spec.argv = {p.command};
+    spec.argv.insert(spec.argv.end(), p.args.begin(), p.args.end());
+    spec.extra_env = p.env;
+    spec.extra_env.push_back("KUBERNETES_EXEC_INFO={\"apiVersion\":\"" + p.api_version +
+                             "\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
+    spec.timeout = TokenSource::kPluginTimeout;
+    spec.max_output = 1024 * 1024;  // an ExecCredential is small; more is garbage
+    return spec;
+}
+
+}  // namespace
+
 void TokenSource::run_plugin() {
-    constexpr auto kPluginTimeout = std::chrono::seconds(30);
-    std::vector<std::string> argv{exec_->command};
-    argv.insert(argv.end(), exec_->args.begin(), exec_->args.end());
-    std::vector<std::string> env = exec_->env;
-    env.push_back("KUBERNETES_EXEC_INFO={\"apiVersion\":\"" + exec_->api_version +
-                  "\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
-    const ScriptResult r = run_command(argv, env, kPluginTimeout);
+    const ChildSpec spec = plugin_spec(*exec_);
+    plugin_result(run_command(spec.argv, spec.extra_env, spec.timeout));
+}
+
+void TokenSource::start_plugin() {
+    if (child_) return;
+    if (timer_) loop_->cancel(timer_);
+    timer_ = 0;
+    force_ = false;  // a 401 during the run asks again
+    child_ = ChildProcess::start(*loop_, plugin_spec(*exec_), [this](ScriptResult r) {
+        auto keep = std::move(child_);  // destroyed when this returns
+        plugin_result(r);
+        auto waiters = std::move(waiters_);
+        waiters_.clear();
+        for (auto& w : waiters) w();
+    });
+}
+
+void TokenSource::plugin_result(const ScriptResult& r) {
     std::string token;
     std::optional<std::time_t> expiry;
     std::string error;
-    if (!r.started) error = "cannot start: " + r.error;
-    else if (r.timed_out) error = "timed out";
-    else if (!r.ok()) error = "exited with status " + std::to_string(r.exit_code) + ": " + trim_ws(r.err);
+    if (!r.started) error = r.error;
+    else if (r.timed_out) error = "timed out after " + std::to_string(kPluginTimeout.count()) + " s and was killed";
+    else if (r.signal != 0) error = "killed by signal " + std::to_string(r.signal);
+    else if (r.exit_code != 0) error = "exited with status " + std::to_string(r.exit_code) + ": " + trim_ws(r.err);
+    else if (r.out_dropped > 0) error = "output larger than " + std::to_string(r.out.size()) + " bytes";
     else error = parse_exec_credential(r.out, token, expiry);
     register_secret(token);  // before anything from the plugin is logged
     if (!error.empty()) {
-        // Keep the previous token; try again in a while, not on every request.
-        klog::warn("kube: exec credential plugin failed", {{"command", exec_->command}, {"error", error}});
-        next_plugin_run_ = Clock::now() + std::chrono::seconds(5);
+        // Keep the previous token; try again after a growing pause, not on every request.
+        backoff_ = std::clamp<std::chrono::seconds>(backoff_ * 2, std::chrono::seconds(1), std::chrono::seconds(60));
+        if (!loop_) backoff_ = std::chrono::seconds(5);
+        klog::warn("kube: exec credential plugin failed; keeping the previous token",
+                   {{"command", exec_->command}, {"error", error}, {"have_token", !token_.empty()},
+                    {"retry_in_s", static_cast<long long>(backoff_.count())}});
+        next_plugin_run_ = Clock::now() + backoff_;
+        schedule(backoff_);
         return;
     }
+    backoff_ = std::chrono::seconds(0);
     token_ = std::move(token);
     expiry_ = expiry;
-    force_ = false;
+    refresh_at_ = Clock::time_point::max();
+    if (expiry) {
+        const auto lifetime = std::chrono::seconds(std::max<long long>(0, static_cast<long long>(*expiry - std::time(nullptr))));
+        const auto after = std::max<std::chrono::seconds>(refresh_after(lifetime), std::chrono::seconds(1));
+        refresh_at_ = Clock::now() + after;
+        schedule(after);
+    }
     klog::verbose("kube: exec credential plugin issued a token",
-                 {{"command", exec_->command}, {"expires", expiry ? std::to_string(*expiry) : std::string("never")}});
+                  {{"command", exec_->command}, {"expires", expiry ? std::to_string(*expiry) : std::string("never")}});
 }
 
 std::string parse_exec_credential(std::string_view json, std::string& token, std::optional<std::time_t>& expiry) {

@@ -1,7 +1,6 @@
 #include "nra/kube/conn.hpp"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -101,38 +100,35 @@ Connection::Connection(EventLoop& loop, const ApiConfig& cfg, const TlsContext* 
 Connection::~Connection() { teardown(); }
 
 std::shared_ptr<Connection> Connection::open(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls,
-                                             std::string& error) {
+                                             std::vector<Address> addrs, std::string& error,
+                                             std::chrono::milliseconds per_address) {
     auto c = std::make_shared<Connection>(loop, cfg, tls);
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG | (cfg.host_is_ip ? AI_NUMERICHOST : 0);
-    addrinfo* res = nullptr;
-    const std::string port = std::to_string(cfg.port);
-    if (int rc = ::getaddrinfo(cfg.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-        if (cfg.host_is_ip && rc == EAI_ADDRFAMILY) {  // AI_ADDRCONFIG on a host without that family
-            hints.ai_flags = AI_NUMERICHOST;
-            rc = ::getaddrinfo(cfg.host.c_str(), port.c_str(), &hints, &res);
-        }
-        if (rc != 0) {
-            error = "cannot resolve " + cfg.host + ": " + gai_strerror(rc);
-            return nullptr;
-        }
-    }
-    for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-        sockaddr_storage ss{};
-        std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-        c->addrs_.push_back(ss);
-        c->addr_lens_.push_back(static_cast<socklen_t>(ai->ai_addrlen));
-    }
-    ::freeaddrinfo(res);
+    c->addrs_ = std::move(addrs);
+    c->per_address_ = per_address;
     if (!c->connect_next(error)) return nullptr;
     return c;
 }
 
+void Connection::cancel_attempt_timer() {
+    if (attempt_timer_) loop_.cancel(attempt_timer_);
+    attempt_timer_ = 0;
+}
+
+void Connection::next_address(std::string why) {
+    cancel_attempt_timer();
+    last_connect_error_ = std::move(why);
+    loop_.remove(fd_);
+    ::close(fd_);
+    fd_ = -1;
+    std::string error;
+    if (!connect_next(error)) fail(error);
+}
+
 bool Connection::connect_next(std::string& error) {
     while (next_addr_ < addrs_.size()) {
-        const auto& sa = addrs_[next_addr_];
-        const socklen_t len = addr_lens_[next_addr_];
+        const Address& addr = addrs_[next_addr_];
+        const auto& sa = addr.ss;
+        const socklen_t len = addr.len;
         ++next_addr_;
         int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
@@ -147,7 +143,7 @@ bool Connection::connect_next(std::string& error) {
         ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
         ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
         if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), len) < 0 && errno != EINPROGRESS) {
-            last_connect_error_ = std::string("connect: ") + std::strerror(errno);
+            last_connect_error_ = "connect to " + addr.text() + ": " + std::strerror(errno);
             ::close(fd);
             continue;
         }
@@ -157,6 +153,15 @@ bool Connection::connect_next(std::string& error) {
         std::weak_ptr<Connection> weak = weak_from_this();
         loop_.add(fd_, interest_, [weak](std::uint32_t ev) {
             if (auto self = weak.lock()) self->on_events(ev);
+        });
+        const std::string target = addr.text();
+        const auto limit = per_address_;
+        attempt_timer_ = loop_.after(per_address_, [weak, target, limit] {
+            auto self = weak.lock();
+            if (!self) return;
+            self->attempt_timer_ = 0;
+            if (self->state_ != State::Connecting || self->fd_ < 0) return;
+            self->next_address("connect to " + target + ": no answer within " + std::to_string(limit.count()) + " ms");
         });
         return true;
     }
@@ -178,6 +183,7 @@ void Connection::close() {
 void Connection::teardown() {
     if (state_ == State::Closed && fd_ < 0) return;
     state_ = State::Closed;
+    cancel_attempt_timer();
     if (ssl_) {
         SSL_free(ssl_);
         ssl_ = nullptr;
@@ -209,14 +215,11 @@ void Connection::on_events(std::uint32_t events) {
             socklen_t len = sizeof err;
             ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
             if (err != 0) {
-                last_connect_error_ = std::string("connect: ") + std::strerror(err);
-                loop_.remove(fd_);
-                ::close(fd_);
-                fd_ = -1;
-                std::string error;
-                if (!connect_next(error)) fail(error);
+                next_address("connect to " + addrs_[next_addr_ - 1].text() + ": " + std::strerror(err));
                 return;
             }
+            cancel_attempt_timer();
+            connected_ = true;
             on_connected();
             return;
         }

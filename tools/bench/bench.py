@@ -25,6 +25,12 @@ Figures (see docs/performance.md):
      of the two rule notifications.
   5. footprint: RSS idle (two CIDRs) and at --big rules, CPU time and wakeups
      over --idle-seconds idle, binary sizes (stripped).
+  6. imposter correction in Kubernetes mode (tests/fakeapi in the namespace)
+     while slow work is under way: nothing (baseline), an exec credential
+     plugin whose runs take 5 s (probed while one runs), the API server's name
+     not resolving (DNS silent, reconnects failing, lookups pending). A
+     pre-reconcile script that sleeps 10 s belongs here too once the agent
+     runs scripts on the loop.
 Every child process enters its namespace by setns() in the child, so no
 `ip netns exec` is timed.
 """
@@ -339,6 +345,87 @@ def bench_imposters(agent: str, probe: str, n_rules: int, n_routes: int, desired
     return out
 
 
+# ---------------------------------------------------------------- 6. slow work
+KUBE_NAME = "kubernetes.default.svc"  # in the fake API server's certificate
+
+
+def bench_slow(agent: str, probe: str, kind: str, n_rules: int, n_routes: int, tmp: Path) -> dict:
+    """Imposter correction in Kubernetes mode while `kind` (none, exec, resolver) is slow."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "fakeapi"))
+    from client import FakeApi  # noqa: E402
+    cs, ps = cidrs(10, False), peers(False)
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config", "namespace": "metallb-system"},
+          "data": {"config": config_text(cs, ps)}}
+    work = tmp / f"slow-{kind}-{uuid.uuid4().hex[:6]}"
+    work.mkdir()
+    out: dict = {"kind": kind}
+    with Netns() as ns:
+        sh("ip", "-n", ns.name, "link", "set", "lo", "up")
+        etc = Path("/etc/netns") / ns.name
+        etc.mkdir(parents=True, exist_ok=True)
+        try:
+            hosts = etc / "hosts"
+            hosts.write_text(f"127.0.0.1 localhost\n127.0.0.1 {KUBE_NAME}\n")
+            # 10.77.0.3: routed out of v0 to a MAC nobody has: DNS queries vanish.
+            sh("ip", "-n", ns.name, "route", "add", "10.77.0.0/24", "dev", "v0")
+            sh("ip", "-n", ns.name, "neigh", "replace", "10.77.0.3", "lladdr", "02:00:5e:77:00:99", "dev", "v0",
+               "nud", "permanent")
+            (etc / "resolv.conf").write_text("nameserver 10.77.0.3\n")
+            with FakeApi(netns=ns.name, workdir=str(work / "api")) as api:
+                api.put_object(cm)
+                user = {}
+                if kind == "exec":
+                    plugin = work / "plugin.sh"
+                    (work / "token").write_text(api.token)
+                    plugin.write_text(
+                        "#!/bin/sh\n"
+                        f"d={work}\n"
+                        "echo $$ >> $d/runs\n"
+                        "n=$(wc -l < $d/runs)\n"
+                        "[ \"$n\" -gt 1 ] && { touch $d/started-$n; sleep 5; }\n"
+                        "exp=$(date -u -d @$(( $(date +%s) + 12 )) +%Y-%m-%dT%H:%M:%SZ)\n"
+                        "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+                        "\"status\":{\"token\":\"%s\",\"expirationTimestamp\":\"%s\"}}' \"$(cat $d/token)\" \"$exp\"\n"
+                        "touch $d/done-$n\n")
+                    plugin.chmod(0o755)
+                    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
+                                     "interactiveMode": "Never"}}
+                kc = api.write_kubeconfig(str(work / "kubeconfig"), server=f"https://{KUBE_NAME}:{api.info['port']}",
+                                          token=not user, extra_user=user or None)
+                log = work / "agent.log"
+                with open(log, "w") as f:
+                    env = agent_env(LOG_LEVEL="info", METALLB_NAMESPACE="metallb-system")
+                    p = subprocess.Popen(["ip", "netns", "exec", ns.name, agent, "--kubeconfig", kc], env=env,
+                                         stdout=subprocess.DEVNULL, stderr=f)
+                try:
+                    wait_rules(ns, len(cs))
+                    if kind == "exec":
+                        wait_until(lambda: any(work.glob("started-*")), 30)
+                    elif kind == "resolver":
+                        hosts.write_text("127.0.0.1 localhost\n")  # in place: the agent's bind mount
+                        api.set_listener(False)
+                        api.close_watches("", mode="reset")
+                        wait_until(lambda: "cannot resolve the API server" in log.read_text(), 30)
+                    r = ns.run([probe, "imposters", "--rules", str(n_rules), "--routes", str(n_routes)],
+                               capture_output=True, text=True, timeout=600)
+                    if r.returncode != 0:
+                        sys.exit(f"nra-bench-probe imposters failed: {r.stdout[-500:]} {r.stderr[-500:]}")
+                    data = json.loads(r.stdout)
+                    if kind == "exec":
+                        started = sorted(int(x.name.split("-")[1]) for x in work.glob("started-*"))
+                        out["plugin_still_running_after_probe"] = not (work / f"done-{started[0]}").exists()
+                    if kind == "resolver":
+                        out["lookup_failures_logged"] = log.read_text().count("cannot resolve the API server")
+                finally:
+                    p.terminate()
+                    p.wait(20)
+        finally:
+            shutil.rmtree(etc, ignore_errors=True)
+    v = data["rules_us"] + data["routes_us"]
+    out.update({"n": len(v), "p50_us": pct(v, 50), "p99_us": pct(v, 99), "max_us": max(v) if v else None})
+    return out
+
+
 # ---------------------------------------------------------------- 4. config change
 def bench_config_change(agent: str, probe: str, n: int, tmp: Path, repeats: int) -> dict:
     cs, ps = cidrs(n, False), peers(False)
@@ -451,7 +538,7 @@ def main():
     ap.add_argument("--idle-seconds", type=float, default=60)
     ap.add_argument("--repeats", type=int, default=10, help="config changes / no-op ticks measured")
     ap.add_argument("--out", default="bench/results.json")
-    ap.add_argument("--only", default="cold,noop,imposters,config,footprint", help="sections to run")
+    ap.add_argument("--only", default="cold,noop,imposters,config,footprint,slow", help="sections to run")
     ap.add_argument("--smoke", action="store_true", help="small N everywhere (CI: the benchmark cannot rot)")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -524,6 +611,22 @@ def main():
             r["binary_bytes"] = sizes_b
             print("   binary (stripped): dynamic " + (f"{sizes_b['dynamic_stripped'] / 2**20:.2f} MiB" if sizes_b["dynamic_stripped"] else "n/a")
                   + ", static " + (f"{sizes_b['static_stripped'] / 2**20:.2f} MiB" if sizes_b["static_stripped"] else "n/a (make static)"))
+
+        if "slow" in only:
+            nr, nt = max(a.imposter_rules // 5, 10), max(a.imposter_routes // 5, 5)
+            print(f"\n6. imposter correction in Kubernetes mode while slow work is under way ({nr} rules + {nt} routes)")
+            results["slow"] = []
+            for kind, what in (("none", "nothing slow (baseline)"), ("exec", "an exec plugin run of 5 s"),
+                               ("resolver", "the API server's name not resolving")):
+                r = bench_slow(agent, probe, kind, nr, nt, tmp)
+                results["slow"].append(r)
+                extra = ""
+                if kind == "exec":
+                    extra = f"; plugin still running when the probe ended: {r['plugin_still_running_after_probe']}"
+                if kind == "resolver":
+                    extra = f"; failed lookups logged: {r['lookup_failures_logged']}"
+                print(f"   {what:<38}: p50 {fmt(r['p50_us'], ' us', 0):>8}  p99 {fmt(r['p99_us'], ' us', 0):>8}  "
+                      f"max {fmt(r['max_us'], ' us', 0):>8}{extra}", flush=True)
 
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,10 @@
 // connections (a small idle pool) for lists and GETs, a dedicated connection
 // per watch. Adds the path prefix, Host, bearer token; drops the cached token
 // after a 401; logs Warning headers. Tokens never reach a log line.
+// Nothing here blocks the loop: a host name is resolved by the c-ares
+// Resolver (the last good addresses are used while a new lookup is pending or
+// failing; a lookup is started when they are older than 30 s or a connection
+// to all of them failed), exec credential plugins run as child processes.
 #pragma once
 
 #include <chrono>
@@ -15,6 +19,7 @@
 #include "nra/kube/config.hpp"
 #include "nra/kube/conn.hpp"
 #include "nra/kube/http.hpp"
+#include "nra/kube/resolve.hpp"
 
 namespace nra {
 class EventLoop;
@@ -56,8 +61,16 @@ public:
 
     std::string user_agent = "metallb-node-route-agent";
 
+    // The addresses of the API server (cached ones at once, else after a
+    // lookup); error set when there are none. Called from the loop or at once.
+    using AddressesFn = std::function<void(const std::vector<Address>& addrs, const std::string& error)>;
+    void with_addresses(AddressesFn fn);
+    const std::vector<Address>& cached_addresses() const { return addrs_; }
+
 private:
     friend class Call;
+    void start_lookup();
+    void connect_failed();  // no address of the cache answered
     void park(std::shared_ptr<Connection> conn);  // idle keep-alive pool
     std::shared_ptr<Connection> take_idle();
     void unpark(Connection* conn);
@@ -65,7 +78,13 @@ private:
     EventLoop& loop_;
     ApiConfig cfg_;
     std::unique_ptr<TlsContext> tls_;
-    TokenSource token_;
+    std::unique_ptr<TokenSource> token_;
+    std::unique_ptr<Resolver> resolver_;     // only for host names
+    std::vector<Address> addrs_;             // last good addresses, in connect order
+    std::chrono::steady_clock::time_point resolved_at_{};
+    bool addrs_stale_ = false;
+    bool lookup_pending_ = false;
+    std::vector<AddressesFn> addr_waiters_;
     std::vector<std::shared_ptr<Connection>> idle_;
     std::set<std::string> warnings_;  // Warning headers already logged
     std::shared_ptr<bool> alive_;

@@ -7,10 +7,17 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace nra {
+class EventLoop;
+class ChildProcess;
+struct ScriptResult;
+}  // namespace nra
 
 namespace nra::kube {
 
@@ -32,8 +39,9 @@ struct ApiConfig {
     std::string client_key_pem;
 
     // A kubeconfig `exec` credential plugin (client.authentication.k8s.io
-    // v1/v1beta1), token form: run non-interactively, its ExecCredential's
-    // status.token cached until expirationTimestamp and re-run after a 401.
+    // v1/v1beta1), token form: run non-interactively on the event loop, its
+    // ExecCredential's status.token used until a new one arrives; re-run
+    // shortly before expirationTimestamp (TokenSource) and after a 401.
     struct ExecPlugin {
         std::string command;                 // resolved against the kubeconfig's directory when relative with '/'
         std::vector<std::string> args;
@@ -87,23 +95,56 @@ std::string resolve_namespace(const std::string& override_ns, const Env& env);
 // success, else what is wrong (never the token).
 std::string parse_exec_credential(std::string_view json, std::string& token, std::optional<std::time_t>& expiry);
 
+// Exec plugin tokens, with a loop: the plugin runs as a ChildProcess and
+// never blocks the loop. get() returns the current token at once (the
+// previous one while a new run is under way) and starts a run when there is
+// no token, after invalidate() (a 401), or when the refresh point has passed.
+// After a token with an expirationTimestamp arrives, a run is scheduled at
+// expiry - margin, margin = 10 % of the token's lifetime bounded to
+// [10 s, 5 min] but never more than half the lifetime. A failed run (cannot
+// start, non-zero exit, timeout, unusable output) is logged without the
+// token, the previous token is kept and the run is retried after 1, 2, 4 ...
+// 60 s. Without a loop (unit tests, tools) the plugin runs synchronously.
 class TokenSource {
 public:
     using Clock = std::chrono::steady_clock;
+    static constexpr std::chrono::seconds kPluginTimeout{30};
+
     TokenSource() = default;
     TokenSource(std::string static_token, std::string file);
-    explicit TokenSource(ApiConfig::ExecPlugin plugin);
+    explicit TokenSource(ApiConfig::ExecPlugin plugin, EventLoop* loop = nullptr);
+    ~TokenSource();
+    TokenSource(const TokenSource&) = delete;
+    TokenSource& operator=(const TokenSource&) = delete;
 
     // The token for the next request ("" = none).
     const std::string& get();
     void invalidate() { force_ = true; }
     bool has_file() const { return !file_.empty(); }
 
+    // Calls `cb` (from the loop, or at once) when a request may go out: there
+    // is a token, or no plugin run is pending that could produce a first one.
+    void when_ready(std::function<void()> cb);
+    bool plugin_running() const { return child_ != nullptr; }
+
+    // expiry - margin as documented above, from the lifetime left at receipt.
+    static std::chrono::seconds refresh_after(std::chrono::seconds lifetime);
+
 private:
     void reload();
-    void run_plugin();
+    void run_plugin();           // synchronous (no loop)
+    void start_plugin();         // on the loop
+    bool plugin_due() const;
+    void plugin_result(const nra::ScriptResult& r);
+    void schedule(std::chrono::milliseconds d);
 
     std::optional<ApiConfig::ExecPlugin> exec_;
+    EventLoop* loop_ = nullptr;
+    std::unique_ptr<ChildProcess> child_;
+    std::uint64_t timer_ = 0;              // the next scheduled run (refresh or retry)
+    std::vector<std::function<void()>> waiters_;
+    std::chrono::seconds backoff_{0};
+    Clock::time_point refresh_at_{Clock::time_point::max()};
     std::optional<std::time_t> expiry_;    // of the plugin's token
     Clock::time_point next_plugin_run_{};  // a failed run is not retried on every request
     std::string token_;

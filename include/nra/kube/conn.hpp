@@ -5,6 +5,8 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "nra/kube/config.hpp"
+#include "nra/kube/resolve.hpp"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
@@ -47,11 +50,13 @@ public:
         std::function<void(const std::string& error)> on_close; // "" = orderly EOF; never after close()
     };
 
-    // Resolves the host (getaddrinfo: blocking, but the API server address is an
-    // IP literal in cluster and a local lookup otherwise) and starts connecting.
-    // Returns nullptr and sets `error` on immediate failure.
+    // Connects to `addrs` in order (resolved beforehand: ApiClient), each
+    // address with its own deadline (`per_address`), the next one tried when
+    // it fails or the deadline passes. Returns nullptr and sets `error` on
+    // immediate failure.
     static std::shared_ptr<Connection> open(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls,
-                                            std::string& error);
+                                            std::vector<Address> addrs, std::string& error,
+                                            std::chrono::milliseconds per_address = std::chrono::seconds(3));
     ~Connection();
 
     void set_handlers(Handlers h) { h_ = std::move(h); }
@@ -60,6 +65,8 @@ public:
     void close();
     bool is_open() const { return state_ == State::Open; }
     bool closed() const { return state_ == State::Closed; }
+    // The TCP connection was established (to any address).
+    bool connected() const { return connected_; }
 
     Connection(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls);  // use open()
 
@@ -67,6 +74,8 @@ private:
     enum class State { Connecting, Handshaking, Open, Closed };
 
     bool connect_next(std::string& error);
+    void next_address(std::string why);  // the current attempt failed
+    void cancel_attempt_timer();
     void on_events(std::uint32_t events);
     void on_connected();
     void handshake();
@@ -83,9 +92,11 @@ private:
     State state_ = State::Connecting;
     int fd_ = -1;
     SSL* ssl_ = nullptr;
-    std::vector<sockaddr_storage> addrs_;
-    std::vector<socklen_t> addr_lens_;
+    std::vector<Address> addrs_;
     std::size_t next_addr_ = 0;
+    std::chrono::milliseconds per_address_{3000};
+    std::uint64_t attempt_timer_ = 0;
+    bool connected_ = false;
     std::string last_connect_error_;
     std::string wbuf_;
     bool write_wants_read_ = false;

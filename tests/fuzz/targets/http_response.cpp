@@ -67,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         limits.max_head = 256;
         limits.max_line = 64;
         limits.max_body = 512;
+        limits.max_error_body = 256;
     }
     std::uint32_t seed = data[1] * 2654435761u + 1;
     const std::string_view bytes(reinterpret_cast<const char*>(data) + 2, size - 2);
@@ -91,7 +92,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     std::abort();
                 break;
             case HttpEvent::Kind::Done:
-                if (e.data.size() > limits.max_body) std::abort();
+                // A 2xx body within max_body, any other within max_error_body.
+                if (e.data.size() > std::max(limits.max_body, limits.max_error_body)) std::abort();
                 ++ends;
                 break;
             case HttpEvent::Kind::Error: ++ends; break;
