@@ -350,7 +350,7 @@ KUBE_NAME = "kubernetes.default.svc"  # in the fake API server's certificate
 
 
 def bench_slow(agent: str, probe: str, kind: str, n_rules: int, n_routes: int, tmp: Path) -> dict:
-    """Imposter correction in Kubernetes mode while `kind` (none, exec, resolver) is slow."""
+    """Imposter correction in Kubernetes mode while `kind` (none, exec, resolver, script) is slow."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "fakeapi"))
     from client import FakeApi  # noqa: E402
     cs, ps = cidrs(10, False), peers(False)
@@ -393,14 +393,31 @@ def bench_slow(agent: str, probe: str, kind: str, n_rules: int, n_routes: int, t
                 kc = api.write_kubeconfig(str(work / "kubeconfig"), server=f"https://{KUBE_NAME}:{api.info['port']}",
                                           token=not user, extra_user=user or None)
                 log = work / "agent.log"
+                extra_env = {}
+                if kind == "script":
+                    # The first pre script passes; the next ones (a new configuration) sleep 10 s.
+                    pre = work / "pre.sh"
+                    pre.write_text("#!/bin/sh\n"
+                                   f"d={work}\n"
+                                   "echo $$ >> $d/pre-runs\n"
+                                   "n=$(wc -l < $d/pre-runs)\n"
+                                   "[ \"$n\" -gt 1 ] && { touch $d/pre-started-$n; sleep 10; touch $d/pre-done-$n; }\n"
+                                   "exit 0\n")
+                    pre.chmod(0o755)
+                    extra_env["PRE_RECONCILE_SCRIPT_PATH"] = str(pre)
                 with open(log, "w") as f:
-                    env = agent_env(LOG_LEVEL="info", METALLB_NAMESPACE="metallb-system")
+                    env = agent_env(LOG_LEVEL="info", METALLB_NAMESPACE="metallb-system", **extra_env)
                     p = subprocess.Popen(["ip", "netns", "exec", ns.name, agent, "--kubeconfig", kc], env=env,
                                          stdout=subprocess.DEVNULL, stderr=f)
                 try:
                     wait_rules(ns, len(cs))
                     if kind == "exec":
                         wait_until(lambda: any(work.glob("started-*")), 30)
+                    elif kind == "script":
+                        cm2 = json.loads(json.dumps(cm))
+                        cm2["data"]["config"] = config_text(cs + ["10.250.0.0/24"], ps)
+                        api.put_object(cm2)
+                        wait_until(lambda: any(work.glob("pre-started-*")), 30)
                     elif kind == "resolver":
                         hosts.write_text("127.0.0.1 localhost\n")  # in place: the agent's bind mount
                         api.set_listener(False)
@@ -414,6 +431,9 @@ def bench_slow(agent: str, probe: str, kind: str, n_rules: int, n_routes: int, t
                     if kind == "exec":
                         started = sorted(int(x.name.split("-")[1]) for x in work.glob("started-*"))
                         out["plugin_still_running_after_probe"] = not (work / f"done-{started[0]}").exists()
+                    if kind == "script":
+                        started = sorted(int(x.name.split("-")[2]) for x in work.glob("pre-started-*"))
+                        out["script_still_running_after_probe"] = not (work / f"pre-done-{started[0]}").exists()
                     if kind == "resolver":
                         out["lookup_failures_logged"] = log.read_text().count("cannot resolve the API server")
                 finally:
@@ -617,7 +637,8 @@ def main():
             print(f"\n6. imposter correction in Kubernetes mode while slow work is under way ({nr} rules + {nt} routes)")
             results["slow"] = []
             for kind, what in (("none", "nothing slow (baseline)"), ("exec", "an exec plugin run of 5 s"),
-                               ("resolver", "the API server's name not resolving")):
+                               ("resolver", "the API server's name not resolving"),
+                               ("script", "a pre-reconcile script sleeping 10 s")):
                 r = bench_slow(agent, probe, kind, nr, nt, tmp)
                 results["slow"].append(r)
                 extra = ""
@@ -625,6 +646,8 @@ def main():
                     extra = f"; plugin still running when the probe ended: {r['plugin_still_running_after_probe']}"
                 if kind == "resolver":
                     extra = f"; failed lookups logged: {r['lookup_failures_logged']}"
+                if kind == "script":
+                    extra = f"; script still running when the probe ended: {r['script_still_running_after_probe']}"
                 print(f"   {what:<38}: p50 {fmt(r['p50_us'], ' us', 0):>8}  p99 {fmt(r['p99_us'], ' us', 0):>8}  "
                       f"max {fmt(r['max_us'], ' us', 0):>8}{extra}", flush=True)
 
