@@ -19,18 +19,26 @@ EventLoop::EventLoop() : epfd_(::epoll_create1(EPOLL_CLOEXEC)), timerfd_(::timer
     });
 }
 
+namespace {
+std::uint64_t tag(int fd, std::uint32_t generation) {
+    return (static_cast<std::uint64_t>(generation) << 32) | static_cast<std::uint32_t>(fd);
+}
+}  // namespace
+
 void EventLoop::add(int fd, std::uint32_t events, Handler h) {
+    const std::uint32_t gen = ++generation_;
     epoll_event ev{};
     ev.events = events;
-    ev.data.fd = fd;
+    ev.data.u64 = tag(fd, gen);
     if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) throw std::system_error(errno, std::generic_category(), "epoll_ctl add");
-    handlers_[fd] = std::move(h);
+    handlers_[fd] = Registration{std::move(h), gen};
 }
 
 void EventLoop::modify(int fd, std::uint32_t events) {
+    auto it = handlers_.find(fd);
     epoll_event ev{};
     ev.events = events;
-    ev.data.fd = fd;
+    ev.data.u64 = tag(fd, it == handlers_.end() ? 0 : it->second.generation);
     if (::epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, fd, &ev) < 0) throw std::system_error(errno, std::generic_category(), "epoll_ctl mod");
 }
 
@@ -93,9 +101,13 @@ void EventLoop::run() {
             throw std::system_error(errno, std::generic_category(), "epoll_wait");
         }
         for (int i = 0; i < n && running_; ++i) {
-            auto it = handlers_.find(events[i].data.fd);
-            if (it == handlers_.end()) continue;  // removed by an earlier handler in this round
-            Handler h = it->second;                // the handler may remove itself
+            const int fd = static_cast<int>(static_cast<std::uint32_t>(events[i].data.u64));
+            const auto gen = static_cast<std::uint32_t>(events[i].data.u64 >> 32);
+            auto it = handlers_.find(fd);
+            // Removed by an earlier handler in this round, or the number
+            // reused by a newer registration: the event is not for it.
+            if (it == handlers_.end() || it->second.generation != gen) continue;
+            Handler h = it->second.handler;  // the handler may remove itself
             h(events[i].events);
         }
         for (auto& hook : hooks_) {

@@ -49,7 +49,15 @@ private:
 
     Fd epfd_;
     Fd timerfd_;
-    std::unordered_map<int, Handler> handlers_;
+    // A registration: its handler and a generation, carried in the epoll
+    // event with the fd, so an event queued for a closed fd is never handed
+    // to a new registration that reuses the number in the same round.
+    struct Registration {
+        Handler handler;
+        std::uint32_t generation = 0;
+    };
+    std::unordered_map<int, Registration> handlers_;
+    std::uint32_t generation_ = 0;
     std::multimap<Clock::time_point, std::pair<TimerId, std::function<void()>>> timers_;
     std::vector<std::function<void()>> hooks_;
     TimerId next_id_ = 1;
