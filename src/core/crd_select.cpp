@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <set>
 
+#include "nra/base/text.hpp"
 #include "nra/core/crd.hpp"
 #include "nra/core/ip.hpp"
 #include "nra/core/selector.hpp"
@@ -11,17 +12,9 @@ namespace {
 
 std::string id(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 
-std::string lowered(std::string s) {
-    for (char& c : s)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return s;
-}
-
 bool disabled(const Labels& labels) {
     const auto it = labels.find(kLabelEnabled);
-    if (it == labels.end()) return false;
-    const std::string v = lowered(it->second);
-    return v == "false" || v == "0" || v == "no";
+    return it != labels.end() && parse_bool(it->second) == false;
 }
 
 // 1..256, decimal digits only.

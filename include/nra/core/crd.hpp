@@ -13,7 +13,7 @@
 namespace nra {
 
 // Labels on BGPPeer objects that steer the agent.
-inline constexpr const char* kLabelEnabled = "metallb-nra/enabled";  // "false" / "0" / "no" excludes the peer
+inline constexpr const char* kLabelEnabled = "metallb-nra/enabled";  // "false" / "0" / "no" / "off" (any case) excludes the peer
 inline constexpr const char* kLabelAddress = "metallb-nra/address";  // replaces the nexthop address
 inline constexpr const char* kLabelWeight = "metallb-nra/weight";    // 1..256: nexthop weight
 

@@ -11,31 +11,12 @@
 #include <random>
 #include <string>
 
+#include "nra/base/backoff.hpp"
 #include "nra/base/loop.hpp"
 #include "nra/kube/client.hpp"
 #include "nra/kube/objects.hpp"
 
 namespace nra::kube {
-
-// 0.8 s initial, x2, capped at 30 s (jitter included), up to +100 % jitter,
-// reset after 2 minutes without a failure.
-class Backoff {
-public:
-    using Clock = std::chrono::steady_clock;
-    explicit Backoff(std::uint64_t seed = std::random_device{}()) : rng_(seed) {}
-    std::chrono::milliseconds next(Clock::time_point now = Clock::now());
-    void reset() { steps_ = 0; }
-    unsigned steps() const { return steps_; }
-
-    static constexpr std::chrono::milliseconds kInitial{800};
-    static constexpr std::chrono::milliseconds kCap{30000};
-    static constexpr std::chrono::minutes kResetAfter{2};
-
-private:
-    std::mt19937_64 rng_;
-    unsigned steps_ = 0;
-    Clock::time_point last_failure_{};
-};
 
 class Informer {
 public:
@@ -122,7 +103,6 @@ private:
     std::string watch_abort_reason_;
     EventLoop::TimerId timer_ = 0;
     EventLoop::TimerId silence_timer_ = 0;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace nra::kube
