@@ -54,6 +54,18 @@ std::string selector_error(const LabelSelector& s) {
 }
 
 CrdSelection select_crd(const CrdInput& in) {
+    CrdInputView view;
+    view.peers.reserve(in.peers.size());
+    for (const auto& p : in.peers) view.peers.push_back(&p);
+    view.pools.reserve(in.pools.size());
+    for (const auto& p : in.pools) view.pools.push_back(&p);
+    view.advertisements.reserve(in.advertisements.size());
+    for (const auto& a : in.advertisements) view.advertisements.push_back(&a);
+    view.node_labels = in.node_labels;
+    return select_crd(view);
+}
+
+CrdSelection select_crd(const CrdInputView& in) {
     CrdSelection out;
 
     // Invalid selectors make the whole configuration invalid, as MetalLB
@@ -71,13 +83,13 @@ CrdSelection select_crd(const CrdInput& in) {
             }
         }
     };
-    for (const auto& p : in.peers) check("BGPPeer", p.ns, p.name, p.invalid, p.node_selectors);
-    for (const auto& a : in.advertisements) check("BGPAdvertisement", a.ns, a.name, a.invalid, a.pool_selectors);
+    for (const CrdPeer* p : in.peers) check("BGPPeer", p->ns, p->name, p->invalid, p->node_selectors);
+    for (const CrdAdvertisement* a : in.advertisements)
+        check("BGPAdvertisement", a->ns, a->name, a->invalid, a->pool_selectors);
     if (out.rejected) return out;
 
     // Peers.
-    std::vector<const CrdPeer*> peers;
-    for (const auto& p : in.peers) peers.push_back(&p);
+    std::vector<const CrdPeer*> peers = in.peers;
     std::sort(peers.begin(), peers.end(), [](const CrdPeer* a, const CrdPeer* b) {
         return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
     });
@@ -129,13 +141,13 @@ CrdSelection select_crd(const CrdInput& in) {
     }
 
     // Pools selected by some advertisement that applies here.
-    std::vector<const CrdPool*> pools;
-    for (const auto& p : in.pools) pools.push_back(&p);
+    std::vector<const CrdPool*> pools = in.pools;
     std::sort(pools.begin(), pools.end(), [](const CrdPool* a, const CrdPool* b) {
         return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
     });
     std::set<const CrdPool*> selected;
-    for (const auto& ad : in.advertisements) {
+    for (const CrdAdvertisement* adp : in.advertisements) {
+        const CrdAdvertisement& ad = *adp;
         if (!ad.peers.empty() &&
             std::none_of(ad.peers.begin(), ad.peers.end(), [&](const std::string& n) { return applicable.count(n) > 0; }))
             continue;
@@ -156,7 +168,7 @@ CrdSelection select_crd(const CrdInput& in) {
                 out.diagnostics.push_back({where, "invalid address '" + pool->addresses[i] + "': " + parsed.error + "; skipped"});
                 continue;
             }
-            out.model.addresses.push_back({pool->addresses[i], where});
+            out.model.addresses.push_back({pool->addresses[i], where, std::move(parsed.value)});
         }
     }
     return out;

@@ -192,11 +192,12 @@ void parse_pools(const Node& pools, LegacyParse& out) {
             // thousands of model entries (each with its location) first.
             const std::string_view text = a.scalar.view();
             if (!seen.insert(text).second) continue;  // the same text again: nothing to add
-            if (auto r = parse_pool_entry(text); !r) {
+            auto r = parse_pool_entry(text);
+            if (!r) {
                 diags.push_back({std::move(where), "invalid address '" + a.scalar.str() + "': " + r.error + "; skipped"});
                 continue;
             }
-            out.model.addresses.push_back(AddressEntry{a.scalar.str(), std::move(where)});
+            out.model.addresses.push_back(AddressEntry{a.scalar.str(), std::move(where), std::move(r.value)});
         }
     }
 }

@@ -1,8 +1,8 @@
 // The Kubernetes configuration source: ConfigMap mode (legacy MetalLB config)
 // or CRD mode (metallb.io), plus this node's labels when NODE_NAME is set.
-// Informers keep caches; every change re-derives the Model (cheap: the sets
-// are tiny) and only a Model that differs from the last delivered one is
-// passed on. Nothing is delivered before every stream has listed once.
+// Informers keep caches; the changes of one dispatch round re-derive the
+// Model once (pointing into the caches, copying no object) and only a Model
+// that differs from the last delivered one is passed on. Nothing is delivered before every stream has listed once.
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -75,6 +75,14 @@ public:
         ::signal(SIGPIPE, SIG_IGN);  // a peer reset must be an error code, never a signal
         loop_ = &loop;
         cb_ = std::move(cb);
+        // Changes an informer reports are only counted; the model is derived
+        // once after the dispatch round that brought them (a burst of watch
+        // events, a list's pages) has been applied to the caches.
+        loop.after_dispatch([this, alive = std::weak_ptr<bool>(alive_)] {
+            if (alive.expired() || changes_ == 0) return;
+            const std::size_t n = std::exchange(changes_, 0);
+            derive(n);
+        });
         client_ = std::make_unique<ApiClient>(loop, cfg_);
         klog::info("kube: source starting", {{"source", describe()}, {"server", cfg_.url()}, {"config", cfg_.source}});
         if (opts_.use_crds) {
@@ -100,7 +108,7 @@ public:
 private:
     void add_informer(Informer::Spec spec, Informer** slot) {
         spec.watch = !opts_.list_only;
-        auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { derive(); });
+        auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { ++changes_; });
         inf->watch_silence = watch_silence_;
         *slot = inf.get();
         informers_.push_back(std::move(inf));
@@ -216,10 +224,12 @@ private:
         return Labels{};
     }
 
-    void derive() {
+    // `changes`: informer changes coalesced into this derivation.
+    void derive(std::size_t changes) {
         if (informers_.empty()) return;
         for (const auto& i : informers_)
             if (!i->synced()) return;
+        klog::debug("kube: deriving the configuration", {{"changes", changes}});
         std::optional<Model> m = opts_.use_crds ? derive_crds() : derive_configmap();
         if (!m) return;
         if (delivered_ && same_model(*m, last_)) return;
@@ -229,6 +239,7 @@ private:
                                                   {"peers", last_.peers.size()},
                                                   {"addresses", last_.addresses.size()}});
         if (cb_.config) cb_.config(std::move(*m));
+        loop_->wake();  // hooks registered before this one (the agent's reconcile) run without waiting for an event
     }
 
     std::optional<Model> derive_configmap() {
@@ -281,10 +292,13 @@ private:
     }
 
     std::optional<Model> derive_crds() {
-        CrdInput in;
-        for (const auto& [k, item] : peers_->items()) in.peers.push_back(std::get<CrdPeer>(item));
-        for (const auto& [k, item] : pools_->items()) in.pools.push_back(std::get<CrdPool>(item));
-        for (const auto& [k, item] : ads_->items()) in.advertisements.push_back(std::get<CrdAdvertisement>(item));
+        CrdInputView in;  // points into the caches: nothing is copied
+        in.peers.reserve(peers_->items().size());
+        for (const auto& [k, item] : peers_->items()) in.peers.push_back(&std::get<CrdPeer>(item));
+        in.pools.reserve(pools_->items().size());
+        for (const auto& [k, item] : pools_->items()) in.pools.push_back(&std::get<CrdPool>(item));
+        in.advertisements.reserve(ads_->items().size());
+        for (const auto& [k, item] : ads_->items()) in.advertisements.push_back(&std::get<CrdAdvertisement>(item));
         in.node_labels = node_labels();
         auto sel = select_crd(in);
         const std::string text = diagnostics_text(sel.diagnostics) + (sel.rejected ? "rejected" : "");
@@ -319,6 +333,8 @@ private:
     std::vector<std::string> versions_;
     std::vector<std::pair<std::string, std::string>> served_;  // (resource, version)
 
+    std::size_t changes_ = 0;  // informer changes not derived yet
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // the after-dispatch hook outlives the source
     bool delivered_ = false;
     Model last_;
     std::optional<std::string> parsed_text_;

@@ -50,6 +50,15 @@ struct CrdInput {
     std::optional<Labels> node_labels;
 };
 
+// The same input by reference: the Kubernetes source points into its
+// informer caches instead of copying every cached object on each change.
+struct CrdInputView {
+    std::vector<const CrdPeer*> peers;
+    std::vector<const CrdPool*> pools;
+    std::vector<const CrdAdvertisement*> advertisements;
+    std::optional<Labels> node_labels;
+};
+
 struct CrdSelection {
     Model model;                          // peers already filtered for this node (node_selectors cleared)
     std::vector<Diagnostic> diagnostics;  // skipped objects/entries, naming namespace/name
@@ -69,6 +78,7 @@ std::string selector_error(const LabelSelector& s);
 //   spec.peers is empty or names at least one applicable peer;
 // - the model's addresses are those of every selected pool (invalid entries
 //   are reported and skipped); pools no advertisement selects are left out.
+CrdSelection select_crd(const CrdInputView& input);
 CrdSelection select_crd(const CrdInput& input);
 
 }  // namespace nra
