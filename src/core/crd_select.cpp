@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "nra/base/text.hpp"
 #include "nra/core/crd.hpp"
@@ -141,34 +142,38 @@ CrdSelection select_crd(const CrdInputView& in) {
     }
 
     // Pools selected by some advertisement that applies here.
+    // Informer caches hand them over sorted already: sorting is then skipped.
     std::vector<const CrdPool*> pools = in.pools;
-    std::sort(pools.begin(), pools.end(), [](const CrdPool* a, const CrdPool* b) {
-        return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
-    });
-    std::set<const CrdPool*> selected;
+    const auto pool_less = [](const CrdPool* a, const CrdPool* b) { return std::tie(a->ns, a->name) < std::tie(b->ns, b->name); };
+    if (!std::is_sorted(pools.begin(), pools.end(), pool_less)) std::sort(pools.begin(), pools.end(), pool_less);
+    std::vector<char> selected(pools.size(), 0);
     for (const CrdAdvertisement* adp : in.advertisements) {
         const CrdAdvertisement& ad = *adp;
         if (!ad.peers.empty() &&
             std::none_of(ad.peers.begin(), ad.peers.end(), [&](const std::string& n) { return applicable.count(n) > 0; }))
             continue;
         const bool all = ad.pools.empty() && ad.pool_selectors.empty();
-        for (const CrdPool* pool : pools) {
+        for (std::size_t k = 0; k < pools.size(); ++k) {
+            const CrdPool* pool = pools[k];
             if (all || std::find(ad.pools.begin(), ad.pools.end(), pool->name) != ad.pools.end() ||
                 std::any_of(ad.pool_selectors.begin(), ad.pool_selectors.end(),
                             [&](const LabelSelector& s) { return selector_matches(s, pool->labels); }))
-                selected.insert(pool);
+                selected[k] = 1;
         }
     }
-    for (const CrdPool* pool : pools) {
-        if (!selected.count(pool)) continue;
+    for (std::size_t k = 0; k < pools.size(); ++k) {
+        if (!selected[k]) continue;
+        const CrdPool* pool = pools[k];
+        std::string prefix = "IPAddressPool " + id(pool->ns, pool->name) + " spec.addresses[";
         for (std::size_t i = 0; i < pool->addresses.size(); ++i) {
-            const std::string where = "IPAddressPool " + id(pool->ns, pool->name) + " spec.addresses[" + std::to_string(i) + "]";
-            auto parsed = parse_pool_entry(pool->addresses[i]);
+            std::string where = prefix + std::to_string(i) + "]";
+            // Parsed once when the object was decoded (pool->parsed), else here.
+            auto parsed = i < pool->parsed.size() ? pool->parsed[i] : parse_pool_entry(pool->addresses[i]);
             if (!parsed) {
-                out.diagnostics.push_back({where, "invalid address '" + pool->addresses[i] + "': " + parsed.error + "; skipped"});
+                out.diagnostics.push_back({std::move(where), "invalid address '" + pool->addresses[i] + "': " + parsed.error + "; skipped"});
                 continue;
             }
-            out.model.addresses.push_back({pool->addresses[i], where, std::move(parsed.value)});
+            out.model.addresses.push_back({pool->addresses[i], std::move(where), std::move(parsed.value)});
         }
     }
     return out;

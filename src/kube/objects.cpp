@@ -173,6 +173,8 @@ std::optional<KubeItem> decode_item(Kind kind, element obj, const ObjectMeta& me
             p.name = meta.name;
             p.labels = meta.labels;
             if (has_spec && !opt_string_list(spec, "addresses", p.addresses, error)) return std::nullopt;
+            p.parsed.reserve(p.addresses.size());
+            for (const auto& a : p.addresses) p.parsed.push_back(parse_pool_entry(a));
             return p;
         }
         case Kind::BgpAdvertisement: {

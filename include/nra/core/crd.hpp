@@ -31,6 +31,9 @@ struct CrdPool {
     std::string ns, name;
     Labels labels;
     std::vector<std::string> addresses;  // spec.addresses as written
+    // parse_pool_entry of each address, filled by the decoder so a pool is
+    // parsed once per change, not once per derivation (empty: parsed there).
+    std::vector<Result<std::vector<Prefix>>> parsed;
 };
 
 struct CrdAdvertisement {
