@@ -11,13 +11,12 @@
 #include "nra/base/log.hpp"
 #include "nra/base/loop.hpp"
 #include "nra/core/crd.hpp"
-#include "nra/core/legacy.hpp"
 #include "nra/core/selector.hpp"
 #include "nra/kube/client.hpp"
 #include "nra/kube/config.hpp"
 #include "nra/kube/informer.hpp"
 #include "nra/sources/kube_source.hpp"
-#include "nra/doc/yaml.hpp"
+#include "nra/sources/legacy_text.hpp"
 #include "nra/kube/redact.hpp"
 
 namespace nra {
@@ -95,8 +94,6 @@ public:
             for (auto& i : informers_) i->start();
         }
     }
-
-    bool synced() const override { return delivered_; }
 
     std::string describe() const override {
         std::string s = opts_.use_crds ? "metallb.io CRDs in namespace " + ns_
@@ -261,20 +258,16 @@ private:
             if (!parsed_text_ || *parsed_text_ != cm->config) {
                 parsed_text_ = cm->config;
                 parsed_ok_ = false;
-                auto doc = parse_yaml(cm->config);
-                if (!doc) {
-                    klog::error("kube: invalid YAML in " + where + " data.config; keeping the last good configuration",
-                               {{"error", doc.error}});
+                // An empty document or one without lists is an empty
+                // configuration here (as an absent ConfigMap is).
+                auto load = load_legacy_text(cm->config, where + " data.config");
+                if (!load) {
+                    klog::error("kube: invalid configuration in " + where + "; keeping the last good one",
+                                {{"error", load.error}});
                 } else {
-                    auto legacy = parse_legacy(*doc.value);
-                    for (const auto& d : legacy.diagnostics)
-                        klog::warn("kube: " + where + " data.config: " + d.what, {{"where", d.where}});
-                    if (legacy.fatal) {
-                        klog::error("kube: " + where + " data.config is not a MetalLB configuration; keeping the last good one");
-                    } else {
-                        parsed_ok_ = true;
-                        parsed_model_ = std::move(legacy.model);
-                    }
+                    log_skipped_entries(where + " data.config", load.value->diagnostics);
+                    parsed_ok_ = true;
+                    parsed_model_ = std::move(load.value->model);
                 }
             }
             if (!parsed_ok_) return std::nullopt;

@@ -371,10 +371,11 @@ std::optional<std::uint64_t> route_socket_inode(std::string_view text, std::uint
 std::optional<std::string> read_comm(long pid) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%ld/comm", pid);
-    std::string s, err;
-    if (!nra::read_whole_file(path, s, err) || s.empty()) return std::nullopt;
+    auto r = nra::read_whole_file(path);
+    if (!r || r.value->empty()) return std::nullopt;
+    std::string& s = *r.value;
     if (s.back() == '\n') s.pop_back();
-    return s;
+    return std::move(s);
 }
 
 // Calls fn(inode) for each socket among pid's file descriptors until fn
@@ -417,9 +418,8 @@ public:
         const bool pid_like = port < 0x80000000u;
         std::optional<std::string> port_comm;
         if (pid_like) port_comm = read_comm(port);
-        std::string err;
-        if (nra::read_whole_file("/proc/net/netlink", buf_, err)) {
-            if (auto inode = route_socket_inode(buf_, port)) {
+        if (auto table = nra::read_whole_file("/proc/net/netlink")) {
+            if (auto inode = route_socket_inode(*table.value, port)) {
                 auto take = [&](long pid, std::optional<std::string> comm) {
                     if (!comm) return false;
                     s.pid = pid;
@@ -465,7 +465,6 @@ private:
     }
 
     std::unordered_map<std::uint64_t, long> owner_;
-    std::string buf_;
 };
 
 // ---------------------------------------------------------------------------
