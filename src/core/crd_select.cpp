@@ -32,28 +32,6 @@ std::optional<std::uint16_t> parse_weight(const std::string& s) {
 
 }  // namespace
 
-std::string selector_error(const LabelSelector& s) {
-    for (const auto& [k, v] : s.match_labels)
-        if (k.empty()) return "matchLabels has an empty key";
-    for (const auto& r : s.match_expressions) {
-        if (r.key.empty()) return "matchExpressions entry has an empty key";
-        switch (r.op) {
-            case LabelRequirement::Op::In:
-            case LabelRequirement::Op::NotIn:
-                if (r.values.empty()) return "operator " + std::string(r.op == LabelRequirement::Op::In ? "In" : "NotIn") +
-                                             " on key '" + r.key + "' needs at least one value";
-                break;
-            case LabelRequirement::Op::Exists:
-            case LabelRequirement::Op::DoesNotExist:
-                if (!r.values.empty()) return "operator " +
-                                              std::string(r.op == LabelRequirement::Op::Exists ? "Exists" : "DoesNotExist") +
-                                              " on key '" + r.key + "' takes no values";
-                break;
-        }
-    }
-    return {};
-}
-
 CrdSelection select_crd(const CrdInput& in) {
     CrdInputView view;
     view.peers.reserve(in.peers.size());
@@ -100,10 +78,7 @@ CrdSelection select_crd(const CrdInputView& in) {
         const std::string where = "BGPPeer " + id(p->ns, p->name);
         if (disabled(p->labels)) continue;
         if (in.node_labels) {
-            const bool match = p->node_selectors.empty() ||
-                               std::any_of(p->node_selectors.begin(), p->node_selectors.end(),
-                                           [&](const LabelSelector& s) { return selector_matches(s, *in.node_labels); });
-            if (!match) continue;
+            if (!any_selector_matches(p->node_selectors, *in.node_labels)) continue;
         }
         std::string text = p->peer_address;
         const auto label = p->labels.find(kLabelAddress);

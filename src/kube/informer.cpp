@@ -201,7 +201,6 @@ void Informer::watch() {
     watch_started_ = EventLoop::Clock::now();
     watch_events_ = 0;
     watch_aborted_ = false;
-    watch_relist_now_ = false;
     watch_abort_reason_.clear();
     call_ = client_.get(target, true, std::chrono::seconds(timeout + 30),
                         {[this](std::string&& line) { on_watch_line(std::move(line)); },
@@ -253,7 +252,6 @@ bool Informer::upsert(std::string key, KubeItem item) {
 
 void Informer::abort_watch(std::string why, bool relist_now) {
     watch_aborted_ = true;
-    watch_relist_now_ = relist_now;
     watch_abort_reason_ = std::move(why);
     stop_silence();
     auto call = std::move(call_);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nra/core/model.hpp"
+#include "nra/core/selector.hpp"  // selector_error
 
 namespace nra {
 
@@ -68,9 +69,6 @@ struct CrdSelection {
     bool rejected = false;                // invalid selector somewhere: keep the last good config
 };
 
-// Why a label selector is invalid ("" if valid): In/NotIn need values,
-// Exists/DoesNotExist take none, keys must be non-empty.
-std::string selector_error(const LabelSelector& s);
 
 // Selection rules (kube-api.md section 3, upstream-behaviour.md):
 // - a peer applies iff it is enabled, has a usable address (metallb-nra/address

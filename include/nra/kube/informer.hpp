@@ -36,8 +36,6 @@ public:
     void start();
     bool synced() const { return synced_; }
     const std::map<std::string, KubeItem>& items() const { return cache_; }
-    const std::string& name() const { return spec_.name; }
-    const std::string& resource_version() const { return rv_; }
 
     // Timeouts (tests may shorten them).
     std::chrono::milliseconds list_timeout{60000};
@@ -99,7 +97,6 @@ private:
     EventLoop::Clock::time_point watch_started_{};
     std::size_t watch_events_ = 0;
     bool watch_aborted_ = false;  // the stream asked for a relist (ERROR event, bad line)
-    bool watch_relist_now_ = false;
     std::string watch_abort_reason_;
     EventLoop::TimerId timer_ = 0;
     EventLoop::TimerId silence_timer_ = 0;
