@@ -6,12 +6,12 @@
 namespace nra {
 
 Backoff::Backoff()
-    : now_([] { return Clock::now(); }),
-      random_([rng = std::make_shared<std::mt19937_64>(std::random_device{}())] {
+    : now_([] { return Clock::now(); }), random_([rng = std::make_shared<std::mt19937_64>(std::random_device{}())] {
           return std::uniform_real_distribution<double>(0.0, 1.0)(*rng);
       }) {}
 
-Backoff::Backoff(std::function<Clock::time_point()> now, Random random) : now_(std::move(now)), random_(std::move(random)) {}
+Backoff::Backoff(std::function<Clock::time_point()> now, Random random)
+    : now_(std::move(now)), random_(std::move(random)) {}
 
 std::chrono::milliseconds Backoff::next() {
     const auto now = now_();

@@ -12,15 +12,17 @@ Result<LegacyLoad> load_legacy_text(std::string_view text, const std::string& or
     LegacyLoad out;
     if (doc.value->is_null()) {
         out.empty = true;
-        out.empty_reason = origin + " is empty (no configuration, only whitespace or comments); "
-                                    "to remove all routing on purpose write `peers: []`";
+        out.empty_reason = origin +
+                           " is empty (no configuration, only whitespace or comments); "
+                           "to remove all routing on purpose write `peers: []`";
         return Result<LegacyLoad>::ok(std::move(out));
     }
     LegacyParse lp = parse_legacy(*doc.value);
     if (lp.fatal)
-        return Result<LegacyLoad>::fail(origin + ": " + (lp.diagnostics.empty() ? "not a MetalLB configuration"
-                                                                                 : lp.diagnostics.back().where + ": " +
-                                                                                       lp.diagnostics.back().what));
+        return Result<LegacyLoad>::fail(origin + ": " +
+                                        (lp.diagnostics.empty()
+                                             ? "not a MetalLB configuration"
+                                             : lp.diagnostics.back().where + ": " + lp.diagnostics.back().what));
     if (!lp.has_lists) {
         out.empty = true;
         out.empty_reason = origin + ": " + doc.value->where() +

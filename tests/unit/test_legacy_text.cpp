@@ -6,9 +6,10 @@ using namespace nra;
 
 TEST_CASE("legacy text: one path for the static file and the ConfigMap") {
     const std::string cm = "ConfigMap metallb-system/config data.config";
-    auto ok = load_legacy_text("peers:\n- peer-address: 10.0.0.1\naddress-pools:\n- protocol: bgp\n"
-                               "  addresses: [10.1.0.0/24, nonsense]\n",
-                               cm);
+    auto ok = load_legacy_text(
+        "peers:\n- peer-address: 10.0.0.1\naddress-pools:\n- protocol: bgp\n"
+        "  addresses: [10.1.0.0/24, nonsense]\n",
+        cm);
     REQUIRE(ok);
     CHECK_FALSE(ok.value->empty);
     CHECK(ok.value->model.peers.size() == 1);

@@ -20,7 +20,8 @@ struct LegacyLoad {
     // model is then empty; each source decides what that means (the static
     // file keeps its last good configuration, the ConfigMap applies it).
     bool empty = false;
-    std::string empty_reason;  // "ORIGIN is empty (...)" / "ORIGIN: line 1 column 1: no peers or address-pools list ..."
+    std::string
+        empty_reason;  // "ORIGIN is empty (...)" / "ORIGIN: line 1 column 1: no peers or address-pools list ..."
 };
 
 // Parses `text`; `origin` names it in every message ("/etc/metallb/config.yaml",
