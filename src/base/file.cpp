@@ -88,4 +88,10 @@ bool read_whole_file(const std::string& path, std::string& out, std::string& err
     return true;
 }
 
+Result<std::string> read_whole_file(const std::string& path, std::size_t max_size, FileStamp* stamp) {
+    std::string text, err;
+    if (!read_whole_file(path, text, err, max_size, stamp)) return Result<std::string>::fail(std::move(err));
+    return Result<std::string>::ok(std::move(text));
+}
+
 }  // namespace nra

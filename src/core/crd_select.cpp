@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <set>
+#include <tuple>
 
+#include "nra/base/text.hpp"
 #include "nra/core/crd.hpp"
 #include "nra/core/ip.hpp"
 #include "nra/core/selector.hpp"
@@ -11,17 +13,9 @@ namespace {
 
 std::string id(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 
-std::string lowered(std::string s) {
-    for (char& c : s)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return s;
-}
-
 bool disabled(const Labels& labels) {
     const auto it = labels.find(kLabelEnabled);
-    if (it == labels.end()) return false;
-    const std::string v = lowered(it->second);
-    return v == "false" || v == "0" || v == "no";
+    return it != labels.end() && parse_bool(it->second) == false;
 }
 
 // 1..256, decimal digits only.
@@ -38,29 +32,19 @@ std::optional<std::uint16_t> parse_weight(const std::string& s) {
 
 }  // namespace
 
-std::string selector_error(const LabelSelector& s) {
-    for (const auto& [k, v] : s.match_labels)
-        if (k.empty()) return "matchLabels has an empty key";
-    for (const auto& r : s.match_expressions) {
-        if (r.key.empty()) return "matchExpressions entry has an empty key";
-        switch (r.op) {
-            case LabelRequirement::Op::In:
-            case LabelRequirement::Op::NotIn:
-                if (r.values.empty()) return "operator " + std::string(r.op == LabelRequirement::Op::In ? "In" : "NotIn") +
-                                             " on key '" + r.key + "' needs at least one value";
-                break;
-            case LabelRequirement::Op::Exists:
-            case LabelRequirement::Op::DoesNotExist:
-                if (!r.values.empty()) return "operator " +
-                                              std::string(r.op == LabelRequirement::Op::Exists ? "Exists" : "DoesNotExist") +
-                                              " on key '" + r.key + "' takes no values";
-                break;
-        }
-    }
-    return {};
+CrdSelection select_crd(const CrdInput& in) {
+    CrdInputView view;
+    view.peers.reserve(in.peers.size());
+    for (const auto& p : in.peers) view.peers.push_back(&p);
+    view.pools.reserve(in.pools.size());
+    for (const auto& p : in.pools) view.pools.push_back(&p);
+    view.advertisements.reserve(in.advertisements.size());
+    for (const auto& a : in.advertisements) view.advertisements.push_back(&a);
+    view.node_labels = in.node_labels;
+    return select_crd(view);
 }
 
-CrdSelection select_crd(const CrdInput& in) {
+CrdSelection select_crd(const CrdInputView& in) {
     CrdSelection out;
 
     // Invalid selectors make the whole configuration invalid, as MetalLB
@@ -78,13 +62,13 @@ CrdSelection select_crd(const CrdInput& in) {
             }
         }
     };
-    for (const auto& p : in.peers) check("BGPPeer", p.ns, p.name, p.invalid, p.node_selectors);
-    for (const auto& a : in.advertisements) check("BGPAdvertisement", a.ns, a.name, a.invalid, a.pool_selectors);
+    for (const CrdPeer* p : in.peers) check("BGPPeer", p->ns, p->name, p->invalid, p->node_selectors);
+    for (const CrdAdvertisement* a : in.advertisements)
+        check("BGPAdvertisement", a->ns, a->name, a->invalid, a->pool_selectors);
     if (out.rejected) return out;
 
     // Peers.
-    std::vector<const CrdPeer*> peers;
-    for (const auto& p : in.peers) peers.push_back(&p);
+    std::vector<const CrdPeer*> peers = in.peers;
     std::sort(peers.begin(), peers.end(), [](const CrdPeer* a, const CrdPeer* b) {
         return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
     });
@@ -94,10 +78,7 @@ CrdSelection select_crd(const CrdInput& in) {
         const std::string where = "BGPPeer " + id(p->ns, p->name);
         if (disabled(p->labels)) continue;
         if (in.node_labels) {
-            const bool match = p->node_selectors.empty() ||
-                               std::any_of(p->node_selectors.begin(), p->node_selectors.end(),
-                                           [&](const LabelSelector& s) { return selector_matches(s, *in.node_labels); });
-            if (!match) continue;
+            if (!any_selector_matches(p->node_selectors, *in.node_labels)) continue;
         }
         std::string text = p->peer_address;
         const auto label = p->labels.find(kLabelAddress);
@@ -136,34 +117,38 @@ CrdSelection select_crd(const CrdInput& in) {
     }
 
     // Pools selected by some advertisement that applies here.
-    std::vector<const CrdPool*> pools;
-    for (const auto& p : in.pools) pools.push_back(&p);
-    std::sort(pools.begin(), pools.end(), [](const CrdPool* a, const CrdPool* b) {
-        return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
-    });
-    std::set<const CrdPool*> selected;
-    for (const auto& ad : in.advertisements) {
+    // Informer caches hand them over sorted already: sorting is then skipped.
+    std::vector<const CrdPool*> pools = in.pools;
+    const auto pool_less = [](const CrdPool* a, const CrdPool* b) { return std::tie(a->ns, a->name) < std::tie(b->ns, b->name); };
+    if (!std::is_sorted(pools.begin(), pools.end(), pool_less)) std::sort(pools.begin(), pools.end(), pool_less);
+    std::vector<char> selected(pools.size(), 0);
+    for (const CrdAdvertisement* adp : in.advertisements) {
+        const CrdAdvertisement& ad = *adp;
         if (!ad.peers.empty() &&
             std::none_of(ad.peers.begin(), ad.peers.end(), [&](const std::string& n) { return applicable.count(n) > 0; }))
             continue;
         const bool all = ad.pools.empty() && ad.pool_selectors.empty();
-        for (const CrdPool* pool : pools) {
+        for (std::size_t k = 0; k < pools.size(); ++k) {
+            const CrdPool* pool = pools[k];
             if (all || std::find(ad.pools.begin(), ad.pools.end(), pool->name) != ad.pools.end() ||
                 std::any_of(ad.pool_selectors.begin(), ad.pool_selectors.end(),
                             [&](const LabelSelector& s) { return selector_matches(s, pool->labels); }))
-                selected.insert(pool);
+                selected[k] = 1;
         }
     }
-    for (const CrdPool* pool : pools) {
-        if (!selected.count(pool)) continue;
+    for (std::size_t k = 0; k < pools.size(); ++k) {
+        if (!selected[k]) continue;
+        const CrdPool* pool = pools[k];
+        std::string prefix = "IPAddressPool " + id(pool->ns, pool->name) + " spec.addresses[";
         for (std::size_t i = 0; i < pool->addresses.size(); ++i) {
-            const std::string where = "IPAddressPool " + id(pool->ns, pool->name) + " spec.addresses[" + std::to_string(i) + "]";
-            auto parsed = parse_pool_entry(pool->addresses[i]);
+            std::string where = prefix + std::to_string(i) + "]";
+            // Parsed once when the object was decoded (pool->parsed), else here.
+            auto parsed = i < pool->parsed.size() ? pool->parsed[i] : parse_pool_entry(pool->addresses[i]);
             if (!parsed) {
-                out.diagnostics.push_back({where, "invalid address '" + pool->addresses[i] + "': " + parsed.error + "; skipped"});
+                out.diagnostics.push_back({std::move(where), "invalid address '" + pool->addresses[i] + "': " + parsed.error + "; skipped"});
                 continue;
             }
-            out.model.addresses.push_back({pool->addresses[i], where});
+            out.model.addresses.push_back({pool->addresses[i], std::move(where), std::move(parsed.value)});
         }
     }
     return out;

@@ -81,7 +81,7 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
     std::vector<Prefix> prefixes;
     prefixes.reserve(model.addresses.size());
     for (const AddressEntry& e : model.addresses) {
-        auto r = parse_pool_entry(e.text);
+        auto r = e.prefixes ? Result<std::vector<Prefix>>::ok(*e.prefixes) : parse_pool_entry(e.text);
         if (!r) {
             d.diagnostics.push_back({e.where, "invalid address '" + e.text + "': " + r.error + "; skipped"});
             continue;

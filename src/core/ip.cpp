@@ -1,5 +1,7 @@
 #include "nra/core/ip.hpp"
 
+#include "nra/base/text.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -10,13 +12,6 @@ namespace nra {
 std::string_view family_name(Family f) { return f == Family::V4 ? "inet" : "inet6"; }
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    const auto ws = " \t\r\n";
-    const auto b = s.find_first_not_of(ws);
-    if (b == std::string_view::npos) return {};
-    return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
 
 u128 mask_of(Family f, unsigned len) {
     const unsigned bits = family_bits(f);

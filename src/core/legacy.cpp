@@ -1,5 +1,7 @@
 #include "nra/core/legacy.hpp"
 
+#include "nra/core/selector.hpp"
+
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -63,11 +65,9 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
             }
             LabelRequirement r;
             r.key = key->scalar.str();
-            if (op->scalar == "In") r.op = LabelRequirement::Op::In;
-            else if (op->scalar == "NotIn") r.op = LabelRequirement::Op::NotIn;
-            else if (op->scalar == "Exists") r.op = LabelRequirement::Op::Exists;
-            else if (op->scalar == "DoesNotExist") r.op = LabelRequirement::Op::DoesNotExist;
-            else {
+            if (auto parsed = parse_selector_op(op->scalar.view())) {
+                r.op = *parsed;
+            } else {
                 diags.push_back({at(*op, p + ".operator"), "unknown operator '" + op->scalar.str() + "'"});
                 return false;
             }
@@ -78,10 +78,8 @@ bool parse_selector(const Node& n, const std::string& path, LabelSelector& out, 
                 }
                 for (const Node& v : vals->items) r.values.push_back(v.scalar.str());
             }
-            const bool needs_values = r.op == LabelRequirement::Op::In || r.op == LabelRequirement::Op::NotIn;
-            if (needs_values == r.values.empty()) {
-                diags.push_back({at(e, p), needs_values ? "operator " + op->scalar.str() + " needs at least one value"
-                                                        : "operator " + op->scalar.str() + " takes no values"});
+            if (auto err = requirement_error(r); !err.empty()) {
+                diags.push_back({at(e, p), std::move(err)});
                 return false;
             }
             out.match_expressions.push_back(std::move(r));
@@ -192,11 +190,12 @@ void parse_pools(const Node& pools, LegacyParse& out) {
             // thousands of model entries (each with its location) first.
             const std::string_view text = a.scalar.view();
             if (!seen.insert(text).second) continue;  // the same text again: nothing to add
-            if (auto r = parse_pool_entry(text); !r) {
+            auto r = parse_pool_entry(text);
+            if (!r) {
                 diags.push_back({std::move(where), "invalid address '" + a.scalar.str() + "': " + r.error + "; skipped"});
                 continue;
             }
-            out.model.addresses.push_back(AddressEntry{a.scalar.str(), std::move(where)});
+            out.model.addresses.push_back(AddressEntry{a.scalar.str(), std::move(where), std::move(r.value)});
         }
     }
 }

@@ -54,23 +54,10 @@ std::string size_text(std::size_t n) {
 
 }  // namespace
 
-std::chrono::milliseconds Backoff::next(Clock::time_point now) {
-    if (steps_ > 0 && now - last_failure_ > kResetAfter) steps_ = 0;
-    last_failure_ = now;
-    double base = static_cast<double>(kInitial.count());
-    for (unsigned i = 0; i < steps_ && base < static_cast<double>(kCap.count()); ++i) base *= 2;
-    if (steps_ < 32) ++steps_;
-    base = std::min(base, static_cast<double>(kCap.count()));
-    std::uniform_real_distribution<double> jitter(0.0, 1.0);
-    const double d = std::min(base * (1.0 + jitter(rng_)), static_cast<double>(kCap.count()));
-    return std::chrono::milliseconds(static_cast<long long>(d));
-}
-
 Informer::Informer(EventLoop& loop, ApiClient& client, Spec spec, std::function<void()> on_change)
     : loop_(loop), client_(client), spec_(std::move(spec)), on_change_(std::move(on_change)), parser_(kMaxDocument) {}
 
 Informer::~Informer() {
-    *alive_ = false;
     if (timer_) loop_.cancel(timer_);
     stop_silence();
     ApiClient::cancel(call_);
@@ -214,7 +201,6 @@ void Informer::watch() {
     watch_started_ = EventLoop::Clock::now();
     watch_events_ = 0;
     watch_aborted_ = false;
-    watch_relist_now_ = false;
     watch_abort_reason_.clear();
     call_ = client_.get(target, true, std::chrono::seconds(timeout + 30),
                         {[this](std::string&& line) { on_watch_line(std::move(line)); },
@@ -238,7 +224,7 @@ void Informer::arm_silence() {
 }
 
 void Informer::stop_silence() {
-    if (silence_timer_ && *alive_) loop_.cancel(silence_timer_);
+    if (silence_timer_) loop_.cancel(silence_timer_);
     silence_timer_ = 0;
 }
 
@@ -266,7 +252,6 @@ bool Informer::upsert(std::string key, KubeItem item) {
 
 void Informer::abort_watch(std::string why, bool relist_now) {
     watch_aborted_ = true;
-    watch_relist_now_ = relist_now;
     watch_abort_reason_ = std::move(why);
     stop_silence();
     auto call = std::move(call_);

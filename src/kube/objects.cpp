@@ -1,5 +1,7 @@
 #include "nra/kube/objects.hpp"
 
+#include "nra/core/selector.hpp"
+
 namespace nra::kube {
 
 namespace {
@@ -90,10 +92,7 @@ bool decode_selector(element e, LabelSelector& out, std::string& invalid) {
             LabelRequirement r;
             std::string op;
             if (!opt_string(x, "key", r.key) || !opt_string(x, "operator", op)) return false;
-            if (op == "In") r.op = LabelRequirement::Op::In;
-            else if (op == "NotIn") r.op = LabelRequirement::Op::NotIn;
-            else if (op == "Exists") r.op = LabelRequirement::Op::Exists;
-            else if (op == "DoesNotExist") r.op = LabelRequirement::Op::DoesNotExist;
+            if (auto parsed = parse_selector_op(op)) r.op = *parsed;
             else if (invalid.empty()) invalid = "unknown selector operator '" + op + "'";
             std::string err;
             if (!opt_string_list(x, "values", r.values, err)) return false;
@@ -173,6 +172,8 @@ std::optional<KubeItem> decode_item(Kind kind, element obj, const ObjectMeta& me
             p.name = meta.name;
             p.labels = meta.labels;
             if (has_spec && !opt_string_list(spec, "addresses", p.addresses, error)) return std::nullopt;
+            p.parsed.reserve(p.addresses.size());
+            for (const auto& a : p.addresses) p.parsed.push_back(parse_pool_entry(a));
             return p;
         }
         case Kind::BgpAdvertisement: {

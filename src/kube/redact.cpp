@@ -1,5 +1,7 @@
 #include "nra/kube/redact.hpp"
 
+#include "nra/base/text.hpp"
+
 #include <algorithm>
 #include <deque>
 #include <vector>
@@ -21,8 +23,6 @@ std::vector<std::string>& key_lines() {  // of the configured client key (bounde
     return k;
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
 bool b64url(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
@@ -33,7 +33,7 @@ bool token_char(char c) { return b64url(c) || c == '.' || c == '~' || c == '+' |
 bool starts_with_ci(std::string_view s, std::size_t at, std::string_view word) {
     if (s.size() - at < word.size()) return false;
     for (std::size_t i = 0; i < word.size(); ++i)
-        if (lower(s[at + i]) != word[i]) return false;
+        if (ascii_lower(s[at + i]) != word[i]) return false;
     return true;
 }
 

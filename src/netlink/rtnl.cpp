@@ -176,17 +176,29 @@ bool decode_link(const nlmsghdr* nlh, Interface& out) {
 
 }  // namespace
 
+// Owns a libmnl socket (closed with it).
+struct MnlSocket {
+    mnl_socket* s = nullptr;
+    MnlSocket() = default;
+    MnlSocket(const MnlSocket&) = delete;
+    MnlSocket& operator=(const MnlSocket&) = delete;
+    ~MnlSocket() {
+        if (s) mnl_socket_close(s);
+    }
+    MnlSocket& operator=(mnl_socket* n) {
+        if (s) mnl_socket_close(s);
+        s = n;
+        return *this;
+    }
+    operator mnl_socket*() const { return s; }
+};
+
 struct Rtnl::Impl {
-    mnl_socket* events = nullptr;
-    mnl_socket* requests = nullptr;
+    MnlSocket events;
+    MnlSocket requests;
     std::uint32_t req_portid = 0;
     std::uint32_t seq = 0;
     std::vector<char> rbuf = std::vector<char>(kRecvBufSize);
-
-    ~Impl() {
-        if (events) mnl_socket_close(events);
-        if (requests) mnl_socket_close(requests);
-    }
 
     bool warmed = false;
 
@@ -288,46 +300,42 @@ struct Rtnl::Impl {
     }
 };
 
-Rtnl::Rtnl(Follow follow) : impl_(new Impl) {
-    try {
-        Impl& d = *impl_;
-        d.events = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (!d.events) fail("open events socket");
-        if (mnl_socket_bind(d.events, 0, MNL_SOCKET_AUTOPID) < 0) fail("bind events socket");
-        set_rcvbuf(d.events);
-        // The rule groups have no RTMGRP_ bit: join by number.
-        for (int group : {RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE}) {
-            if (mnl_socket_setsockopt(d.events, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
-                fail("join rtnetlink multicast group");
-        }
-        if (follow == Follow::LinksAndAddresses) {
-            for (int group : {RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR}) {
-                if (mnl_socket_setsockopt(d.events, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
-                    fail("join rtnetlink link/address multicast group");
-            }
-        }
-
-        d.requests = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-        if (!d.requests) fail("open requests socket");
-        if (mnl_socket_bind(d.requests, 0, MNL_SOCKET_AUTOPID) < 0) fail("bind requests socket");
-        d.req_portid = mnl_socket_get_portid(d.requests);
-        set_rcvbuf(d.requests);
-        set_opt(d.requests, NETLINK_GET_STRICT_CHK, "enable NETLINK_GET_STRICT_CHK");
-        set_opt(d.requests, NETLINK_EXT_ACK, "enable NETLINK_EXT_ACK");
-        // Errors echo only the request header, not the whole request.
-        set_opt(d.requests, NETLINK_CAP_ACK, "enable NETLINK_CAP_ACK");
-        timeval tv{kRequestTimeoutSec, 0};
-        if (setsockopt(mnl_socket_get_fd(d.requests), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
-            fail("set receive timeout");
-        int sndbuf = 1 << 20;
-        setsockopt(mnl_socket_get_fd(d.requests), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    } catch (...) {
-        delete impl_;
-        throw;
+// A throw below releases impl_ and with it the sockets opened so far.
+Rtnl::Rtnl(Follow follow) : impl_(std::make_unique<Impl>()) {
+    Impl& d = *impl_;
+    d.events = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (!d.events) fail("open events socket");
+    if (mnl_socket_bind(d.events, 0, MNL_SOCKET_AUTOPID) < 0) fail("bind events socket");
+    set_rcvbuf(d.events);
+    // The rule groups have no RTMGRP_ bit: join by number.
+    for (int group : {RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE}) {
+        if (mnl_socket_setsockopt(d.events, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
+            fail("join rtnetlink multicast group");
     }
+    if (follow == Follow::LinksAndAddresses) {
+        for (int group : {RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR}) {
+            if (mnl_socket_setsockopt(d.events, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
+                fail("join rtnetlink link/address multicast group");
+        }
+    }
+
+    d.requests = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+    if (!d.requests) fail("open requests socket");
+    if (mnl_socket_bind(d.requests, 0, MNL_SOCKET_AUTOPID) < 0) fail("bind requests socket");
+    d.req_portid = mnl_socket_get_portid(d.requests);
+    set_rcvbuf(d.requests);
+    set_opt(d.requests, NETLINK_GET_STRICT_CHK, "enable NETLINK_GET_STRICT_CHK");
+    set_opt(d.requests, NETLINK_EXT_ACK, "enable NETLINK_EXT_ACK");
+    // Errors echo only the request header, not the whole request.
+    set_opt(d.requests, NETLINK_CAP_ACK, "enable NETLINK_CAP_ACK");
+    timeval tv{kRequestTimeoutSec, 0};
+    if (setsockopt(mnl_socket_get_fd(d.requests), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+        fail("set receive timeout");
+    int sndbuf = 1 << 20;
+    setsockopt(mnl_socket_get_fd(d.requests), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 }
 
-Rtnl::~Rtnl() { delete impl_; }
+Rtnl::~Rtnl() = default;
 
 int Rtnl::event_fd() const { return mnl_socket_get_fd(impl_->events); }
 

@@ -1,8 +1,8 @@
 // The Kubernetes configuration source: ConfigMap mode (legacy MetalLB config)
 // or CRD mode (metallb.io), plus this node's labels when NODE_NAME is set.
-// Informers keep caches; every change re-derives the Model (cheap: the sets
-// are tiny) and only a Model that differs from the last delivered one is
-// passed on. Nothing is delivered before every stream has listed once.
+// Informers keep caches; the changes of one dispatch round re-derive the
+// Model once (pointing into the caches, copying no object) and only a Model
+// that differs from the last delivered one is passed on. Nothing is delivered before every stream has listed once.
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -11,13 +11,12 @@
 #include "nra/base/log.hpp"
 #include "nra/base/loop.hpp"
 #include "nra/core/crd.hpp"
-#include "nra/core/legacy.hpp"
 #include "nra/core/selector.hpp"
 #include "nra/kube/client.hpp"
 #include "nra/kube/config.hpp"
 #include "nra/kube/informer.hpp"
 #include "nra/sources/kube_source.hpp"
-#include "nra/doc/yaml.hpp"
+#include "nra/sources/legacy_text.hpp"
 #include "nra/kube/redact.hpp"
 
 namespace nra {
@@ -75,6 +74,14 @@ public:
         ::signal(SIGPIPE, SIG_IGN);  // a peer reset must be an error code, never a signal
         loop_ = &loop;
         cb_ = std::move(cb);
+        // Changes an informer reports are only counted; the model is derived
+        // once after the dispatch round that brought them (a burst of watch
+        // events, a list's pages) has been applied to the caches.
+        loop.after_dispatch([this, alive = std::weak_ptr<bool>(alive_)] {
+            if (alive.expired() || changes_ == 0) return;
+            const std::size_t n = std::exchange(changes_, 0);
+            derive(n);
+        });
         client_ = std::make_unique<ApiClient>(loop, cfg_);
         klog::info("kube: source starting", {{"source", describe()}, {"server", cfg_.url()}, {"config", cfg_.source}});
         if (opts_.use_crds) {
@@ -88,8 +95,6 @@ public:
         }
     }
 
-    bool synced() const override { return delivered_; }
-
     std::string describe() const override {
         std::string s = opts_.use_crds ? "metallb.io CRDs in namespace " + ns_
                                        : "ConfigMap " + ns_ + "/" + opts_.configmap_name;
@@ -100,7 +105,7 @@ public:
 private:
     void add_informer(Informer::Spec spec, Informer** slot) {
         spec.watch = !opts_.list_only;
-        auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { derive(); });
+        auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { ++changes_; });
         inf->watch_silence = watch_silence_;
         *slot = inf.get();
         informers_.push_back(std::move(inf));
@@ -216,10 +221,12 @@ private:
         return Labels{};
     }
 
-    void derive() {
+    // `changes`: informer changes coalesced into this derivation.
+    void derive(std::size_t changes) {
         if (informers_.empty()) return;
         for (const auto& i : informers_)
             if (!i->synced()) return;
+        klog::debug("kube: deriving the configuration", {{"changes", changes}});
         std::optional<Model> m = opts_.use_crds ? derive_crds() : derive_configmap();
         if (!m) return;
         if (delivered_ && same_model(*m, last_)) return;
@@ -229,6 +236,7 @@ private:
                                                   {"peers", last_.peers.size()},
                                                   {"addresses", last_.addresses.size()}});
         if (cb_.config) cb_.config(std::move(*m));
+        loop_->wake();  // hooks registered before this one (the agent's reconcile) run without waiting for an event
     }
 
     std::optional<Model> derive_configmap() {
@@ -250,20 +258,16 @@ private:
             if (!parsed_text_ || *parsed_text_ != cm->config) {
                 parsed_text_ = cm->config;
                 parsed_ok_ = false;
-                auto doc = parse_yaml(cm->config);
-                if (!doc) {
-                    klog::error("kube: invalid YAML in " + where + " data.config; keeping the last good configuration",
-                               {{"error", doc.error}});
+                // An empty document or one without lists is an empty
+                // configuration here (as an absent ConfigMap is).
+                auto load = load_legacy_text(cm->config, where + " data.config");
+                if (!load) {
+                    klog::error("kube: invalid configuration in " + where + "; keeping the last good one",
+                                {{"error", load.error}});
                 } else {
-                    auto legacy = parse_legacy(*doc.value);
-                    for (const auto& d : legacy.diagnostics)
-                        klog::warn("kube: " + where + " data.config: " + d.what, {{"where", d.where}});
-                    if (legacy.fatal) {
-                        klog::error("kube: " + where + " data.config is not a MetalLB configuration; keeping the last good one");
-                    } else {
-                        parsed_ok_ = true;
-                        parsed_model_ = std::move(legacy.model);
-                    }
+                    log_skipped_entries(where + " data.config", load.value->diagnostics);
+                    parsed_ok_ = true;
+                    parsed_model_ = std::move(load.value->model);
                 }
             }
             if (!parsed_ok_) return std::nullopt;
@@ -281,10 +285,13 @@ private:
     }
 
     std::optional<Model> derive_crds() {
-        CrdInput in;
-        for (const auto& [k, item] : peers_->items()) in.peers.push_back(std::get<CrdPeer>(item));
-        for (const auto& [k, item] : pools_->items()) in.pools.push_back(std::get<CrdPool>(item));
-        for (const auto& [k, item] : ads_->items()) in.advertisements.push_back(std::get<CrdAdvertisement>(item));
+        CrdInputView in;  // points into the caches: nothing is copied
+        in.peers.reserve(peers_->items().size());
+        for (const auto& [k, item] : peers_->items()) in.peers.push_back(&std::get<CrdPeer>(item));
+        in.pools.reserve(pools_->items().size());
+        for (const auto& [k, item] : pools_->items()) in.pools.push_back(&std::get<CrdPool>(item));
+        in.advertisements.reserve(ads_->items().size());
+        for (const auto& [k, item] : ads_->items()) in.advertisements.push_back(&std::get<CrdAdvertisement>(item));
         in.node_labels = node_labels();
         auto sel = select_crd(in);
         const std::string text = diagnostics_text(sel.diagnostics) + (sel.rejected ? "rejected" : "");
@@ -319,6 +326,8 @@ private:
     std::vector<std::string> versions_;
     std::vector<std::pair<std::string, std::string>> served_;  // (resource, version)
 
+    std::size_t changes_ = 0;  // informer changes not derived yet
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // the after-dispatch hook outlives the source
     bool delivered_ = false;
     Model last_;
     std::optional<std::string> parsed_text_;

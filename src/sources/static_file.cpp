@@ -14,8 +14,7 @@
 #include "nra/base/file.hpp"
 #include "nra/base/log.hpp"
 #include "nra/base/loop.hpp"
-#include "nra/core/legacy.hpp"
-#include "nra/doc/yaml.hpp"
+#include "nra/sources/legacy_text.hpp"
 
 namespace nra {
 
@@ -64,7 +63,6 @@ public:
         schedule_recheck();
     }
 
-    bool synced() const override { return synced_; }
     std::string describe() const override { return "static file " + path_; }
 
 private:
@@ -211,9 +209,10 @@ private:
         pending_ = false;
         stamp_ = stamp_of(path_);
         update_link_target();
-        std::string text, err;
         FileStamp opened;
-        const bool read_ok = read_whole_file(path_, text, err, kMaxStaticFileSize, &opened);
+        auto read = read_whole_file(path_, kMaxStaticFileSize, &opened);
+        const bool read_ok = read.value.has_value();
+        std::string text = read_ok ? std::move(*read.value) : std::string();
         if (drain() || (read_ok && !(stamp_of(path_) == opened))) {
             pending_ = true;
             log::debug("configuration file changed while it was read; read discarded", {{"path", path_}});
@@ -231,7 +230,7 @@ private:
         const std::size_t size = text.size();
         FileLoad f;
         if (read_ok) f = parse_static_text(path_, text);
-        else f.error = std::move(err);
+        else f.error = std::move(read.error);
         std::string().swap(text);  // no copy of the text is kept
         deliver(std::move(f), hash);
         if (size >= kTrimAbove) ::malloc_trim(0);  // a big file's tree and text go back to the system
@@ -256,7 +255,7 @@ private:
         last_error_.clear();
         if (synced_ && hash == applied_hash_) return;  // back to what is applied
         applied_hash_ = hash;
-        for (const auto& d : f.diagnostics) log::warn("configuration entry skipped", {{"path", path_}, {"where", d.where}, {"error", d.what}});
+        log_skipped_entries(path_, f.diagnostics);
         log::info("configuration loaded", {{"path", path_}, {"peers", f.model->peers.size()}, {"addresses", f.model->addresses.size()}});
         synced_ = true;
         cb_.config(std::move(*f.model));
@@ -284,42 +283,29 @@ private:
 }  // namespace
 
 FileLoad load_static_file(const std::string& path) {
-    std::string text, err;
-    if (!read_whole_file(path, text, err, kMaxStaticFileSize)) {
+    auto text = read_whole_file(path, kMaxStaticFileSize);
+    if (!text) {
         FileLoad f;
-        f.error = std::move(err);
+        f.error = std::move(text.error);
         return f;
     }
-    FileLoad f = parse_static_text(path, text);
-    return f;
+    return parse_static_text(path, *text.value);
 }
 
 FileLoad parse_static_text(const std::string& path, std::string_view text) {
     FileLoad f;
-    auto doc = parse_yaml(text);
-    if (!doc) {
-        f.error = path + ": " + doc.error;
+    auto load = load_legacy_text(text, path);
+    if (!load) {
+        f.error = std::move(load.error);
         return f;
     }
-    if (doc.value->is_null()) {
+    if (load.value->empty) {  // the last good configuration stays
         f.empty = true;
-        f.error = path + " is empty (no configuration, only whitespace or comments); "
-                         "to remove all routing on purpose write `peers: []`";
+        f.error = std::move(load.value->empty_reason);
         return f;
     }
-    LegacyParse lp = parse_legacy(*doc.value);
-    if (lp.fatal) {
-        f.error = path + ": " + (lp.diagnostics.empty() ? "not a MetalLB configuration" : lp.diagnostics.back().where + ": " + lp.diagnostics.back().what);
-        return f;
-    }
-    if (!lp.has_lists) {
-        f.empty = true;
-        f.error = path + ": " + doc.value->where() +
-                  ": no peers or address-pools list (a truncated file?); to remove all routing on purpose write `peers: []`";
-        return f;
-    }
-    f.diagnostics = std::move(lp.diagnostics);
-    f.model = std::move(lp.model);
+    f.diagnostics = std::move(load.value->diagnostics);
+    f.model = std::move(load.value->model);
     return f;
 }
 

@@ -231,3 +231,29 @@ class TestKubeCrdUnnumbered(CrdBase):
         line = self.wait_agent_log(agent, "unnumbered")
         self.assertIn(line.get("level"), ("info", "warn", "verbose"), json.dumps(line))
         self.assert_alive(agent)
+
+
+class TestKubeCrdCoalescing(CrdBase):
+    def test_watch_events_of_one_round_derive_once(self):
+        """100 pools created at once arrive as two chunks of 50 watch events: the caches take every
+        event and the model is derived once per dispatch round (issue 10), not once per event."""
+        api = self.start_api()
+        api.add_fault(path="/ipaddresspools", type="watch", events_per_chunk=50)
+        api.put_object(bgppeer("p", "10.0.0.1"), advertisement("all"), pool("p0", ["10.77.200.0/24"]))
+        agent = self.start_crd_agent(api)
+        self.wait_state(["10.77.200.0/24"], ["10.0.0.1"])
+        n0 = len(agent.json_logs())
+        pools = [pool(f"q{i}", [f"10.77.{i}.0/24"]) for i in range(100)]
+        api.put_object(*pools)
+        want = cidrs_of(["10.77.200.0/24"] + [f"10.77.{i}.0/24" for i in range(100)])
+
+        def derived():
+            lines = self.logs_matching(agent.json_logs()[n0:], "deriving the configuration")
+            return lines if sum(int(l.get("changes", 0)) for l in lines) >= 100 else None
+
+        lines = wait_until(derived, 20, what="100 changes derived")
+        self.wait_state(want, ["10.0.0.1"])
+        counts = [int(l.get("changes", 0)) for l in lines]
+        self.assertEqual(sum(counts), 100, counts)
+        self.assertLessEqual(len(lines), 4, f"one derivation per dispatch round expected, got {counts}")
+        self.assert_alive(agent)

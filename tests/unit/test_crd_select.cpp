@@ -18,7 +18,7 @@ CrdPeer peer(std::string name, std::string addr, Labels labels = {}, std::vector
 }
 
 CrdPool pool(std::string name, std::vector<std::string> addrs, Labels labels = {}) {
-    return CrdPool{"metallb-system", std::move(name), std::move(labels), std::move(addrs)};
+    return CrdPool{"metallb-system", std::move(name), std::move(labels), std::move(addrs), {}};
 }
 
 CrdAdvertisement ad(std::string name, std::vector<std::string> pools = {}, std::vector<LabelSelector> sels = {},

@@ -26,13 +26,16 @@
 #include <ctime>
 #include <optional>
 #include <string>
+#include <stdexcept>
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
 #include <vector>
 
+#include "nra/base/fd.hpp"
 #include "nra/base/file.hpp"
 #include "nra/base/log.hpp"
+#include "nra/base/signals.hpp"
 #include "nra/netlink/rtnl.hpp"
 
 #ifndef NRA_VERSION
@@ -368,10 +371,11 @@ std::optional<std::uint64_t> route_socket_inode(std::string_view text, std::uint
 std::optional<std::string> read_comm(long pid) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%ld/comm", pid);
-    std::string s, err;
-    if (!nra::read_whole_file(path, s, err) || s.empty()) return std::nullopt;
+    auto r = nra::read_whole_file(path);
+    if (!r || r.value->empty()) return std::nullopt;
+    std::string& s = *r.value;
     if (s.back() == '\n') s.pop_back();
-    return s;
+    return std::move(s);
 }
 
 // Calls fn(inode) for each socket among pid's file descriptors until fn
@@ -414,9 +418,8 @@ public:
         const bool pid_like = port < 0x80000000u;
         std::optional<std::string> port_comm;
         if (pid_like) port_comm = read_comm(port);
-        std::string err;
-        if (nra::read_whole_file("/proc/net/netlink", buf_, err)) {
-            if (auto inode = route_socket_inode(buf_, port)) {
+        if (auto table = nra::read_whole_file("/proc/net/netlink")) {
+            if (auto inode = route_socket_inode(*table.value, port)) {
                 auto take = [&](long pid, std::optional<std::string> comm) {
                     if (!comm) return false;
                     s.pid = pid;
@@ -462,7 +465,6 @@ private:
     }
 
     std::unordered_map<std::uint64_t, long> owner_;
-    std::string buf_;
 };
 
 // ---------------------------------------------------------------------------
@@ -567,15 +569,13 @@ int run_monitor(const Options& o, nra::nl::Rtnl& nl, int sfd) {
 // ---------------------------------------------------------------------------
 // Arguments
 
-// Thrown for invalid arguments or environment: exit status 2.
-struct UsageError {
-    std::string msg;
+// Thrown for invalid arguments or environment (start-up only): exit status 2.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
 };
 
-// Thrown for --help and --version: done, exit status 0.
-struct Done {};
-
-[[noreturn]] void usage_error(std::string msg) { throw UsageError{std::move(msg)}; }
+[[noreturn]] void usage_error(const std::string& msg) { throw UsageError(msg); }
 
 std::uint32_t parse_table(std::string_view v, const std::string& what) {
     std::uint64_t t;
@@ -585,7 +585,8 @@ std::uint32_t parse_table(std::string_view v, const std::string& what) {
     return static_cast<std::uint32_t>(t);
 }
 
-Options parse_args(int argc, char** argv) {
+// The options, or nullopt when --help or --version was answered (exit 0).
+std::optional<Options> parse_args(int argc, char** argv) {
     Options o;
     bool has_table = false;
     bool has_count = false;
@@ -593,11 +594,11 @@ Options parse_args(int argc, char** argv) {
         std::string_view a = argv[i];
         if (a == "--help" || a == "-h") {
             std::fputs(kUsage, stdout);
-            throw Done{};
+            return std::nullopt;
         }
         if (a == "--version") {
             std::printf("nra-monitor %s\n", NRA_VERSION);
-            throw Done{};
+            return std::nullopt;
         }
         if (a == "--json") {
             o.json = true;
@@ -654,41 +655,33 @@ Options parse_args(int argc, char** argv) {
 int main(int argc, char** argv) {
     Options o;
     try {
-        o = parse_args(argc, argv);
-    } catch (const Done&) {
-        return 0;
+        auto parsed = parse_args(argc, argv);
+        if (!parsed) return 0;
+        o = std::move(*parsed);
     } catch (const UsageError& e) {
-        std::fprintf(stderr, "nra-monitor: %s\n(see nra-monitor --help)\n", e.msg.c_str());
+        std::fprintf(stderr, "nra-monitor: %s\n(see nra-monitor --help)\n", e.what());
         return 2;
     }
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
 
     // Signals become an event on a descriptor, blocked before the socket
     // opens so that none is lost.
-    int sfd = -1;
+    nra::Fd sfd;
     if (!o.dump) {
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) {
-            std::perror("nra-monitor: sigprocmask");
+        auto sig = nra::signal_fd({SIGINT, SIGTERM});
+        if (!sig) {
+            std::fprintf(stderr, "nra-monitor: %s\n", sig.error.c_str());
             return 1;
         }
-        sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-        if (sfd < 0) {
-            std::perror("nra-monitor: signalfd");
-            return 1;
-        }
+        sfd = std::move(*sig.value);
     }
     int rc;
     try {
         nra::nl::Rtnl nl;
-        rc = o.dump ? run_dump(o, nl) : run_monitor(o, nl, sfd);
+        rc = o.dump ? run_dump(o, nl) : run_monitor(o, nl, sfd.get());
     } catch (const std::system_error& e) {
         std::fprintf(stderr, "nra-monitor: %s\n", e.what());
         rc = 1;
     }
-    if (sfd >= 0) close(sfd);
     return rc;
 }

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <string>
 
+#include "nra/base/result.hpp"
+
 namespace nra {
 
 // Identity and version of a file as fstat saw it when it was opened.
@@ -22,12 +24,17 @@ struct FileStamp {
     }
 };
 
-// Reads all of `path` into `out`. Never blocks on a FIFO or a device: the
-// file is opened non-blocking and anything that is not a regular file (after
-// following symlinks) is refused. On failure returns false and sets `err` to
-// "cannot open PATH: reason", "cannot read PATH: reason", "PATH is not a
-// regular file (a FIFO)" or "PATH is larger than N MiB". `stamp`, when given,
-// receives the file's fstat identity at open.
+// Reads all of `path`. Never blocks on a FIFO or a device: the file is
+// opened non-blocking and anything that is not a regular file (after
+// following symlinks) is refused. Fails with "cannot open PATH: reason",
+// "cannot read PATH: reason", "PATH is not a regular file (a FIFO)" or
+// "PATH is larger than N MiB". `stamp`, when given, receives the file's
+// fstat identity at open.
+Result<std::string> read_whole_file(const std::string& path, std::size_t max_size = 64 * 1024 * 1024,
+                                    FileStamp* stamp = nullptr);
+
+// The same with an out-parameter, kept for src/kube/config.cpp until it moves
+// to the Result form: false with `err` set on failure.
 bool read_whole_file(const std::string& path, std::string& out, std::string& err,
                      std::size_t max_size = 64 * 1024 * 1024, FileStamp* stamp = nullptr);
 

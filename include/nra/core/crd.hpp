@@ -9,11 +9,12 @@
 #include <vector>
 
 #include "nra/core/model.hpp"
+#include "nra/core/selector.hpp"  // selector_error
 
 namespace nra {
 
 // Labels on BGPPeer objects that steer the agent.
-inline constexpr const char* kLabelEnabled = "metallb-nra/enabled";  // "false" / "0" / "no" excludes the peer
+inline constexpr const char* kLabelEnabled = "metallb-nra/enabled";  // "false" / "0" / "no" / "off" (any case) excludes the peer
 inline constexpr const char* kLabelAddress = "metallb-nra/address";  // replaces the nexthop address
 inline constexpr const char* kLabelWeight = "metallb-nra/weight";    // 1..256: nexthop weight
 
@@ -31,6 +32,9 @@ struct CrdPool {
     std::string ns, name;
     Labels labels;
     std::vector<std::string> addresses;  // spec.addresses as written
+    // parse_pool_entry of each address, filled by the decoder so a pool is
+    // parsed once per change, not once per derivation (empty: parsed there).
+    std::vector<Result<std::vector<Prefix>>> parsed;
 };
 
 struct CrdAdvertisement {
@@ -50,15 +54,21 @@ struct CrdInput {
     std::optional<Labels> node_labels;
 };
 
+// The same input by reference: the Kubernetes source points into its
+// informer caches instead of copying every cached object on each change.
+struct CrdInputView {
+    std::vector<const CrdPeer*> peers;
+    std::vector<const CrdPool*> pools;
+    std::vector<const CrdAdvertisement*> advertisements;
+    std::optional<Labels> node_labels;
+};
+
 struct CrdSelection {
     Model model;                          // peers already filtered for this node (node_selectors cleared)
     std::vector<Diagnostic> diagnostics;  // skipped objects/entries, naming namespace/name
     bool rejected = false;                // invalid selector somewhere: keep the last good config
 };
 
-// Why a label selector is invalid ("" if valid): In/NotIn need values,
-// Exists/DoesNotExist take none, keys must be non-empty.
-std::string selector_error(const LabelSelector& s);
 
 // Selection rules (kube-api.md section 3, upstream-behaviour.md):
 // - a peer applies iff it is enabled, has a usable address (metallb-nra/address
@@ -69,6 +79,7 @@ std::string selector_error(const LabelSelector& s);
 //   spec.peers is empty or names at least one applicable peer;
 // - the model's addresses are those of every selected pool (invalid entries
 //   are reported and skipped); pools no advertisement selects are left out.
+CrdSelection select_crd(const CrdInputView& input);
 CrdSelection select_crd(const CrdInput& input);
 
 }  // namespace nra

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nra/core/ip.hpp"
@@ -42,8 +44,15 @@ struct Peer {
 };
 
 struct AddressEntry {
-    std::string text;   // as written: CIDR, address or "a-b" range
+    AddressEntry() = default;
+    AddressEntry(std::string text_, std::string where_, std::optional<std::vector<Prefix>> prefixes_ = std::nullopt)
+        : text(std::move(text_)), where(std::move(where_)), prefixes(std::move(prefixes_)) {}
+
+    std::string text;   // as written: CIDR, address or "a-b" range (for diagnostics)
     std::string where;  // for diagnostics
+    // The entry parsed once where the Model is built (legacy parser, CRD
+    // selection); nullopt for hand-built models, which desired_state parses.
+    std::optional<std::vector<Prefix>> prefixes;
 };
 
 struct Model {

@@ -11,31 +11,12 @@
 #include <random>
 #include <string>
 
+#include "nra/base/backoff.hpp"
 #include "nra/base/loop.hpp"
 #include "nra/kube/client.hpp"
 #include "nra/kube/objects.hpp"
 
 namespace nra::kube {
-
-// 0.8 s initial, x2, capped at 30 s (jitter included), up to +100 % jitter,
-// reset after 2 minutes without a failure.
-class Backoff {
-public:
-    using Clock = std::chrono::steady_clock;
-    explicit Backoff(std::uint64_t seed = std::random_device{}()) : rng_(seed) {}
-    std::chrono::milliseconds next(Clock::time_point now = Clock::now());
-    void reset() { steps_ = 0; }
-    unsigned steps() const { return steps_; }
-
-    static constexpr std::chrono::milliseconds kInitial{800};
-    static constexpr std::chrono::milliseconds kCap{30000};
-    static constexpr std::chrono::minutes kResetAfter{2};
-
-private:
-    std::mt19937_64 rng_;
-    unsigned steps_ = 0;
-    Clock::time_point last_failure_{};
-};
 
 class Informer {
 public:
@@ -55,8 +36,6 @@ public:
     void start();
     bool synced() const { return synced_; }
     const std::map<std::string, KubeItem>& items() const { return cache_; }
-    const std::string& name() const { return spec_.name; }
-    const std::string& resource_version() const { return rv_; }
 
     // Timeouts (tests may shorten them).
     std::chrono::milliseconds list_timeout{60000};
@@ -118,11 +97,9 @@ private:
     EventLoop::Clock::time_point watch_started_{};
     std::size_t watch_events_ = 0;
     bool watch_aborted_ = false;  // the stream asked for a relist (ERROR event, bad line)
-    bool watch_relist_now_ = false;
     std::string watch_abort_reason_;
     EventLoop::TimerId timer_ = 0;
     EventLoop::TimerId silence_timer_ = 0;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace nra::kube

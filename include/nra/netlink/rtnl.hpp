@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -97,7 +98,7 @@ public:
 
 private:
     struct Impl;
-    Impl* impl_;
+    std::unique_ptr<Impl> impl_;
 };
 
 // Codec, exposed for round-trip tests and the monitor. Encoders write into
@@ -113,6 +114,9 @@ std::size_t encode_route(void* buf, std::size_t cap, std::uint16_t nlmsg_type, s
 // no message or it does not fit.
 std::size_t encode_kernel_msg(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const KernelMsg& msg);
 // nullopt-like: returns false when the message is not a rule/route of AF_INET/AF_INET6 or is malformed.
+// These stay bool + out-parameter rather than Result<T>: they run for every
+// object of every dump and event (tens of thousands per resync), decode into
+// a caller-reused object, and "not ours / malformed" needs no reason text.
 // Attributes the codec does not model go to unknown_attrs (types inside a
 // multipath nexthop as kNestedAttr | type), and then the message itself to
 // `raw` (routes: unless they use a nexthop object, deleted by key and id).

@@ -26,8 +26,6 @@ public:
     };
     virtual ~Source() = default;
     virtual void start(EventLoop& loop, Callbacks cb) = 0;
-    // True once a first good configuration has been delivered.
-    virtual bool synced() const = 0;
     virtual std::string describe() const = 0;  // "static file /etc/x.yaml", "ConfigMap metallb-system/config"
 };
 

@@ -1,0 +1,42 @@
+#include "nra/sources/legacy_text.hpp"
+
+#include "nra/base/log.hpp"
+#include "nra/core/legacy.hpp"
+#include "nra/doc/yaml.hpp"
+
+namespace nra {
+
+Result<LegacyLoad> load_legacy_text(std::string_view text, const std::string& origin) {
+    auto doc = parse_yaml(text);
+    if (!doc) return Result<LegacyLoad>::fail(origin + ": invalid YAML: " + doc.error);
+    LegacyLoad out;
+    if (doc.value->is_null()) {
+        out.empty = true;
+        out.empty_reason = origin +
+                           " is empty (no configuration, only whitespace or comments); "
+                           "to remove all routing on purpose write `peers: []`";
+        return Result<LegacyLoad>::ok(std::move(out));
+    }
+    LegacyParse lp = parse_legacy(*doc.value);
+    if (lp.fatal)
+        return Result<LegacyLoad>::fail(origin + ": " +
+                                        (lp.diagnostics.empty()
+                                             ? "not a MetalLB configuration"
+                                             : lp.diagnostics.back().where + ": " + lp.diagnostics.back().what));
+    if (!lp.has_lists) {
+        out.empty = true;
+        out.empty_reason = origin + ": " + doc.value->where() +
+                           ": no peers or address-pools list (a truncated file?); to remove all routing on purpose "
+                           "write `peers: []`";
+    }
+    out.model = std::move(lp.model);
+    out.diagnostics = std::move(lp.diagnostics);
+    return Result<LegacyLoad>::ok(std::move(out));
+}
+
+void log_skipped_entries(const std::string& origin, const std::vector<Diagnostic>& diagnostics) {
+    for (const auto& d : diagnostics)
+        log::warn("configuration entry skipped", {{"source", origin}, {"where", d.where}, {"error", d.what}});
+}
+
+}  // namespace nra
