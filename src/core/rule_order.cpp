@@ -120,7 +120,17 @@ public:
     }
 
     // Whether an exclusive add of `q` would be refused.
+    // A request with a source only collides with rules of that source (the
+    // per-family compare takes a set source literally), so the index bounds
+    // the search; without one every rule is a candidate.
     bool collides(const Rule& q) const {
+        if (has_prefix(q.src)) {
+            auto it = by_src_.find(src_key(q));
+            if (it == by_src_.end()) return false;
+            for (std::int64_t rank : it->second)
+                if (add_would_collide(q, *entries_[order_.at(rank)].e.rule)) return true;
+            return false;
+        }
         for (const auto& [rank, i] : order_)
             if (add_would_collide(q, *entries_[i].e.rule)) return true;
         return false;
