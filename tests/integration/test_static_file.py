@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from netns import NetnsTestCase, figure, legacy_yaml, wait_until
+from netns import SANITIZED, NetnsTestCase, figure, legacy_yaml, wait_until
 
 P = ["10.0.0.1", "10.0.0.3", "fd00::1", "fd00::3"]
 C1 = ["192.168.57.0/24", "fd20::/64"]
@@ -276,4 +276,7 @@ class TestMemoryBound(StaticFileBase):
             cfg = self.ns.write(name, text)
             kib, log = self.peak_rss_kib(cfg)
             figure(f"ONESHOT peak RSS for {name} ({len(text) / 1048576:.2f} MiB): {kib / 1024:.1f} MiB")
-            self.assertLess(kib, 64 * 1024, f"{name}: peak RSS {kib} KiB\n{log}")
+            # AddressSanitizer's shadow memory and quarantine multiply the heap:
+            # the sanitized run checks the same bound with room for them.
+            limit = (256 if SANITIZED else 64) * 1024
+            self.assertLess(kib, limit, f"{name}: peak RSS {kib} KiB\n{log}")
