@@ -26,6 +26,7 @@
 #include "nra/base/http_server.hpp"
 #include "nra/base/loop.hpp"
 #include "nra/base/metrics.hpp"
+#include "nra/base/signals.hpp"
 #include "nra/netlink/rtnl.hpp"
 #include "nra/sources/kube_source.hpp"
 #include "nra/sources/static_file.hpp"
@@ -379,17 +380,12 @@ private:
     }
 
     bool setup_signals() {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGHUP);
-        sigprocmask(SIG_BLOCK, &set, nullptr);
-        sigfd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
-        if (!sigfd_) {
-            log::error("signalfd failed", {{"error", std::strerror(errno)}});
+        auto fd = signal_fd({SIGTERM, SIGINT, SIGHUP});
+        if (!fd) {
+            log::error("cannot receive signals", {{"error", fd.error}});
             return false;
         }
+        sigfd_ = std::move(*fd.value);
         loop_.add(sigfd_.get(), EPOLLIN, [this](std::uint32_t) {
             signalfd_siginfo si;
             while (::read(sigfd_.get(), &si, sizeof si) == sizeof si) {

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <map>
 
+#include "nra/base/text.hpp"
+
 namespace nra {
 
 namespace {
@@ -63,13 +65,6 @@ std::optional<std::uint64_t> parse_uint(std::string_view s, int base = 10) {
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
     if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
     return v;
-}
-
-std::optional<bool> parse_bool(std::string s) {
-    for (auto& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    if (s == "1" || s == "true" || s == "yes" || s == "on") return true;
-    if (s == "0" || s == "false" || s == "no" || s == "off") return false;
-    return std::nullopt;
 }
 
 std::optional<std::chrono::milliseconds> parse_ms(const Raw& r, std::string& err) {

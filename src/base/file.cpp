@@ -27,10 +27,8 @@ std::string mib(std::size_t n) {
     return std::to_string(n) + " bytes";
 }
 
-}  // namespace
-
-bool read_whole_file(const std::string& path, std::string& out, std::string& err, std::size_t max_size,
-                     FileStamp* stamp) {
+bool read_into(const std::string& path, std::string& out, std::string& err, std::size_t max_size,
+               FileStamp* stamp) {
     // O_NONBLOCK: opening a FIFO (or a device) must never wait for a writer;
     // what is not a regular file is refused right after, before any read.
     Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
@@ -88,9 +86,11 @@ bool read_whole_file(const std::string& path, std::string& out, std::string& err
     return true;
 }
 
+}  // namespace
+
 Result<std::string> read_whole_file(const std::string& path, std::size_t max_size, FileStamp* stamp) {
     std::string text, err;
-    if (!read_whole_file(path, text, err, max_size, stamp)) return Result<std::string>::fail(std::move(err));
+    if (!read_into(path, text, err, max_size, stamp)) return Result<std::string>::fail(std::move(err));
     return Result<std::string>::ok(std::move(text));
 }
 

@@ -154,7 +154,6 @@ private:
                     if (parser_.head().status == 401) client_.token_->invalidate();
                     break;
                 case HttpEvent::Kind::Line:
-                    ++lines_;
                     if (h_.on_line) h_.on_line(std::move(ev.data));
                     break;
                 case HttpEvent::Kind::Done:
@@ -173,7 +172,6 @@ private:
         r.status = parser_.head().status;
         r.head = parser_.head();
         r.body = std::move(body);
-        r.lines = lines_;
         if (conn_) {
             if (!stream_ && parser_.keep_alive() && !extra_bytes_ && *alive_) {
                 client_.park(std::move(conn_));
@@ -189,7 +187,6 @@ private:
         Response r;
         r.error = std::move(error);
         r.protocol_error = protocol_error_;
-        r.lines = lines_;
         if (parser_.head_complete()) r.head = parser_.head();
         if (conn_) conn_->close();
         conn_.reset();
@@ -221,7 +218,6 @@ private:
     bool finished_ = false;
     bool closing_ = false;
     bool protocol_error_ = false;
-    std::size_t lines_ = 0;
 };
 
 ApiClient::ApiClient(EventLoop& loop, ApiConfig cfg)

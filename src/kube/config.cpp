@@ -12,6 +12,7 @@
 
 #include "nra/base/file.hpp"
 #include "nra/base/log.hpp"
+#include "nra/base/text.hpp"
 #include "nra/base/loop.hpp"
 #include "nra/base/child.hpp"
 #include "nra/doc/tree.hpp"
@@ -101,7 +102,8 @@ std::string scalar_at(const Node* map, std::string_view key) {
     return n && n->is_scalar() ? n->scalar : std::string();
 }
 
-bool truthy(const std::string& s) { return s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "on"; }
+// kubeconfig booleans (YAML spellings): the project's one boolean set.
+bool truthy(const std::string& s) { return parse_bool(s).value_or(false); }
 
 }  // namespace
 
@@ -126,9 +128,9 @@ Env Env::process() {
         return std::string(v);
     };
     e.read_file = [](const std::string& path) -> std::optional<std::string> {
-        std::string text, err;
-        if (!read_whole_file(path, text, err)) return std::nullopt;
-        return text;
+        auto text = read_whole_file(path);
+        if (!text) return std::nullopt;
+        return std::move(*text.value);
     };
     e.is_regular_file = [](const std::string& path) {
         struct stat st {};
@@ -487,9 +489,9 @@ const std::string& TokenSource::get() {
 
 void TokenSource::reload() {
     last_read_ = Clock::now();
-    std::string text, err;
-    if (!read_whole_file(file_, text, err)) return;  // keep the previous token; retried at the next request
-    std::string t = trim_ws(text);
+    auto text = read_whole_file(file_);
+    if (!text) return;  // keep the previous token; retried at the next request
+    std::string t = trim_ws(*text.value);
     if (t.empty()) return;  // being rewritten: keep the previous token
     struct stat st {};
     if (::stat(file_.c_str(), &st) == 0) mtime_ = st.st_mtim;

@@ -33,9 +33,4 @@ struct FileStamp {
 Result<std::string> read_whole_file(const std::string& path, std::size_t max_size = 64 * 1024 * 1024,
                                     FileStamp* stamp = nullptr);
 
-// The same with an out-parameter, kept for src/kube/config.cpp until it moves
-// to the Result form: false with `err` set on failure.
-bool read_whole_file(const std::string& path, std::string& out, std::string& err,
-                     std::size_t max_size = 64 * 1024 * 1024, FileStamp* stamp = nullptr);
-
 }  // namespace nra

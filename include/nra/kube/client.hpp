@@ -33,7 +33,6 @@ struct Response {
     bool protocol_error = false;  // the bytes received were not valid HTTP/framing (vs. a cut connection)
     ResponseHead head;
     std::string body;         // whole-mode body (lists, GETs, non-2xx replies)
-    std::size_t lines = 0;    // streaming: lines delivered
 };
 
 class ApiClient {
