@@ -125,7 +125,7 @@ check: deps
 check-layers:
 	$(PYTHON) tools/checks/layers.py
 
-check-format:
+check-format: deps
 	./tools/checks/format.sh
 
 format:
@@ -228,7 +228,7 @@ bench-smoke: all
 # whole to sudo, `make demo` builds as the user and runs the demo through sudo
 # (tools/as-root.sh; as root, with or without sudo, both run as they are).
 ifeq ($(shell id -u),0)
-test: check-layers unit netlink-test integration test-static image-test deploy-test bench-smoke fuzz-smoke test-asan
+test: check-layers check-format unit netlink-test integration test-static image-test deploy-test bench-smoke fuzz-smoke test-asan
 else
 test:
 	@./tools/as-root.sh $(MAKE) test

@@ -6,7 +6,7 @@
 #   install-deps.sh fuzz   the same plus clang 14 and its libFuzzer/sanitizer
 #                          runtimes (make fuzz, make fuzz-smoke)
 set -eu
-pkgs="g++ make pkg-config curl file binutils libmnl-dev libyaml-dev libssl-dev libsimdjson-dev libc-ares-dev catch2 iproute2 python3 openssl procps util-linux strace"
+pkgs="g++ make pkg-config curl file binutils libmnl-dev libyaml-dev libssl-dev libsimdjson-dev libc-ares-dev catch2 iproute2 python3 openssl procps util-linux strace clang-format"
 if [ "${1:-}" = fuzz ]; then
     pkgs="$pkgs clang-14 libclang-rt-14-dev"
 fi

@@ -64,17 +64,25 @@ std::string family_label(Family f) { return f == Family::V6 ? "inet6" : "inet"; 
 
 // The op as the `ip` command that makes the same change.
 std::string ip_command(const Op& op) {
-    const bool v6 = std::holds_alternative<Rule>(op.object) ? op.rule().family == Family::V6
-                                                            : op.route().family == Family::V6;
+    const bool v6 =
+        std::holds_alternative<Rule>(op.object) ? op.rule().family == Family::V6 : op.route().family == Family::V6;
     std::string obj = object_text(op);
     if (v6 && obj.rfind("-6 ", 0) == 0) obj.erase(0, 3);
     std::string verb;
     switch (op.kind) {
     case OpKind::AddRule:
-    case OpKind::AppendRule: verb = "rule add"; break;
-    case OpKind::DelRule: verb = "rule del"; break;
-    case OpKind::ReplaceRoute: verb = "route replace"; break;
-    case OpKind::DelRoute: verb = "route del"; break;
+    case OpKind::AppendRule:
+        verb = "rule add";
+        break;
+    case OpKind::DelRule:
+        verb = "rule del";
+        break;
+    case OpKind::ReplaceRoute:
+        verb = "route replace";
+        break;
+    case OpKind::DelRoute:
+        verb = "route del";
+        break;
     }
     return std::string("ip ") + (v6 ? "-6 " : "") + verb + " " + obj;
 }
@@ -84,28 +92,33 @@ void describe_metrics(metrics::Registry& m) {
     m.describe("build_info", Type::Gauge, "Always 1; the version of the agent.");
     m.describe("reconciles_total", Type::Counter, "Reconciles by trigger and result.");
     m.describe("changes_total", Type::Counter, "Changes applied to the kernel, by object kind, operation and reason.");
-    m.describe("imposters_removed_total", Type::Counter, "Objects referencing the managed table that were not ours, removed, by kind.");
-    m.describe("last_successful_reconcile_timestamp_seconds", Type::Gauge, "Unix time of the last reconcile that left the kernel as desired.");
+    m.describe("imposters_removed_total", Type::Counter,
+               "Objects referencing the managed table that were not ours, removed, by kind.");
+    m.describe("last_successful_reconcile_timestamp_seconds", Type::Gauge,
+               "Unix time of the last reconcile that left the kernel as desired.");
     m.describe("last_reconcile_duration_seconds", Type::Gauge, "Duration of the last reconcile (without scripts).");
     m.describe("desired_rules", Type::Gauge, "Rules the configuration asks for, by family and table.");
     m.describe("desired_routes", Type::Gauge, "Routes the configuration asks for, by family and table.");
     m.describe("desired_nexthops", Type::Gauge, "Nexthops (peers) of the desired routes, by family and table.");
-    m.describe("installed_rules", Type::Gauge, "Rules referencing the managed table in the kernel, by family and table.");
+    m.describe("installed_rules", Type::Gauge,
+               "Rules referencing the managed table in the kernel, by family and table.");
     m.describe("installed_routes", Type::Gauge, "Routes in the managed table in the kernel, by family and table.");
     m.describe("peers_skipped", Type::Gauge, "Peers of the configuration that are not nexthops, by reason.");
     m.describe("config_synced", Type::Gauge, "1 once a first good configuration was loaded.");
-    m.describe("config_loads_total", Type::Counter, "Configurations delivered by the source (changed), and refused ones (error).");
-    m.describe("config_last_error_timestamp_seconds", Type::Gauge, "Unix time the source last refused its input (0: never).");
-    m.describe("fights_rate_limited_total", Type::Counter, "Corrections deferred because another writer keeps undoing them.");
+    m.describe("config_loads_total", Type::Counter,
+               "Configurations delivered by the source (changed), and refused ones (error).");
+    m.describe("config_last_error_timestamp_seconds", Type::Gauge,
+               "Unix time the source last refused its input (0: never).");
+    m.describe("fights_rate_limited_total", Type::Counter,
+               "Corrections deferred because another writer keeps undoing them.");
     m.describe("netlink_overruns_total", Type::Counter, "Netlink event overruns (events lost; everything re-read).");
-    m.describe("reconcile_failures_total", Type::Counter, "Reconciles the kernel did not complete (refused change, failed dump).");
+    m.describe("reconcile_failures_total", Type::Counter,
+               "Reconciles the kernel did not complete (refused change, failed dump).");
     m.describe("script_runs_total", Type::Counter, "Pre/post reconcile script runs by phase and result.");
     m.set("build_info", {{"version", NRA_VERSION}}, 1);
 }
 
-double unix_now() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double unix_now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 class Agent {
 public:
@@ -195,7 +208,8 @@ private:
     // hot path).
     void update_state_metrics() {
         const std::string table = std::to_string(cfg_.settings.table);
-        for (const char* name : {"desired_rules", "desired_routes", "desired_nexthops", "installed_rules", "installed_routes"})
+        for (const char* name :
+             {"desired_rules", "desired_routes", "desired_nexthops", "installed_rules", "installed_routes"})
             metrics_.clear(name);
         double rules[2] = {0, 0}, routes[2] = {0, 0}, hops[2] = {0, 0}, have_rules[2] = {0, 0}, have_routes[2] = {0, 0};
         if (desired_) {
@@ -215,8 +229,10 @@ private:
             metrics_.set("installed_rules", l, have_rules[v6]);
             metrics_.set("installed_routes", l, have_routes[v6]);
         }
-        metrics_.set("peers_skipped", {{"reason", "local_address"}}, desired_ ? static_cast<double>(desired_->local_peers.size()) : 0);
-        metrics_.set("peers_skipped", {{"reason", "ipv6_link_local"}}, desired_ ? static_cast<double>(desired_->link_local_peers) : 0);
+        metrics_.set("peers_skipped", {{"reason", "local_address"}},
+                     desired_ ? static_cast<double>(desired_->local_peers.size()) : 0);
+        metrics_.set("peers_skipped", {{"reason", "ipv6_link_local"}},
+                     desired_ ? static_cast<double>(desired_->link_local_peers) : 0);
         metrics_.set("config_synced", desired_ ? 1 : 0);
     }
 
@@ -224,8 +240,9 @@ private:
         if (!cfg_.metrics_address || cfg_.oneshot || cfg_.dry_run) return;
         http_ = std::make_unique<http::Server>(loop_, [this](const http::Request& r) { return serve(r); });
         http_->listen(*cfg_.metrics_address);  // throws with the address on failure
-        log::info("serving metrics and probes", {{"port", http_->port()},
-                                                 {"address", cfg_.metrics_address->host.empty() ? std::string("*") : cfg_.metrics_address->host}});
+        log::info("serving metrics and probes",
+                  {{"port", http_->port()},
+                   {"address", cfg_.metrics_address->host.empty() ? std::string("*") : cfg_.metrics_address->host}});
     }
 
     // The daemon, and ONESHOT: the same source; ONESHOT reconciles the first
@@ -341,7 +358,8 @@ private:
                 log::warn("peer skipped: it is now a local address",
                           {{"peer", p.str()}, {"reason", local_peer_reason(p, local_addrs_)}});
         for (const IpAddr& p : desired_->local_peers)
-            if (!d.local_peers.count(p)) log::info("peer is no longer a local address; used again", {{"peer", p.str()}});
+            if (!d.local_peers.count(p))
+                log::info("peer is no longer a local address; used again", {{"peer", p.str()}});
         if (set_desired(std::move(d))) config_dirty_ = true;
     }
 
@@ -435,8 +453,8 @@ private:
         if (cfg_.dry_run) return dry_run();
         if (!config_dirty_ && !timer_due_ && !kernel_dirty_ && !links_dirty_) return;
         const bool establishing = config_dirty_ || timer_due_;
-        const char* trigger = config_dirty_ ? (cfg_.oneshot ? "oneshot" : "config")
-                              : timer_due_  ? (mirror_.rules_valid() ? "periodic" : "resync")
+        const char* trigger = config_dirty_  ? (cfg_.oneshot ? "oneshot" : "config")
+                              : timer_due_   ? (mirror_.rules_valid() ? "periodic" : "resync")
                               : links_dirty_ ? "link"
                                              : "kernel";
         if (!scripted()) {
@@ -490,13 +508,13 @@ private:
     void run_script(const char* phase, const std::string& path, std::function<void()> then) {
         if (path.empty()) return then();
         const std::string ph = phase;
-        script_ = ChildProcess::start(loop_, script_spec(path, ph, kScriptTimeout),
-                                      [this, ph, path, then = std::move(then)](ScriptResult r) {
-                                          log_script_result(path, ph, kScriptTimeout, r);
-                                          metrics_.inc("script_runs_total", {{"phase", ph}, {"result", r.ok() ? "ok" : "failed"}});
-                                          then();
-                                          loop_.wake();
-                                      });
+        script_ = ChildProcess::start(
+            loop_, script_spec(path, ph, kScriptTimeout), [this, ph, path, then = std::move(then)](ScriptResult r) {
+                log_script_result(path, ph, kScriptTimeout, r);
+                metrics_.inc("script_runs_total", {{"phase", ph}, {"result", r.ok() ? "ok" : "failed"}});
+                then();
+                loop_.wake();
+            });
     }
 
     // One reconcile towards `target`; returns whether the kernel matches it.
@@ -552,11 +570,14 @@ private:
                 const auto kind = static_cast<OpKind>(k);
                 const auto reason = static_cast<Reason>(r);
                 const bool rule = kind == OpKind::AddRule || kind == OpKind::AppendRule || kind == OpKind::DelRule;
-                metrics_.inc("changes_total", {{"kind", rule ? "rule" : "route"},
-                                               {"op", std::string(op_kind_name(kind))},
-                                               {"reason", std::string(reason_name(reason))}},
+                metrics_.inc("changes_total",
+                             {{"kind", rule ? "rule" : "route"},
+                              {"op", std::string(op_kind_name(kind))},
+                              {"reason", std::string(reason_name(reason))}},
                              static_cast<double>(n));
-                if (reason == Reason::Imposter) metrics_.inc("imposters_removed_total", {{"kind", rule ? "rule" : "route"}}, static_cast<double>(n));
+                if (reason == Reason::Imposter)
+                    metrics_.inc("imposters_removed_total", {{"kind", rule ? "rule" : "route"}},
+                                 static_cast<double>(n));
             }
     }
 
@@ -566,8 +587,9 @@ private:
         if (fights_.should_warn(now))
             log::warn("another writer keeps changing the managed table; rate-limiting corrections",
                       {{"table", cfg_.settings.table},
-                       {"interval_ms", static_cast<long long>(
-                                           std::chrono::duration_cast<std::chrono::milliseconds>(fights_.refill()).count())}});
+                       {"interval_ms",
+                        static_cast<long long>(
+                            std::chrono::duration_cast<std::chrono::milliseconds>(fights_.refill()).count())}});
         loop_.after(std::chrono::duration_cast<std::chrono::milliseconds>(fights_.refill()), [this] {
             deferred_ = false;
             loop_.wake();

@@ -11,26 +11,34 @@ namespace nra {
 namespace {
 
 struct OptionSpec {
-    const char* flag;      // without leading "--"
-    const char* env;       // "" when there is no variable
-    const char* def;       // shown in --help
+    const char* flag;  // without leading "--"
+    const char* env;   // "" when there is no variable
+    const char* def;   // shown in --help
     const char* help;
     bool boolean = false;  // flag may be given without a value
 };
 
 // The single table behind parsing and --help, so the two cannot drift apart.
 const OptionSpec kOptions[] = {
-    {"static-file", "METALLB_STATIC_FILE", "unset", "read the legacy MetalLB YAML from this file instead of Kubernetes"},
-    {"static-file-wait", "METALLB_STATIC_FILE_WAIT", "5000", "ms between safety re-checks of the static file (changes are seen at once via inotify); 0 disables"},
+    {"static-file", "METALLB_STATIC_FILE", "unset",
+     "read the legacy MetalLB YAML from this file instead of Kubernetes"},
+    {"static-file-wait", "METALLB_STATIC_FILE_WAIT", "5000",
+     "ms between safety re-checks of the static file (changes are seen at once via inotify); 0 disables"},
     {"table", "TABLE_WEIGHT", "20", "routing table id to manage (1..4294967295, not 252-255)"},
     {"peer-weight", "PEER_WEIGHT", "100", "weight of every nexthop (1..256)"},
     {"rule-priority", "RULE_PRIORITY", "20", "priority of every managed rule (1..4294967295)"},
-    {"rule-fwmark", "RULE_FWMARK", "unset", "fwmark every managed rule also matches: MARK or MARK/MASK (hex 0x.. or decimal)"},
-    {"destination", "DESTINATION", "default", "destination of the managed route: default, a CIDR, or one CIDR per family comma-separated"},
-    {"max-reconcile-wait", "MAX_RECONCILE_WAIT", "60000", "ms between periodic reconciles (routes re-read each tick, rules every 10th); under 1000 means 1000; 0 disables"},
-    {"pre-reconcile-script", "PRE_RECONCILE_SCRIPT_PATH", "unset", "executable run before each reconcile (10 s timeout)"},
-    {"post-reconcile-script", "POST_RECONCILE_SCRIPT_PATH", "unset", "executable run after each reconcile (10 s timeout)"},
-    {"namespace", "METALLB_NAMESPACE", "\"\"", "MetalLB namespace (\"\" = service-account namespace, then metallb-system)"},
+    {"rule-fwmark", "RULE_FWMARK", "unset",
+     "fwmark every managed rule also matches: MARK or MARK/MASK (hex 0x.. or decimal)"},
+    {"destination", "DESTINATION", "default",
+     "destination of the managed route: default, a CIDR, or one CIDR per family comma-separated"},
+    {"max-reconcile-wait", "MAX_RECONCILE_WAIT", "60000",
+     "ms between periodic reconciles (routes re-read each tick, rules every 10th); under 1000 means 1000; 0 disables"},
+    {"pre-reconcile-script", "PRE_RECONCILE_SCRIPT_PATH", "unset",
+     "executable run before each reconcile (10 s timeout)"},
+    {"post-reconcile-script", "POST_RECONCILE_SCRIPT_PATH", "unset",
+     "executable run after each reconcile (10 s timeout)"},
+    {"namespace", "METALLB_NAMESPACE", "\"\"",
+     "MetalLB namespace (\"\" = service-account namespace, then metallb-system)"},
     {"configmap-name", "METALLB_CONFIGMAP_NAME", "config", "legacy ConfigMap holding data.config"},
     {"use-crds", "METALLB_USE_CRDS", "false", "use the metallb.io CRDs instead of the ConfigMap", true},
     {"node-name", "NODE_NAME", "unset", "this node's name, for peer node selectors"},
@@ -38,9 +46,15 @@ const OptionSpec kOptions[] = {
     {"sync-timeout", "SYNC_TIMEOUT", "30000", "ms ONESHOT waits for the API server before failing (Kubernetes modes)"},
     {"log-level", "LOG_LEVEL", "info", "error|warn|info|verbose|debug|silly"},
     {"log-format", "LOG_FORMAT", "json", "json (one object per line) or text"},
-    {"metrics-address", "METRICS_ADDRESS", "unset", "serve Prometheus metrics (/metrics), /healthz and /readyz on HOST:PORT, :PORT (every address) or [IPV6]:PORT; unset: no listener"},
+    {"metrics-address", "METRICS_ADDRESS", "unset",
+     "serve Prometheus metrics (/metrics), /healthz and /readyz on HOST:PORT, :PORT (every address) or [IPV6]:PORT; "
+     "unset: no listener"},
     {"oneshot", "ONESHOT", "false", "reconcile once and exit (0 on success)", true},
-    {"dry-run", "DRY_RUN", "false", "load the configuration as ONESHOT does, print the changes it would make on stdout (ip syntax with reasons; JSON lines when --log-format json is given) and touch nothing; exit 0 when the kernel already matches, 3 when changes are pending", true},
+    {"dry-run", "DRY_RUN", "false",
+     "load the configuration as ONESHOT does, print the changes it would make on stdout (ip syntax with reasons; JSON "
+     "lines when --log-format json is given) and touch nothing; exit 0 when the kernel already matches, 3 when changes "
+     "are pending",
+     true},
     {"clean-and-exit", "CLEANANDEXIT", "false", "delete every rule referencing the table, flush it, exit", true},
 };
 
@@ -83,7 +97,8 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
     };
     if (auto* r = get("table")) {
         auto v = parse_uint(r->value);
-        if (!v || *v > 0xffffffffull) return err = "invalid " + quote(*r) + ": expected a routing table id (1..4294967295)", false;
+        if (!v || *v > 0xffffffffull)
+            return err = "invalid " + quote(*r) + ": expected a routing table id (1..4294967295)", false;
         if (*v == 0) return err = "refusing " + quote(*r) + ": table 0 is 'unspec' (all tables)", false;
         if (*v == 252) return err = "refusing " + quote(*r) + ": table 252 is reserved (compat)", false;
         if (*v == 253) return err = "refusing " + quote(*r) + ": table 253 is the kernel's 'default' table", false;
@@ -98,7 +113,8 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
     }
     if (auto* r = get("rule-priority")) {
         auto v = parse_uint(r->value);
-        if (!v || *v > 0xffffffffull) return err = "invalid " + quote(*r) + ": expected a rule priority (1..4294967295)", false;
+        if (!v || *v > 0xffffffffull)
+            return err = "invalid " + quote(*r) + ": expected a rule priority (1..4294967295)", false;
         if (*v == 0) return err = "refusing " + quote(*r) + ": priority 0 is the local table's rule", false;
         c.settings.rule_priority = static_cast<std::uint32_t>(*v);
     }
@@ -110,7 +126,8 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
         if (!mark || !mask || *mark > 0xffffffffull || *mask > 0xffffffffull)
             return err = "invalid " + quote(*r) + ": expected MARK or MARK/MASK, e.g. 0x14 or 0x14/0xff", false;
         if (*mask == 0) return err = "invalid " + quote(*r) + ": a mask of 0 matches every packet", false;
-        if (*mark & ~*mask) return err = "invalid " + quote(*r) + ": the mark has bits outside the mask and can never match", false;
+        if (*mark & ~*mask)
+            return err = "invalid " + quote(*r) + ": the mark has bits outside the mask and can never match", false;
         c.settings.fwmark = static_cast<std::uint32_t>(*mark);
         c.settings.fwmask = static_cast<std::uint32_t>(*mask);
     }
@@ -123,7 +140,10 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
             auto p = parse_prefix(item, /*strict=*/true);
             if (!p) return err = "invalid " + quote(*r) + ": '" + std::string(item) + "': " + p.error, false;
             const bool v6 = p.value->family() == Family::V6;
-            if (have[v6]) return err = "invalid " + quote(*r) + ": more than one " + std::string(family_name(p.value->family())) + " destination", false;
+            if (have[v6])
+                return err = "invalid " + quote(*r) + ": more than one " + std::string(family_name(p.value->family())) +
+                             " destination",
+                       false;
             have[v6] = true;
             (v6 ? c.settings.destination_v6 : c.settings.destination_v4) = *p.value;
             if (comma == std::string_view::npos) break;
@@ -153,9 +173,12 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
     }
     if (auto* r = get("log-format")) {
         c.log_format_set = true;
-        if (r->value == "json") c.log_format = log::Format::Json;
-        else if (r->value == "text") c.log_format = log::Format::Text;
-        else return err = "invalid " + quote(*r) + ": expected json or text", false;
+        if (r->value == "json")
+            c.log_format = log::Format::Json;
+        else if (r->value == "text")
+            c.log_format = log::Format::Text;
+        else
+            return err = "invalid " + quote(*r) + ": expected json or text", false;
     }
     for (const auto& [flag, target] : {std::pair<const char*, bool*>{"use-crds", &c.kube.use_crds},
                                        {"oneshot", &c.oneshot},
@@ -257,10 +280,12 @@ std::string usage_text() {
         "\n";
     for (const auto& o : kOptions) {
         std::string left = std::string("  --") + o.flag + (o.boolean ? "[=BOOL]" : "=VALUE");
-        if (left.size() < 32) left.resize(32, ' ');
-        else left += "\n" + std::string(32, ' ');
-        s += left + o.help + "\n" + std::string(32, ' ') + (*o.env ? "env " + std::string(o.env) + ", " : std::string()) +
-             "default " + o.def + "\n";
+        if (left.size() < 32)
+            left.resize(32, ' ');
+        else
+            left += "\n" + std::string(32, ' ');
+        s += left + o.help + "\n" + std::string(32, ' ') +
+             (*o.env ? "env " + std::string(o.env) + ", " : std::string()) + "default " + o.def + "\n";
     }
     s += "  --help                        show this help and exit\n"
          "  --version                     show the version and exit\n"

@@ -33,15 +33,21 @@ std::string_view op_message(const Op& op) {
         return r == Reason::Moved ? "moving rule" : "adding rule";
     case OpKind::DelRule:
         switch (r) {
-        case Reason::Moved: return "removing the old copy of a moved rule";
-        case Reason::Imposter: return "removing imposter rule";
-        case Reason::Stale: return "removing stale rule";
-        case Reason::Duplicate: return "removing duplicate rule";
-        default: return "removing rule";
+        case Reason::Moved:
+            return "removing the old copy of a moved rule";
+        case Reason::Imposter:
+            return "removing imposter rule";
+        case Reason::Stale:
+            return "removing stale rule";
+        case Reason::Duplicate:
+            return "removing duplicate rule";
+        default:
+            return "removing rule";
         }
     case OpKind::DelRoute:
-        return r == Reason::Imposter ? "removing imposter route" : r == Reason::Stale ? "removing stale route"
-                                                                                      : "removing route";
+        return r == Reason::Imposter ? "removing imposter route"
+               : r == Reason::Stale  ? "removing stale route"
+                                     : "removing route";
     }
     return "changing";
 }

@@ -22,8 +22,8 @@ namespace nra {
 
 namespace {
 
-constexpr std::size_t kReadPerEvent = 256 * 1024;       // then back to the loop (level-triggered)
-constexpr std::chrono::milliseconds kExitPoll{50};      // without pidfd_open (kernel < 5.3)
+constexpr std::size_t kReadPerEvent = 256 * 1024;   // then back to the loop (level-triggered)
+constexpr std::chrono::milliseconds kExitPoll{50};  // without pidfd_open (kernel < 5.3)
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -36,10 +36,11 @@ std::vector<pid_t>& orphans() {
 
 void reap_orphans() {
     auto& v = orphans();
-    v.erase(std::remove_if(v.begin(), v.end(), [](pid_t p) {
-                const pid_t r = ::waitpid(p, nullptr, WNOHANG);
-                return r == p || (r < 0 && errno == ECHILD);
-            }),
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [](pid_t p) {
+                               const pid_t r = ::waitpid(p, nullptr, WNOHANG);
+                               return r == p || (r < 0 && errno == ECHILD);
+                           }),
             v.end());
 }
 
@@ -181,8 +182,10 @@ void ChildProcess::reap() {
     if (r == 0) return;
     exited_ = true;
     if (r == pid_ && !result_.timed_out) {
-        if (WIFEXITED(status)) result_.exit_code = WEXITSTATUS(status);
-        else if (WIFSIGNALED(status)) result_.signal = WTERMSIG(status);
+        if (WIFEXITED(status))
+            result_.exit_code = WEXITSTATUS(status);
+        else if (WIFSIGNALED(status))
+            result_.signal = WTERMSIG(status);
     }
 }
 
@@ -309,15 +312,23 @@ void log_script_result(const std::string& path, const std::string& phase, std::c
     }
     const auto dropped = static_cast<long long>(r.out_dropped + r.err_dropped);
     if (r.timed_out) {
-        log::warn("reconcile script timed out and was killed",
-                  {{"phase", phase}, {"path", path}, {"timeout_ms", static_cast<long long>(timeout.count())},
-                   {"stdout", r.out}, {"stderr", r.err}, {"output_bytes_dropped", dropped}});
+        log::warn("reconcile script timed out and was killed", {{"phase", phase},
+                                                                {"path", path},
+                                                                {"timeout_ms", static_cast<long long>(timeout.count())},
+                                                                {"stdout", r.out},
+                                                                {"stderr", r.err},
+                                                                {"output_bytes_dropped", dropped}});
         return;
     }
     const auto level = r.ok() ? log::Level::Info : log::Level::Warn;
     log::write(level, r.ok() ? "reconcile script finished" : "reconcile script failed",
-               {{"phase", phase}, {"path", path}, {"exit_code", r.exit_code}, {"signal", r.signal},
-                {"elapsed_ms", static_cast<long long>(r.elapsed.count())}, {"stdout", r.out}, {"stderr", r.err},
+               {{"phase", phase},
+                {"path", path},
+                {"exit_code", r.exit_code},
+                {"signal", r.signal},
+                {"elapsed_ms", static_cast<long long>(r.elapsed.count())},
+                {"stdout", r.out},
+                {"stderr", r.err},
                 {"output_bytes_dropped", dropped}});
 }
 

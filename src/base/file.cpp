@@ -27,8 +27,7 @@ std::string mib(std::size_t n) {
     return std::to_string(n) + " bytes";
 }
 
-bool read_into(const std::string& path, std::string& out, std::string& err, std::size_t max_size,
-               FileStamp* stamp) {
+bool read_into(const std::string& path, std::string& out, std::string& err, std::size_t max_size, FileStamp* stamp) {
     // O_NONBLOCK: opening a FIFO (or a device) must never wait for a writer;
     // what is not a regular file is refused right after, before any read.
     Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
@@ -36,7 +35,7 @@ bool read_into(const std::string& path, std::string& out, std::string& err, std:
         err = "cannot open " + path + ": " + std::strerror(errno);
         return false;
     }
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd.get(), &st) != 0) {
         err = "cannot stat " + path + ": " + std::strerror(errno);
         return false;

@@ -31,15 +31,24 @@ bool is_token_char(char c) {
 
 std::string_view status_text(int status) {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -102,7 +111,8 @@ Result<ListenAddress> parse_listen_address(std::string_view text) {
     } else if (!host.empty()) {
         in_addr v4;
         if (inet_pton(AF_INET, std::string(host).c_str(), &v4) != 1)
-            return R::fail("invalid IPv4 address '" + std::string(host) + "' (IPv6 goes in brackets; names are not resolved)");
+            return R::fail("invalid IPv4 address '" + std::string(host) +
+                           "' (IPv6 goes in brackets; names are not resolved)");
     }
     a.host = std::string(host);
     return R::ok(std::move(a));
@@ -137,8 +147,8 @@ void Server::listen(const ListenAddress& address) {
             inet_pton(AF_INET6, address.host.c_str(), &sin6->sin6_addr);
         len = sizeof *sin6;
     }
-    const std::string what = "listen on " + (address.host.empty() ? std::string("*") : address.host) + ":" +
-                             std::to_string(address.port);
+    const std::string what =
+        "listen on " + (address.host.empty() ? std::string("*") : address.host) + ":" + std::to_string(address.port);
     Fd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd && family == AF_INET6 && address.host.empty() && errno == EAFNOSUPPORT) {
         // A kernel without IPv6: every IPv4 address instead.
@@ -205,7 +215,8 @@ void Server::on_io(Conn& c, std::uint32_t events) {
             if (end != std::string::npos || end_lf != std::string::npos) {
                 const std::size_t head_len = std::min(end == std::string::npos ? c.in.size() : end + 4,
                                                       end_lf == std::string::npos ? c.in.size() : end_lf + 2);
-                if (head_len > limits_.max_request_head) return respond(c, {431, "text/plain; charset=utf-8", "request head too large\n"}, false);
+                if (head_len > limits_.max_request_head)
+                    return respond(c, {431, "text/plain; charset=utf-8", "request head too large\n"}, false);
                 auto req = parse_request_head(std::string_view(c.in).substr(0, head_len));
                 if (!req) return respond(c, {400, "text/plain; charset=utf-8", req.error + "\n"}, false);
                 const bool head_only = req.value->method == "HEAD";

@@ -40,7 +40,8 @@ std::unique_ptr<Sink> open_stderr_sink() {
     const int fd = ::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd >= 0) return std::make_unique<Sink>(fd, true, false);
     const int fl = ::fcntl(STDERR_FILENO, F_GETFL);
-    if (fl >= 0 && ::fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK) == 0) return std::make_unique<Sink>(STDERR_FILENO, true, false);
+    if (fl >= 0 && ::fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK) == 0)
+        return std::make_unique<Sink>(STDERR_FILENO, true, false);
     return std::make_unique<Sink>(STDERR_FILENO, false, false);
 }
 
@@ -154,7 +155,8 @@ void Sink::drain(std::chrono::milliseconds budget) {
     for (;;) {
         flush();
         if (!pending() || broken_ || !nonblocking_) return;
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return;
         pollfd p{fd_, POLLOUT, 0};
         if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) return;
@@ -176,8 +178,8 @@ std::string timestamp() {
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us));
     return buf;
 }
 
@@ -207,15 +209,20 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
     if (c < 0x80) return 1;
     std::size_t len;
     unsigned char lo = 0x80, hi = 0xbf;  // bounds of the second byte (RFC 3629)
-    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
     else if (c >= 0xe0 && c <= 0xef) {
         len = 3;
-        if (c == 0xe0) lo = 0xa0;        // overlong
-        else if (c == 0xed) hi = 0x9f;   // surrogates
+        if (c == 0xe0)
+            lo = 0xa0;  // overlong
+        else if (c == 0xed)
+            hi = 0x9f;  // surrogates
     } else if (c >= 0xf0 && c <= 0xf4) {
         len = 4;
-        if (c == 0xf0) lo = 0x90;        // overlong
-        else if (c == 0xf4) hi = 0x8f;   // above U+10FFFF
+        if (c == 0xf0)
+            lo = 0x90;  // overlong
+        else if (c == 0xf4)
+            hi = 0x8f;  // above U+10FFFF
     } else {
         return 0;  // continuation byte, overlong lead 0xc0/0xc1, 0xf5..0xff
     }
@@ -264,20 +271,30 @@ std::string json_escape(std::string_view s) {
     for (std::size_t i = 0; (i = copy_plain(out, s, i, special)) < s.size(); ++i) {
         const auto c = static_cast<unsigned char>(s[i]);
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += '\\';  // invalid UTF-8: the JSON text \\xNN
-                    hex_escape(out, c);
-                }
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            if (c < 0x20) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                out += buf;
+            } else {
+                out += '\\';  // invalid UTF-8: the JSON text \\xNN
+                hex_escape(out, c);
+            }
         }
     }
     return out;
@@ -291,12 +308,24 @@ std::string text_escape(std::string_view s, bool quote_if_needed) {
     for (std::size_t i = 0; (i = copy_plain(out, s, i, special)) < s.size(); ++i) {
         const auto c = static_cast<unsigned char>(s[i]);
         switch (c) {
-            case '"': out += "\\\""; quote = quote_if_needed; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default: hex_escape(out, c);
+        case '"':
+            out += "\\\"";
+            quote = quote_if_needed;
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            hex_escape(out, c);
         }
     }
     if (quote_if_needed && !quote) quote = out.find_first_of(" =") != std::string::npos;
@@ -307,7 +336,8 @@ std::string dropped_report(std::uint64_t n) {
     std::string line;
     const std::string msg = "log lines dropped: the reader of the log output fell behind";
     if (g_format == Format::Json) {
-        line = "{\"time\":\"" + timestamp() + "\",\"level\":\"warn\",\"msg\":\"" + msg + "\",\"dropped\":" + std::to_string(n) + "}\n";
+        line = "{\"time\":\"" + timestamp() + "\",\"level\":\"warn\",\"msg\":\"" + msg +
+               "\",\"dropped\":" + std::to_string(n) + "}\n";
     } else {
         line = timestamp() + " WARN " + msg + " dropped=" + std::to_string(n) + "\n";
     }

@@ -8,13 +8,13 @@
 
 namespace nra {
 
-EventLoop::EventLoop() : epfd_(::epoll_create1(EPOLL_CLOEXEC)), timerfd_(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
+EventLoop::EventLoop()
+    : epfd_(::epoll_create1(EPOLL_CLOEXEC)), timerfd_(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
     if (!epfd_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
     if (!timerfd_) throw std::system_error(errno, std::generic_category(), "timerfd_create");
     add(timerfd_.get(), EPOLLIN, [this](std::uint32_t) {
         std::uint64_t expirations;
-        while (::read(timerfd_.get(), &expirations, sizeof expirations) > 0) {
-        }
+        while (::read(timerfd_.get(), &expirations, sizeof expirations) > 0) {}
         fire_timers();
     });
 }
@@ -30,7 +30,8 @@ void EventLoop::add(int fd, std::uint32_t events, Handler h) {
     epoll_event ev{};
     ev.events = events;
     ev.data.u64 = tag(fd, gen);
-    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) throw std::system_error(errno, std::generic_category(), "epoll_ctl add");
+    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) < 0)
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl add");
     handlers_[fd] = Registration{std::move(h), gen};
 }
 
@@ -39,7 +40,8 @@ void EventLoop::modify(int fd, std::uint32_t events) {
     epoll_event ev{};
     ev.events = events;
     ev.data.u64 = tag(fd, it == handlers_.end() ? 0 : it->second.generation);
-    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, fd, &ev) < 0) throw std::system_error(errno, std::generic_category(), "epoll_ctl mod");
+    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, fd, &ev) < 0)
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl mod");
 }
 
 void EventLoop::remove(int fd) {

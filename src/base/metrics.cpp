@@ -9,10 +9,14 @@ namespace {
 
 void escape_into(std::string& out, std::string_view s, bool quote_too) {
     for (char c : s) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '\n') out += "\\n";
-        else if (quote_too && c == '"') out += "\\\"";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else if (quote_too && c == '"')
+            out += "\\\"";
+        else
+            out += c;
     }
 }
 

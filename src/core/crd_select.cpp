@@ -49,8 +49,8 @@ CrdSelection select_crd(const CrdInputView& in) {
 
     // Invalid selectors make the whole configuration invalid, as MetalLB
     // rejects it: the caller keeps the last good config.
-    auto check = [&](const std::string& kind, const std::string& ns, const std::string& name, const std::string& invalid,
-                     const std::vector<LabelSelector>& sels) {
+    auto check = [&](const std::string& kind, const std::string& ns, const std::string& name,
+                     const std::string& invalid, const std::vector<LabelSelector>& sels) {
         if (!invalid.empty()) {
             out.diagnostics.push_back({kind + " " + id(ns, name), invalid});
             out.rejected = true;
@@ -69,9 +69,8 @@ CrdSelection select_crd(const CrdInputView& in) {
 
     // Peers.
     std::vector<const CrdPeer*> peers = in.peers;
-    std::sort(peers.begin(), peers.end(), [](const CrdPeer* a, const CrdPeer* b) {
-        return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
-    });
+    std::sort(peers.begin(), peers.end(),
+              [](const CrdPeer* a, const CrdPeer* b) { return std::tie(a->ns, a->name) < std::tie(b->ns, b->name); });
     std::set<std::string> applicable;  // peer names (same namespace as the advertisements)
     std::set<IpAddr> seen;
     for (const CrdPeer* p : peers) {
@@ -96,8 +95,8 @@ CrdSelection select_crd(const CrdInputView& in) {
         auto addr = IpAddr::parse(text);
         if (!addr) {
             out.diagnostics.push_back({where, std::string("invalid ") +
-                                                  (label != p->labels.end() ? kLabelAddress : "spec.peerAddress") + " '" +
-                                                  text + "'; skipped"});
+                                                  (label != p->labels.end() ? kLabelAddress : "spec.peerAddress") +
+                                                  " '" + text + "'; skipped"});
             continue;
         }
         Peer peer;
@@ -119,13 +118,15 @@ CrdSelection select_crd(const CrdInputView& in) {
     // Pools selected by some advertisement that applies here.
     // Informer caches hand them over sorted already: sorting is then skipped.
     std::vector<const CrdPool*> pools = in.pools;
-    const auto pool_less = [](const CrdPool* a, const CrdPool* b) { return std::tie(a->ns, a->name) < std::tie(b->ns, b->name); };
+    const auto pool_less = [](const CrdPool* a, const CrdPool* b) {
+        return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
+    };
     if (!std::is_sorted(pools.begin(), pools.end(), pool_less)) std::sort(pools.begin(), pools.end(), pool_less);
     std::vector<char> selected(pools.size(), 0);
     for (const CrdAdvertisement* adp : in.advertisements) {
         const CrdAdvertisement& ad = *adp;
-        if (!ad.peers.empty() &&
-            std::none_of(ad.peers.begin(), ad.peers.end(), [&](const std::string& n) { return applicable.count(n) > 0; }))
+        if (!ad.peers.empty() && std::none_of(ad.peers.begin(), ad.peers.end(),
+                                              [&](const std::string& n) { return applicable.count(n) > 0; }))
             continue;
         const bool all = ad.pools.empty() && ad.pool_selectors.empty();
         for (std::size_t k = 0; k < pools.size(); ++k) {
@@ -145,7 +146,8 @@ CrdSelection select_crd(const CrdInputView& in) {
             // Parsed once when the object was decoded (pool->parsed), else here.
             auto parsed = i < pool->parsed.size() ? pool->parsed[i] : parse_pool_entry(pool->addresses[i]);
             if (!parsed) {
-                out.diagnostics.push_back({std::move(where), "invalid address '" + pool->addresses[i] + "': " + parsed.error + "; skipped"});
+                out.diagnostics.push_back(
+                    {std::move(where), "invalid address '" + pool->addresses[i] + "': " + parsed.error + "; skipped"});
                 continue;
             }
             out.model.addresses.push_back({pool->addresses[i], std::move(where), std::move(parsed.value)});

@@ -41,7 +41,8 @@ bool is_loopback(const IpAddr& a) {
 
 bool is_unspecified(const IpAddr& a) {
     const std::size_t n = a.family == Family::V4 ? 4 : 16;
-    return std::all_of(a.bytes.begin(), a.bytes.begin() + static_cast<std::ptrdiff_t>(n), [](std::uint8_t b) { return b == 0; });
+    return std::all_of(a.bytes.begin(), a.bytes.begin() + static_cast<std::ptrdiff_t>(n),
+                       [](std::uint8_t b) { return b == 0; });
 }
 
 }  // namespace
@@ -62,8 +63,8 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
     std::set<IpAddr> seen;
     for (const Peer& p : model.peers) {
         if (p.address.is_v6_link_local()) {
-            d.diagnostics.push_back({p.name, "peer " + p.address.str() +
-                                                 " is IPv6 link-local and needs an interface; skipped"});
+            d.diagnostics.push_back(
+                {p.name, "peer " + p.address.str() + " is IPv6 link-local and needs an interface; skipped"});
             ++d.link_local_peers;
             continue;
         }
@@ -74,8 +75,7 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
             continue;
         }
         if (!seen.insert(p.address).second) continue;
-        hops[p.address.family == Family::V6].push_back(
-            Nexthop{p.address, 0, p.weight ? p.weight : s.peer_weight});
+        hops[p.address.family == Family::V6].push_back(Nexthop{p.address, 0, p.weight ? p.weight : s.peer_weight});
     }
 
     std::vector<Prefix> prefixes;
@@ -88,9 +88,10 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
         }
         for (const Prefix& p : *r.value) {
             if (p.len != 0) continue;
-            d.warnings.push_back({e.where, "address pool entry '" + e.text + "' covers the whole " +
-                                               std::string(p.family() == Family::V4 ? "IPv4" : "IPv6") +
-                                               " address space: ALL traffic from this node is routed through the peers"});
+            d.warnings.push_back(
+                {e.where, "address pool entry '" + e.text + "' covers the whole " +
+                              std::string(p.family() == Family::V4 ? "IPv4" : "IPv6") +
+                              " address space: ALL traffic from this node is routed through the peers"});
         }
         prefixes.insert(prefixes.end(), r.value->begin(), r.value->end());
     }
@@ -99,7 +100,8 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
     for (const Prefix& p : d.cidrs) {
         if (p.len != 0) continue;
         const std::string fam = p.family() == Family::V4 ? "IPv4" : "IPv6";
-        if (std::any_of(d.warnings.begin(), d.warnings.end(), [&](const Diagnostic& w) { return w.what.find(" " + fam + " ") != std::string::npos; }))
+        if (std::any_of(d.warnings.begin(), d.warnings.end(),
+                        [&](const Diagnostic& w) { return w.what.find(" " + fam + " ") != std::string::npos; }))
             continue;
         d.warnings.push_back({"pools", "the address pools together cover the whole " + fam +
                                            " address space: ALL traffic from this node is routed through the peers"});
@@ -109,11 +111,13 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
     for (int v6 = 0; v6 < 2; ++v6) {
         const Family fam = v6 ? Family::V6 : Family::V4;
         auto& nh = hops[v6];
-        const auto n_cidrs = std::count_if(d.cidrs.begin(), d.cidrs.end(), [&](const Prefix& p) { return p.family() == fam; });
+        const auto n_cidrs =
+            std::count_if(d.cidrs.begin(), d.cidrs.end(), [&](const Prefix& p) { return p.family() == fam; });
         if (nh.empty()) {
             if (n_cidrs)
                 d.diagnostics.push_back({"pools", std::to_string(n_cidrs) + " " + std::string(family_name(fam)) +
-                                                      " pool CIDR(s) ignored: no " + std::string(family_name(fam)) + " peer"});
+                                                      " pool CIDR(s) ignored: no " + std::string(family_name(fam)) +
+                                                      " peer"});
             continue;
         }
         std::sort(nh.begin(), nh.end());
@@ -185,11 +189,14 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
                 same_key_seen = true;
                 continue;
             }
-            const Reason why = !want ? Reason::NoPeers : o.protocol == desired.protocol ? Reason::Stale : Reason::Imposter;
+            const Reason why = !want                            ? Reason::NoPeers
+                               : o.protocol == desired.protocol ? Reason::Stale
+                                                                : Reason::Imposter;
             del_routes.push_back(Op{OpKind::DelRoute, o, why});
         }
         if (want && !have)
-            replace_routes.push_back(Op{OpKind::ReplaceRoute, *want, same_key_seen ? Reason::NexthopsDiffer : Reason::Missing});
+            replace_routes.push_back(
+                Op{OpKind::ReplaceRoute, *want, same_key_seen ? Reason::NexthopsDiffer : Reason::Missing});
     }
 
     // desired.rules is sorted and unique; walk the observed rules in the same

@@ -62,9 +62,7 @@ std::string IpAddr::str() const {
     return buf;
 }
 
-bool IpAddr::is_v6_link_local() const {
-    return family == Family::V6 && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80;
-}
+bool IpAddr::is_v6_link_local() const { return family == Family::V6 && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80; }
 
 Prefix Prefix::masked(const IpAddr& a, unsigned len) {
     return Prefix{IpAddr::from_u128(a.family, a.to_u128() & mask_of(a.family, len)), static_cast<std::uint8_t>(len)};
@@ -89,8 +87,9 @@ Result<Prefix> parse_prefix(std::string_view text, bool strict, bool* had_host_b
         if (len_text.empty() || ec != std::errc{} || end != len_text.data() + len_text.size())
             return P::fail("prefix length '" + std::string(len_text) + "' is not a number");
         if (len > family_bits(addr->family))
-            return P::fail("prefix length " + std::to_string(len) + " exceeds " + std::to_string(family_bits(addr->family)) +
-                           " for " + std::string(family_name(addr->family)));
+            return P::fail("prefix length " + std::to_string(len) + " exceeds " +
+                           std::to_string(family_bits(addr->family)) + " for " +
+                           std::string(family_name(addr->family)));
     }
     Prefix p = Prefix::masked(*addr, len);
     const bool host_bits = p.addr != *addr;
@@ -109,8 +108,8 @@ std::vector<Prefix> range_to_prefixes(Family f, u128 first, u128 last) {
         while (host < bits) {
             const unsigned next = host + 1;
             const u128 size_mask = next == 128 ? ~u128{0} : ((u128{1} << next) - 1);
-            if ((first & size_mask) != 0) break;            // not aligned
-            if ((first | size_mask) > last) break;          // overshoots
+            if ((first & size_mask) != 0) break;    // not aligned
+            if ((first | size_mask) > last) break;  // overshoots
             host = next;
         }
         out.push_back(Prefix{IpAddr::from_u128(f, first), static_cast<std::uint8_t>(bits - host)});

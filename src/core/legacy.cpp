@@ -17,8 +17,10 @@ struct Diags {
     std::vector<Diagnostic>& list;
     std::size_t& dropped;
     void push_back(Diagnostic d) {
-        if (list.size() < kMaxLegacyDiagnostics) list.push_back(std::move(d));
-        else ++dropped;
+        if (list.size() < kMaxLegacyDiagnostics)
+            list.push_back(std::move(d));
+        else
+            ++dropped;
     }
 };
 
@@ -113,8 +115,8 @@ void parse_peers(const Node& peers, LegacyParse& out) {
         }
         auto ip = IpAddr::parse(addr->scalar.view());
         if (!ip) {
-            diags.push_back({at(*addr, path + ".peer-address"),
-                                       "invalid peer-address '" + addr->scalar.str() + "'; peer skipped"});
+            diags.push_back(
+                {at(*addr, path + ".peer-address"), "invalid peer-address '" + addr->scalar.str() + "'; peer skipped"});
             continue;
         }
         Peer peer;
@@ -167,7 +169,7 @@ void parse_pools(const Node& pools, LegacyParse& out) {
         if (proto->scalar.view() != "bgp") {
             if (proto->scalar.view() != "layer2")
                 diags.push_back({at(*proto, path + ".protocol"),
-                                           "unknown protocol '" + proto->scalar.str() + "' (bgp or layer2); pool skipped"});
+                                 "unknown protocol '" + proto->scalar.str() + "' (bgp or layer2); pool skipped"});
             continue;
         }
         const Node* addrs = pool.get("addresses");
@@ -192,7 +194,8 @@ void parse_pools(const Node& pools, LegacyParse& out) {
             if (!seen.insert(text).second) continue;  // the same text again: nothing to add
             auto r = parse_pool_entry(text);
             if (!r) {
-                diags.push_back({std::move(where), "invalid address '" + a.scalar.str() + "': " + r.error + "; skipped"});
+                diags.push_back(
+                    {std::move(where), "invalid address '" + a.scalar.str() + "': " + r.error + "; skipped"});
                 continue;
             }
             out.model.addresses.push_back(AddressEntry{a.scalar.str(), std::move(where), std::move(r.value)});
@@ -214,8 +217,8 @@ LegacyParse parse_legacy(const Node& doc) {
     if (out.fatal) return out;
     if (const Node* pools = doc.get("address-pools")) parse_pools(*pools, out);
     if (!out.fatal && out.diagnostics_dropped > 0)
-        out.diagnostics.push_back({doc.where(), std::to_string(out.diagnostics_dropped) +
-                                                    " more invalid entries skipped (not listed)"});
+        out.diagnostics.push_back(
+            {doc.where(), std::to_string(out.diagnostics_dropped) + " more invalid entries skipped (not listed)"});
     return out;
 }
 

@@ -176,7 +176,6 @@ public:
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
     static constexpr std::int64_t kNoRank = INT64_MIN;
 
-
 private:
     static constexpr std::int64_t kGap = std::int64_t{1} << 32;
     using SrcKey = std::pair<Family, Prefix>;
@@ -218,7 +217,8 @@ public:
         // Extra copies of wanted rules: delete by the rule itself until one is left.
         std::vector<std::size_t> first_copy(static_cast<std::size_t>(sim_.keep_count()), Sim::npos);
         for (std::size_t i = 0; i < sim_.size(); ++i)
-            if (sim_[i].alive && sim_[i].e.keep >= 0 && first_copy[static_cast<std::size_t>(sim_[i].e.keep)] == Sim::npos)
+            if (sim_[i].alive && sim_[i].e.keep >= 0 &&
+                first_copy[static_cast<std::size_t>(sim_[i].e.keep)] == Sim::npos)
                 first_copy[static_cast<std::size_t>(sim_[i].e.keep)] = i;
         for (std::size_t k = 0; k < first_copy.size(); ++k) {
             if (first_copy[k] == Sim::npos) continue;
@@ -287,7 +287,8 @@ private:
             return true;
         }
         const std::int64_t rank = sim_.insert_rank(w.rule->priority);
-        if (rank == Sim::kNoRank || (behind != Sim::npos && rank < sim_[behind].rank) || behind == Sim::npos) return false;
+        if (rank == Sim::kNoRank || (behind != Sim::npos && rank < sim_[behind].rank) || behind == Sim::npos)
+            return false;
         out_.ops.push_back(Op{OpKind::AppendRule, *w.rule, Reason::Moved});
         sim_.insert(w, rank);
         out_.ops.push_back(Op{OpKind::DelRule, q, Reason::Moved});

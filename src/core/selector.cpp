@@ -11,10 +11,14 @@ bool requirement_matches(const LabelRequirement& r, const Labels& labels) {
     const bool present = it != labels.end();
     const auto in_values = [&] { return std::find(r.values.begin(), r.values.end(), it->second) != r.values.end(); };
     switch (r.op) {
-        case LabelRequirement::Op::In: return present && in_values();
-        case LabelRequirement::Op::NotIn: return !present || !in_values();
-        case LabelRequirement::Op::Exists: return present;
-        case LabelRequirement::Op::DoesNotExist: return !present;
+    case LabelRequirement::Op::In:
+        return present && in_values();
+    case LabelRequirement::Op::NotIn:
+        return !present || !in_values();
+    case LabelRequirement::Op::Exists:
+        return present;
+    case LabelRequirement::Op::DoesNotExist:
+        return !present;
     }
     return false;
 }
@@ -31,10 +35,14 @@ std::optional<LabelRequirement::Op> parse_selector_op(std::string_view name) {
 
 const char* selector_op_name(LabelRequirement::Op op) {
     switch (op) {
-        case LabelRequirement::Op::In: return "In";
-        case LabelRequirement::Op::NotIn: return "NotIn";
-        case LabelRequirement::Op::Exists: return "Exists";
-        case LabelRequirement::Op::DoesNotExist: return "DoesNotExist";
+    case LabelRequirement::Op::In:
+        return "In";
+    case LabelRequirement::Op::NotIn:
+        return "NotIn";
+    case LabelRequirement::Op::Exists:
+        return "Exists";
+    case LabelRequirement::Op::DoesNotExist:
+        return "DoesNotExist";
     }
     return "?";
 }
@@ -71,6 +79,8 @@ bool any_selector_matches(const std::vector<LabelSelector>& selectors, const Lab
                                             [&](const LabelSelector& s) { return selector_matches(s, labels); });
 }
 
-bool peer_applies_to_node(const Peer& p, const Labels& node_labels) { return any_selector_matches(p.node_selectors, node_labels); }
+bool peer_applies_to_node(const Peer& p, const Labels& node_labels) {
+    return any_selector_matches(p.node_selectors, node_labels);
+}
 
 }  // namespace nra

@@ -14,13 +14,20 @@ std::string hex(std::uint64_t v) {
 
 std::string_view action_name(RuleAction a) {
     switch (a) {
-        case RuleAction::ToTable: return "lookup";
-        case RuleAction::Goto: return "goto";
-        case RuleAction::Nop: return "nop";
-        case RuleAction::Blackhole: return "blackhole";
-        case RuleAction::Unreachable: return "unreachable";
-        case RuleAction::Prohibit: return "prohibit";
-        case RuleAction::Unspec: break;
+    case RuleAction::ToTable:
+        return "lookup";
+    case RuleAction::Goto:
+        return "goto";
+    case RuleAction::Nop:
+        return "nop";
+    case RuleAction::Blackhole:
+        return "blackhole";
+    case RuleAction::Unreachable:
+        return "unreachable";
+    case RuleAction::Prohibit:
+        return "prohibit";
+    case RuleAction::Unspec:
+        break;
     }
     return "action-unspec";
 }
@@ -68,7 +75,8 @@ std::string Route::str() const {
     if (nexthops.size() == 1) {
         s += " via " + nexthops[0].gateway.str();
     } else {
-        for (const auto& nh : nexthops) s += " nexthop via " + nh.gateway.str() + " weight " + std::to_string(nh.weight);
+        for (const auto& nh : nexthops)
+            s += " nexthop via " + nh.gateway.str() + " weight " + std::to_string(nh.weight);
     }
     if (oif && nexthops.empty()) s += " oif " + std::to_string(oif);
     return s;
@@ -78,25 +86,38 @@ RouteKey route_key(const Route& r) { return RouteKey{r.family, r.table, r.dst, r
 
 std::string_view op_kind_name(OpKind k) {
     switch (k) {
-        case OpKind::ReplaceRoute: return "replace route";
-        case OpKind::AddRule: return "add rule";
-        case OpKind::DelRule: return "delete rule";
-        case OpKind::DelRoute: return "delete route";
-        case OpKind::AppendRule: return "append rule";
+    case OpKind::ReplaceRoute:
+        return "replace route";
+    case OpKind::AddRule:
+        return "add rule";
+    case OpKind::DelRule:
+        return "delete rule";
+    case OpKind::DelRoute:
+        return "delete route";
+    case OpKind::AppendRule:
+        return "append rule";
     }
     return "?";
 }
 
 std::string_view reason_name(Reason r) {
     switch (r) {
-        case Reason::Missing: return "missing";
-        case Reason::NexthopsDiffer: return "nexthops differ";
-        case Reason::Imposter: return "imposter";
-        case Reason::Stale: return "stale";
-        case Reason::Duplicate: return "duplicate";
-        case Reason::NoPeers: return "no peers";
-        case Reason::Moved: return "moved";
-        case Reason::Clean: return "clean and exit";
+    case Reason::Missing:
+        return "missing";
+    case Reason::NexthopsDiffer:
+        return "nexthops differ";
+    case Reason::Imposter:
+        return "imposter";
+    case Reason::Stale:
+        return "stale";
+    case Reason::Duplicate:
+        return "duplicate";
+    case Reason::NoPeers:
+        return "no peers";
+    case Reason::Moved:
+        return "moved";
+    case Reason::Clean:
+        return "clean and exit";
     }
     return "?";
 }

@@ -89,8 +89,10 @@ Node* Builder::alias(const Node& target, std::size_t line, std::size_t column) {
 }
 
 void Builder::append(Node& parent, Node*& tail, Node* child) {
-    if (tail) tail->f_.next_ = child;
-    else parent.f_.data_ = child;
+    if (tail)
+        tail->f_.next_ = child;
+    else
+        parent.f_.data_ = child;
     tail = child;
     if (parent.is_seq()) ++parent.f_.size_;
 }

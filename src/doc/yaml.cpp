@@ -111,16 +111,21 @@ private:
     bool count_alias(const yaml_mark_t& m, std::size_t n) {
         alias_nodes_ += n;
         if (alias_nodes_ <= kMaxAliasNodes) return true;
-        err_ = mark_text(m) + ": document too large (aliases expand to more than " + std::to_string(kMaxAliasNodes) + " nodes)";
+        err_ = mark_text(m) + ": document too large (aliases expand to more than " + std::to_string(kMaxAliasNodes) +
+               " nodes)";
         return false;
     }
 
     static const char* anchor_of(const yaml_event_t& ev) {
         switch (ev.type) {
-            case YAML_SCALAR_EVENT: return reinterpret_cast<const char*>(ev.data.scalar.anchor);
-            case YAML_SEQUENCE_START_EVENT: return reinterpret_cast<const char*>(ev.data.sequence_start.anchor);
-            case YAML_MAPPING_START_EVENT: return reinterpret_cast<const char*>(ev.data.mapping_start.anchor);
-            default: return nullptr;
+        case YAML_SCALAR_EVENT:
+            return reinterpret_cast<const char*>(ev.data.scalar.anchor);
+        case YAML_SEQUENCE_START_EVENT:
+            return reinterpret_cast<const char*>(ev.data.sequence_start.anchor);
+        case YAML_MAPPING_START_EVENT:
+            return reinterpret_cast<const char*>(ev.data.mapping_start.anchor);
+        default:
+            return nullptr;
         }
     }
 
@@ -136,80 +141,81 @@ private:
         Node* out = nullptr;
         count = 1;
         switch (ev.type) {
-            case YAML_ALIAS_EVENT: {
-                const auto it = anchors_.find(reinterpret_cast<const char*>(ev.data.alias.anchor));
-                if (it == anchors_.end()) {
-                    err_ = mark_text(line, column) + ": found undefined alias";
-                    return nullptr;
-                }
-                if (!count_alias(ev.start_mark, it->second.second)) return nullptr;
-                count = it->second.second;
-                return b_.alias(*it->second.first, line, column);
-            }
-            case YAML_SCALAR_EVENT: {
-                const std::string_view v(reinterpret_cast<const char*>(ev.data.scalar.value), ev.data.scalar.length);
-                const auto style = ev.data.scalar.style;
-                const bool quoted = style == YAML_SINGLE_QUOTED_SCALAR_STYLE || style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-                if (!quoted && style == YAML_PLAIN_SCALAR_STYLE && (v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL"))
-                    out = b_.node(Node::Kind::Null, line, column);
-                else
-                    out = b_.scalar(v, quoted, line, column);
-                break;
-            }
-            case YAML_SEQUENCE_START_EVENT: {
-                out = b_.node(Node::Kind::Seq, line, column);
-                Node* tail = nullptr;
-                for (;;) {
-                    Event c;
-                    if (!next(c)) return nullptr;
-                    if (c.ev.type == YAML_SEQUENCE_END_EVENT) break;
-                    std::size_t n = 0;
-                    Node* child = node(c, depth + 1, n);
-                    if (!child) return nullptr;
-                    if (out->items.size() == UINT32_MAX) return too_many(line, column);
-                    Builder::append(*out, tail, child);
-                    count += n;
-                }
-                break;
-            }
-            case YAML_MAPPING_START_EVENT: {
-                out = b_.node(Node::Kind::Map, line, column);
-                Node* tail = nullptr;
-                for (;;) {
-                    Event k;
-                    if (!next(k)) return nullptr;
-                    if (k.ev.type == YAML_MAPPING_END_EVENT) break;
-                    Node* key = nullptr;
-                    const std::size_t kl = k.ev.start_mark.line + 1, kc = k.ev.start_mark.column + 1;
-                    if (k.ev.type == YAML_SCALAR_EVENT) {
-                        key = b_.scalar({reinterpret_cast<const char*>(k.ev.data.scalar.value), k.ev.data.scalar.length},
-                                        false, kl, kc);
-                    } else if (k.ev.type == YAML_ALIAS_EVENT) {
-                        std::size_t n = 0;  // an alias to a scalar is a scalar key too
-                        Node* a = node(k, depth + 1, n);
-                        if (!a) return nullptr;
-                        if (!a->is_scalar()) return keys_must_be_scalars(k);
-                        key = a;
-                    } else {
-                        return keys_must_be_scalars(k);
-                    }
-                    Event v;
-                    if (!next(v)) return nullptr;
-                    std::size_t n = 0;
-                    Node* value = node(v, depth + 1, n);
-                    if (!value) return nullptr;
-                    if (out->map.size() == UINT32_MAX) return too_many(line, column);
-                    Builder::append(*out, tail, key);
-                    Builder::append(*out, tail, value);
-                    Builder::count_entry(*out);
-                    count += 1 + n;
-                }
-                if (!unique_keys(*out)) return nullptr;
-                break;
-            }
-            default:
-                err_ = mark_text(line, column) + ": unexpected YAML event";
+        case YAML_ALIAS_EVENT: {
+            const auto it = anchors_.find(reinterpret_cast<const char*>(ev.data.alias.anchor));
+            if (it == anchors_.end()) {
+                err_ = mark_text(line, column) + ": found undefined alias";
                 return nullptr;
+            }
+            if (!count_alias(ev.start_mark, it->second.second)) return nullptr;
+            count = it->second.second;
+            return b_.alias(*it->second.first, line, column);
+        }
+        case YAML_SCALAR_EVENT: {
+            const std::string_view v(reinterpret_cast<const char*>(ev.data.scalar.value), ev.data.scalar.length);
+            const auto style = ev.data.scalar.style;
+            const bool quoted = style == YAML_SINGLE_QUOTED_SCALAR_STYLE || style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+            if (!quoted && style == YAML_PLAIN_SCALAR_STYLE &&
+                (v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL"))
+                out = b_.node(Node::Kind::Null, line, column);
+            else
+                out = b_.scalar(v, quoted, line, column);
+            break;
+        }
+        case YAML_SEQUENCE_START_EVENT: {
+            out = b_.node(Node::Kind::Seq, line, column);
+            Node* tail = nullptr;
+            for (;;) {
+                Event c;
+                if (!next(c)) return nullptr;
+                if (c.ev.type == YAML_SEQUENCE_END_EVENT) break;
+                std::size_t n = 0;
+                Node* child = node(c, depth + 1, n);
+                if (!child) return nullptr;
+                if (out->items.size() == UINT32_MAX) return too_many(line, column);
+                Builder::append(*out, tail, child);
+                count += n;
+            }
+            break;
+        }
+        case YAML_MAPPING_START_EVENT: {
+            out = b_.node(Node::Kind::Map, line, column);
+            Node* tail = nullptr;
+            for (;;) {
+                Event k;
+                if (!next(k)) return nullptr;
+                if (k.ev.type == YAML_MAPPING_END_EVENT) break;
+                Node* key = nullptr;
+                const std::size_t kl = k.ev.start_mark.line + 1, kc = k.ev.start_mark.column + 1;
+                if (k.ev.type == YAML_SCALAR_EVENT) {
+                    key = b_.scalar({reinterpret_cast<const char*>(k.ev.data.scalar.value), k.ev.data.scalar.length},
+                                    false, kl, kc);
+                } else if (k.ev.type == YAML_ALIAS_EVENT) {
+                    std::size_t n = 0;  // an alias to a scalar is a scalar key too
+                    Node* a = node(k, depth + 1, n);
+                    if (!a) return nullptr;
+                    if (!a->is_scalar()) return keys_must_be_scalars(k);
+                    key = a;
+                } else {
+                    return keys_must_be_scalars(k);
+                }
+                Event v;
+                if (!next(v)) return nullptr;
+                std::size_t n = 0;
+                Node* value = node(v, depth + 1, n);
+                if (!value) return nullptr;
+                if (out->map.size() == UINT32_MAX) return too_many(line, column);
+                Builder::append(*out, tail, key);
+                Builder::append(*out, tail, value);
+                Builder::count_entry(*out);
+                count += 1 + n;
+            }
+            if (!unique_keys(*out)) return nullptr;
+            break;
+        }
+        default:
+            err_ = mark_text(line, column) + ": unexpected YAML event";
+            return nullptr;
         }
         if (const char* anchor = anchor_of(ev)) anchors_[anchor] = {out, count};
         return out;

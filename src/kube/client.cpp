@@ -10,9 +10,9 @@ namespace {
 constexpr std::size_t kMaxIdle = 4;
 constexpr std::size_t kMaxWarnings = 64;  // distinct Warning headers remembered (to warn once each)
 constexpr std::chrono::milliseconds kHeadTimeout{30000};
-constexpr std::chrono::seconds kAddressRefresh{30};        // a lookup when the cache is older
+constexpr std::chrono::seconds kAddressRefresh{30};  // a lookup when the cache is older
 constexpr std::chrono::milliseconds kConnectPerAddress{3000};
-}
+}  // namespace
 
 class ApiClient::Call : public std::enable_shared_from_this<Call> {
 public:
@@ -141,28 +141,28 @@ private:
         for (auto& ev : events_) {
             if (finished_) return;
             switch (ev.kind) {
-                case HttpEvent::Kind::Head:
-                    if (head_timer_ && *alive_) client_.loop_.cancel(head_timer_);
-                    head_timer_ = 0;
-                    for (auto w : parser_.head().headers_named("Warning")) {
-                        // Deprecation warnings repeat on every request: warn once each.
-                        if (client_.warnings_.size() >= kMaxWarnings) client_.warnings_.clear();  // bounded
-                        const bool first = client_.warnings_.insert(std::string(w)).second;
-                        klog::write(first ? log::Level::Warn : log::Level::Debug, "kube: API server warning",
-                                   {{"warning", std::string(w)}});
-                    }
-                    if (parser_.head().status == 401) client_.token_->invalidate();
-                    break;
-                case HttpEvent::Kind::Line:
-                    if (h_.on_line) h_.on_line(std::move(ev.data));
-                    break;
-                case HttpEvent::Kind::Done:
-                    finish_ok(std::move(ev.data));
-                    return;
-                case HttpEvent::Kind::Error:
-                    protocol_error_ = !closing_;
-                    finish_error((closing_ ? "" : "bad HTTP response: ") + ev.data);
-                    return;
+            case HttpEvent::Kind::Head:
+                if (head_timer_ && *alive_) client_.loop_.cancel(head_timer_);
+                head_timer_ = 0;
+                for (auto w : parser_.head().headers_named("Warning")) {
+                    // Deprecation warnings repeat on every request: warn once each.
+                    if (client_.warnings_.size() >= kMaxWarnings) client_.warnings_.clear();  // bounded
+                    const bool first = client_.warnings_.insert(std::string(w)).second;
+                    klog::write(first ? log::Level::Warn : log::Level::Debug, "kube: API server warning",
+                                {{"warning", std::string(w)}});
+                }
+                if (parser_.head().status == 401) client_.token_->invalidate();
+                break;
+            case HttpEvent::Kind::Line:
+                if (h_.on_line) h_.on_line(std::move(ev.data));
+                break;
+            case HttpEvent::Kind::Done:
+                finish_ok(std::move(ev.data));
+                return;
+            case HttpEvent::Kind::Error:
+                protocol_error_ = !closing_;
+                finish_error((closing_ ? "" : "bad HTTP response: ") + ev.data);
+                return;
             }
         }
     }
@@ -235,7 +235,8 @@ ApiClient::~ApiClient() {
     for (auto& c : idle_) c->close();
 }
 
-ApiClient::CallPtr ApiClient::get(const std::string& target, bool stream, std::chrono::milliseconds timeout, Handlers h) {
+ApiClient::CallPtr ApiClient::get(const std::string& target, bool stream, std::chrono::milliseconds timeout,
+                                  Handlers h) {
     auto call = std::make_shared<Call>(*this, target, stream, std::move(h));
     call->start(timeout);
     return call;
@@ -266,7 +267,8 @@ void ApiClient::start_lookup() {
             for (const auto& a : ordered) list += (list.empty() ? "" : " ") + a.text();
             std::string before;
             for (const auto& a : addrs_) before += (before.empty() ? "" : " ") + a.text();
-            if (list != before) klog::info("kube: API server address resolved", {{"host", cfg_.host}, {"addresses", list}});
+            if (list != before)
+                klog::info("kube: API server address resolved", {{"host", cfg_.host}, {"addresses", list}});
             addrs_ = std::move(ordered);
             resolved_at_ = std::chrono::steady_clock::now();
             addrs_stale_ = false;
@@ -295,7 +297,8 @@ void ApiClient::park(std::shared_ptr<Connection> conn) {
     }
     Connection* raw = conn.get();
     // An idle connection that becomes readable is being closed by the server.
-    conn->set_handlers({{}, [this, raw](std::string_view) { unpark(raw); }, [this, raw](const std::string&) { unpark(raw); }});
+    conn->set_handlers(
+        {{}, [this, raw](std::string_view) { unpark(raw); }, [this, raw](const std::string&) { unpark(raw); }});
     idle_.push_back(std::move(conn));
 }
 

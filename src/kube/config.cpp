@@ -207,7 +207,8 @@ ApiConfig::ExecPlugin parse_exec(const Node* ex, const std::string& user_name) {
     p.command = scalar_at(ex, "command");
     if (p.command.empty()) throw std::runtime_error(where + "no command");
     if (scalar_at(ex, "interactiveMode") == "Always")
-        throw std::runtime_error(where + "interactiveMode Always needs a terminal; the agent runs plugins non-interactively");
+        throw std::runtime_error(where +
+                                 "interactiveMode Always needs a terminal; the agent runs plugins non-interactively");
     if (const Node* a = ex->get("args"); a && !a->is_null()) {
         if (!a->is_seq()) throw std::runtime_error(where + "args must be a list");
         for (const Node& v : a->items) p.args.push_back(v.scalar);
@@ -280,12 +281,14 @@ ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_p
     const std::string user_name = scalar_at(ctx->second.body, "user");
     auto cl = clusters.find(cluster_name);
     if (cluster_name.empty() || cl == clusters.end())
-        throw std::runtime_error("kubeconfig: context '" + current + "' refers to undefined cluster '" + cluster_name + "'");
+        throw std::runtime_error("kubeconfig: context '" + current + "' refers to undefined cluster '" + cluster_name +
+                                 "'");
     const Entry* user = nullptr;
     if (!user_name.empty()) {
         auto u = users.find(user_name);
         if (u == users.end())
-            throw std::runtime_error("kubeconfig: context '" + current + "' refers to undefined user '" + user_name + "'");
+            throw std::runtime_error("kubeconfig: context '" + current + "' refers to undefined user '" + user_name +
+                                     "'");
         user = &u->second;
     }
 
@@ -340,35 +343,41 @@ ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_p
         const Node* u = user->body;
         for (const char* unsupported : {"auth-provider", "username", "password", "as", "as-groups"}) {
             if (const Node* n = u->get(unsupported); n && !n->is_null())
-                throw std::runtime_error("kubeconfig: user '" + user_name + "': '" + unsupported + "' is not supported");
+                throw std::runtime_error("kubeconfig: user '" + user_name + "': '" + unsupported +
+                                         "' is not supported");
         }
         const std::string cert_file = scalar_at(u, "client-certificate");
         const std::string cert_data = scalar_at(u, "client-certificate-data");
         const std::string key_file = scalar_at(u, "client-key");
         const std::string key_data = scalar_at(u, "client-key-data");
         if (!cert_file.empty() && !cert_data.empty())
-            throw std::runtime_error("kubeconfig: user '" + user_name + "' sets both client-certificate and client-certificate-data");
+            throw std::runtime_error("kubeconfig: user '" + user_name +
+                                     "' sets both client-certificate and client-certificate-data");
         if (!key_file.empty() && !key_data.empty())
             throw std::runtime_error("kubeconfig: user '" + user_name + "' sets both client-key and client-key-data");
         const bool has_cert = !cert_file.empty() || !cert_data.empty();
         const bool has_key = !key_file.empty() || !key_data.empty();
         if (has_cert != has_key)
-            throw std::runtime_error("kubeconfig: user '" + user_name + "': a client certificate needs a client key and vice versa");
+            throw std::runtime_error("kubeconfig: user '" + user_name +
+                                     "': a client certificate needs a client key and vice versa");
         if (!cert_data.empty()) cfg.client_cert_pem = data_or_throw("client-certificate-data", cert_data);
-        if (!cert_file.empty()) cfg.client_cert_pem = read_or_throw("client-certificate", resolve(user->dir, cert_file));
+        if (!cert_file.empty())
+            cfg.client_cert_pem = read_or_throw("client-certificate", resolve(user->dir, cert_file));
         if (!key_data.empty()) cfg.client_key_pem = data_or_throw("client-key-data", key_data);
         if (!key_file.empty()) cfg.client_key_pem = read_or_throw("client-key", resolve(user->dir, key_file));
         cfg.token = scalar_at(u, "token");
         if (const Node* ex = u->get("exec"); ex && !ex->is_null()) {
             cfg.exec = parse_exec(ex, user_name);
             // client-go: a relative path with a separator is relative to the kubeconfig.
-            if (cfg.exec->command.find('/') != std::string::npos) cfg.exec->command = resolve(user->dir, cfg.exec->command);
+            if (cfg.exec->command.find('/') != std::string::npos)
+                cfg.exec->command = resolve(user->dir, cfg.exec->command);
         }
         const std::string token_file = scalar_at(u, "tokenFile");
         if (!token_file.empty()) {
             cfg.token_file = resolve(user->dir, token_file);
             if (cfg.token.empty() && !env.read_file(cfg.token_file))
-                throw std::runtime_error("kubeconfig: user '" + user_name + "': cannot read tokenFile " + cfg.token_file);
+                throw std::runtime_error("kubeconfig: user '" + user_name + "': cannot read tokenFile " +
+                                         cfg.token_file);
         }
     }
     if (cfg.exec && (!cfg.token.empty() || !cfg.token_file.empty()))
@@ -474,8 +483,10 @@ void TokenSource::schedule(std::chrono::milliseconds d) {
 const std::string& TokenSource::get() {
     if (exec_) {
         if (plugin_due() && !child_ && Clock::now() >= next_plugin_run_) {
-            if (loop_) start_plugin();
-            else run_plugin();
+            if (loop_)
+                start_plugin();
+            else
+                run_plugin();
         }
         return token_;
     }
@@ -539,19 +550,27 @@ void TokenSource::plugin_result(const ScriptResult& r) {
     std::string token;
     std::optional<std::time_t> expiry;
     std::string error;
-    if (!r.started) error = r.error;
-    else if (r.timed_out) error = "timed out after " + std::to_string(kPluginTimeout.count()) + " s and was killed";
-    else if (r.signal != 0) error = "killed by signal " + std::to_string(r.signal);
-    else if (r.exit_code != 0) error = "exited with status " + std::to_string(r.exit_code) + ": " + trim_ws(r.err);
-    else if (r.out_dropped > 0) error = "output larger than " + std::to_string(r.out.size()) + " bytes";
-    else error = parse_exec_credential(r.out, token, expiry);
+    if (!r.started)
+        error = r.error;
+    else if (r.timed_out)
+        error = "timed out after " + std::to_string(kPluginTimeout.count()) + " s and was killed";
+    else if (r.signal != 0)
+        error = "killed by signal " + std::to_string(r.signal);
+    else if (r.exit_code != 0)
+        error = "exited with status " + std::to_string(r.exit_code) + ": " + trim_ws(r.err);
+    else if (r.out_dropped > 0)
+        error = "output larger than " + std::to_string(r.out.size()) + " bytes";
+    else
+        error = parse_exec_credential(r.out, token, expiry);
     register_secret(token);  // before anything from the plugin is logged
     if (!error.empty()) {
         // Keep the previous token; try again after a growing pause, not on every request.
         backoff_ = std::clamp<std::chrono::seconds>(backoff_ * 2, std::chrono::seconds(1), std::chrono::seconds(60));
         if (!loop_) backoff_ = std::chrono::seconds(5);
         klog::warn("kube: exec credential plugin failed; keeping the previous token",
-                   {{"command", exec_->command}, {"error", error}, {"have_token", !token_.empty()},
+                   {{"command", exec_->command},
+                    {"error", error},
+                    {"have_token", !token_.empty()},
                     {"retry_in_s", static_cast<long long>(backoff_.count())}});
         next_plugin_run_ = Clock::now() + backoff_;
         schedule(backoff_);
@@ -562,7 +581,8 @@ void TokenSource::plugin_result(const ScriptResult& r) {
     expiry_ = expiry;
     refresh_at_ = Clock::time_point::max();
     if (expiry) {
-        const auto lifetime = std::chrono::seconds(std::max<long long>(0, static_cast<long long>(*expiry - std::time(nullptr))));
+        const auto lifetime =
+            std::chrono::seconds(std::max<long long>(0, static_cast<long long>(*expiry - std::time(nullptr))));
         const auto after = std::max<std::chrono::seconds>(refresh_after(lifetime), std::chrono::seconds(1));
         refresh_at_ = Clock::now() + after;
         schedule(after);

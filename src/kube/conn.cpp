@@ -44,7 +44,8 @@ TlsContext::TlsContext(const ApiConfig& cfg) {
     ctx_ = SSL_CTX_new(TLS_client_method());
     if (!ctx_) throw std::runtime_error("TLS: cannot create context: " + openssl_errors());
     SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
-    SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(ctx_,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     // A peer closing the TCP connection without close_notify is an ordinary
     // EOF here; the HTTP layer knows whether the response was complete.
     SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
@@ -95,7 +96,8 @@ TlsContext::TlsContext(const ApiConfig& cfg) {
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
-Connection::Connection(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls) : loop_(loop), cfg_(cfg), tls_(tls) {}
+Connection::Connection(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls)
+    : loop_(loop), cfg_(cfg), tls_(tls) {}
 
 Connection::~Connection() { teardown(); }
 
@@ -165,7 +167,8 @@ bool Connection::connect_next(std::string& error) {
         });
         return true;
     }
-    error = "cannot connect to " + cfg_.url() + ": " + (last_connect_error_.empty() ? "no address" : last_connect_error_);
+    error =
+        "cannot connect to " + cfg_.url() + ": " + (last_connect_error_.empty() ? "no address" : last_connect_error_);
     return false;
 }
 
@@ -207,30 +210,30 @@ void Connection::fail(std::string error) {
 void Connection::on_events(std::uint32_t events) {
     auto self = shared_from_this();  // handlers may drop the last owner
     switch (state_) {
-        case State::Closed:
-            return;
-        case State::Connecting: {
-            if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-            int err = 0;
-            socklen_t len = sizeof err;
-            ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-            if (err != 0) {
-                next_address("connect to " + addrs_[next_addr_ - 1].text() + ": " + std::strerror(err));
-                return;
-            }
-            cancel_attempt_timer();
-            connected_ = true;
-            on_connected();
+    case State::Closed:
+        return;
+    case State::Connecting: {
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) {
+            next_address("connect to " + addrs_[next_addr_ - 1].text() + ": " + std::strerror(err));
             return;
         }
-        case State::Handshaking:
-            handshake();
-            return;
-        case State::Open:
-            if ((events & EPOLLOUT) || (write_wants_read_ && (events & EPOLLIN))) flush();
-            if (state_ == State::Open && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_some();
-            if (state_ == State::Open && read_wants_write_ && (events & EPOLLOUT)) read_some();
-            return;
+        cancel_attempt_timer();
+        connected_ = true;
+        on_connected();
+        return;
+    }
+    case State::Handshaking:
+        handshake();
+        return;
+    case State::Open:
+        if ((events & EPOLLOUT) || (write_wants_read_ && (events & EPOLLIN))) flush();
+        if (state_ == State::Open && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_some();
+        if (state_ == State::Open && read_wants_write_ && (events & EPOLLOUT)) read_some();
+        return;
     }
 }
 
@@ -329,7 +332,8 @@ void Connection::read_some() {
         }
         if (err == SSL_ERROR_ZERO_RETURN) return fail("");
         if (err == SSL_ERROR_SYSCALL) {
-            if (ERR_peek_error() == 0) return fail(errno ? std::string("read: ") + std::strerror(errno) : std::string());
+            if (ERR_peek_error() == 0)
+                return fail(errno ? std::string("read: ") + std::strerror(errno) : std::string());
         }
         return fail("TLS read: " + openssl_errors());
     }

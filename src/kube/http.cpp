@@ -105,7 +105,7 @@ bool ResponseParser::on_status_line(const std::string& line) {
 std::string ResponseParser::on_header_line(const std::string& line, std::vector<HttpEvent>& out) {
     if (line.empty()) {
         if (head_.status >= 100 && head_.status < 200) {  // interim response: the real one follows
-            head_ = ResponseHead{};  // its bytes still count towards the head limit
+            head_ = ResponseHead{};                       // its bytes still count towards the head limit
             state_ = State::StatusLine;
             return {};
         }
@@ -219,131 +219,135 @@ std::size_t ResponseParser::feed(std::string_view data, std::vector<HttpEvent>& 
     bool complete_line = false;
     while (pos < data.size()) {
         switch (state_) {
-            case State::Idle:
-            case State::Done:
-            case State::Failed:
+        case State::Idle:
+        case State::Done:
+        case State::Failed:
+            return pos;
+        case State::StatusLine: {
+            const std::size_t from = pos;
+            const bool fits = take_line(data, pos, scratch_, limits_.max_head, complete_line);
+            head_bytes_ += pos - from;
+            if (!fits || head_bytes_ > limits_.max_head) {
+                fail(head_limit_error(), out);
                 return pos;
-            case State::StatusLine: {
-                const std::size_t from = pos;
-                const bool fits = take_line(data, pos, scratch_, limits_.max_head, complete_line);
-                head_bytes_ += pos - from;
-                if (!fits || head_bytes_ > limits_.max_head) {
-                    fail(head_limit_error(), out);
-                    return pos;
-                }
-                if (!complete_line) break;
-                if (scratch_.empty()) break;  // tolerate a stray CRLF before the status line
-                if (!on_status_line(scratch_)) {
-                    fail("malformed status line", out);
-                    return pos;
-                }
-                scratch_.clear();
-                state_ = State::Headers;
-                break;
             }
-            case State::Headers: {
-                const std::size_t from = pos;
-                const bool fits = take_line(data, pos, scratch_, limits_.max_head, complete_line);
-                head_bytes_ += pos - from;
-                if (!fits || head_bytes_ > limits_.max_head) {
-                    fail(head_limit_error(), out);
-                    return pos;
-                }
-                if (!complete_line) break;
-                std::string line = std::move(scratch_);
-                scratch_.clear();
-                if (std::string error = on_header_line(line, out); !error.empty()) {
-                    fail(std::move(error), out);
-                    return pos;
-                }
-                if (state_ == State::Done) return pos;
-                break;
+            if (!complete_line) break;
+            if (scratch_.empty()) break;  // tolerate a stray CRLF before the status line
+            if (!on_status_line(scratch_)) {
+                fail("malformed status line", out);
+                return pos;
             }
-            case State::BodyLength: {
-                const std::size_t n = std::min(remaining_, data.size() - pos);
-                if (!body_bytes(data.substr(pos, n), out)) {
-                    fail(body_limit_error(), out);
-                    return pos;
-                }
-                pos += n;
-                remaining_ -= n;
-                if (remaining_ == 0) {
-                    complete(out);
-                    return pos;
-                }
-                break;
+            scratch_.clear();
+            state_ = State::Headers;
+            break;
+        }
+        case State::Headers: {
+            const std::size_t from = pos;
+            const bool fits = take_line(data, pos, scratch_, limits_.max_head, complete_line);
+            head_bytes_ += pos - from;
+            if (!fits || head_bytes_ > limits_.max_head) {
+                fail(head_limit_error(), out);
+                return pos;
             }
-            case State::BodyUntilClose:
-                if (!body_bytes(data.substr(pos), out)) {
-                    fail(body_limit_error(), out);
-                    return pos;
-                }
-                pos = data.size();
-                break;
-            case State::ChunkSize: {
-                if (!take_line(data, pos, scratch_, limits_.max_chunk_line, complete_line)) {
-                    fail("chunk size line longer than " + size_text(limits_.max_chunk_line), out);
-                    return pos;
-                }
-                if (!complete_line) break;
-                std::string_view sv = scratch_;
-                sv = trim(sv.substr(0, sv.find(';')));  // chunk extensions are ignored
-                std::size_t size = 0;
-                bool ok = !sv.empty() && sv.size() <= 12;
-                for (char c : sv) {
-                    int d = (c >= '0' && c <= '9') ? c - '0'
-                          : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                          : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-                    if (d < 0) { ok = false; break; }
-                    size = size * 16 + static_cast<std::size_t>(d);
-                }
-                scratch_.clear();
-                if (!ok) {
-                    fail("malformed chunk size", out);
-                    return pos;
-                }
-                if (size == 0) {
-                    state_ = State::Trailers;
-                } else {
-                    remaining_ = size;
-                    state_ = State::ChunkData;
-                }
-                break;
+            if (!complete_line) break;
+            std::string line = std::move(scratch_);
+            scratch_.clear();
+            if (std::string error = on_header_line(line, out); !error.empty()) {
+                fail(std::move(error), out);
+                return pos;
             }
-            case State::ChunkData: {
-                const std::size_t n = std::min(remaining_, data.size() - pos);
-                if (!body_bytes(data.substr(pos, n), out)) {
-                    fail(body_limit_error(), out);
-                    return pos;
-                }
-                pos += n;
-                remaining_ -= n;
-                if (remaining_ == 0) state_ = State::ChunkDataEnd;
-                break;
+            if (state_ == State::Done) return pos;
+            break;
+        }
+        case State::BodyLength: {
+            const std::size_t n = std::min(remaining_, data.size() - pos);
+            if (!body_bytes(data.substr(pos, n), out)) {
+                fail(body_limit_error(), out);
+                return pos;
             }
-            case State::ChunkDataEnd:
-                if (!take_line(data, pos, scratch_, 2, complete_line) || (complete_line && !scratch_.empty())) {
-                    fail("missing CRLF after chunk data", out);
-                    return pos;
-                }
-                if (complete_line) state_ = State::ChunkSize;
-                break;
-            case State::Trailers: {
-                const std::size_t from = pos;
-                const bool fits = take_line(data, pos, scratch_, limits_.max_trailers, complete_line);
-                trailer_bytes_ += pos - from;
-                if (!fits || trailer_bytes_ > limits_.max_trailers) {
-                    fail("trailer section exceeds the " + size_text(limits_.max_trailers) + " limit", out);
-                    return pos;
-                }
-                if (!complete_line) break;
-                if (scratch_.empty()) {
-                    complete(out);
-                    return pos;
-                }
-                scratch_.clear();  // trailer fields are ignored
-                break;
+            pos += n;
+            remaining_ -= n;
+            if (remaining_ == 0) {
+                complete(out);
+                return pos;
             }
+            break;
+        }
+        case State::BodyUntilClose:
+            if (!body_bytes(data.substr(pos), out)) {
+                fail(body_limit_error(), out);
+                return pos;
+            }
+            pos = data.size();
+            break;
+        case State::ChunkSize: {
+            if (!take_line(data, pos, scratch_, limits_.max_chunk_line, complete_line)) {
+                fail("chunk size line longer than " + size_text(limits_.max_chunk_line), out);
+                return pos;
+            }
+            if (!complete_line) break;
+            std::string_view sv = scratch_;
+            sv = trim(sv.substr(0, sv.find(';')));  // chunk extensions are ignored
+            std::size_t size = 0;
+            bool ok = !sv.empty() && sv.size() <= 12;
+            for (char c : sv) {
+                int d = (c >= '0' && c <= '9')   ? c - '0'
+                        : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                        : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                                 : -1;
+                if (d < 0) {
+                    ok = false;
+                    break;
+                }
+                size = size * 16 + static_cast<std::size_t>(d);
+            }
+            scratch_.clear();
+            if (!ok) {
+                fail("malformed chunk size", out);
+                return pos;
+            }
+            if (size == 0) {
+                state_ = State::Trailers;
+            } else {
+                remaining_ = size;
+                state_ = State::ChunkData;
+            }
+            break;
+        }
+        case State::ChunkData: {
+            const std::size_t n = std::min(remaining_, data.size() - pos);
+            if (!body_bytes(data.substr(pos, n), out)) {
+                fail(body_limit_error(), out);
+                return pos;
+            }
+            pos += n;
+            remaining_ -= n;
+            if (remaining_ == 0) state_ = State::ChunkDataEnd;
+            break;
+        }
+        case State::ChunkDataEnd:
+            if (!take_line(data, pos, scratch_, 2, complete_line) || (complete_line && !scratch_.empty())) {
+                fail("missing CRLF after chunk data", out);
+                return pos;
+            }
+            if (complete_line) state_ = State::ChunkSize;
+            break;
+        case State::Trailers: {
+            const std::size_t from = pos;
+            const bool fits = take_line(data, pos, scratch_, limits_.max_trailers, complete_line);
+            trailer_bytes_ += pos - from;
+            if (!fits || trailer_bytes_ > limits_.max_trailers) {
+                fail("trailer section exceeds the " + size_text(limits_.max_trailers) + " limit", out);
+                return pos;
+            }
+            if (!complete_line) break;
+            if (scratch_.empty()) {
+                complete(out);
+                return pos;
+            }
+            scratch_.clear();  // trailer fields are ignored
+            break;
+        }
         }
         if (state_ == State::Failed) return pos;
     }
@@ -352,22 +356,22 @@ std::size_t ResponseParser::feed(std::string_view data, std::vector<HttpEvent>& 
 
 void ResponseParser::finish(std::vector<HttpEvent>& out) {
     switch (state_) {
-        case State::BodyUntilClose:
-            complete(out);
+    case State::BodyUntilClose:
+        complete(out);
+        break;
+    case State::Idle:
+    case State::Done:
+    case State::Failed:
+        break;
+    case State::StatusLine:
+        if (scratch_.empty() && head_.status == 0) {
+            fail("connection closed before a response", out);
             break;
-        case State::Idle:
-        case State::Done:
-        case State::Failed:
-            break;
-        case State::StatusLine:
-            if (scratch_.empty() && head_.status == 0) {
-                fail("connection closed before a response", out);
-                break;
-            }
-            [[fallthrough]];
-        default:
-            fail("connection closed mid-response", out);
-            break;
+        }
+        [[fallthrough]];
+    default:
+        fail("connection closed mid-response", out);
+        break;
     }
 }
 

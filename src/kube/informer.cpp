@@ -11,11 +11,16 @@ namespace {
 
 const char* kind_name(Kind k) {
     switch (k) {
-        case Kind::BgpPeer: return "BGPPeer";
-        case Kind::IpAddressPool: return "IPAddressPool";
-        case Kind::BgpAdvertisement: return "BGPAdvertisement";
-        case Kind::Node: return "Node";
-        case Kind::ConfigMap: return "ConfigMap";
+    case Kind::BgpPeer:
+        return "BGPPeer";
+    case Kind::IpAddressPool:
+        return "IPAddressPool";
+    case Kind::BgpAdvertisement:
+        return "BGPAdvertisement";
+    case Kind::Node:
+        return "Node";
+    case Kind::ConfigMap:
+        return "ConfigMap";
     }
     return "?";
 }
@@ -147,25 +152,28 @@ void Informer::on_list(Response r) {
         if (!meta["continue"].get(s)) cont = std::string(s);
     }
     if (continue_.empty()) list_rv_ = page_rv;  // every page carries page 1's resourceVersion
-    if (!no_items) for (simdjson::dom::element item : items) {
-        ObjectMeta m;
-        std::string error;
-        if (!decode_meta(item, m, error)) {
-            skipped_object(m, error);
-            continue;
+    if (!no_items)
+        for (simdjson::dom::element item : items) {
+            ObjectMeta m;
+            std::string error;
+            if (!decode_meta(item, m, error)) {
+                skipped_object(m, error);
+                continue;
+            }
+            auto decoded = decode_item(spec_.kind, item, m, error);
+            if (!decoded) {
+                skipped_object(m, error);
+                continue;
+            }
+            pending_[m.key()] = std::move(*decoded);
+            if (pending_.size() > max_items)
+                return too_big("more than " + std::to_string(max_items) + " objects (" + std::to_string(list_pages_) +
+                               " pages)");
         }
-        auto decoded = decode_item(spec_.kind, item, m, error);
-        if (!decoded) {
-            skipped_object(m, error);
-            continue;
-        }
-        pending_[m.key()] = std::move(*decoded);
-        if (pending_.size() > max_items)
-            return too_big("more than " + std::to_string(max_items) + " objects (" + std::to_string(list_pages_) + " pages)");
-    }
     if (!cont.empty()) {
         if (list_pages_ >= max_list_pages)
-            return too_big("the server is still sending continue tokens after " + std::to_string(list_pages_) + " pages");
+            return too_big("the server is still sending continue tokens after " + std::to_string(list_pages_) +
+                           " pages");
         continue_ = cont;
         return list_page();
     }
@@ -214,7 +222,8 @@ void Informer::arm_silence() {
         silence_timer_ = 0;
         if (!call_) return;
         const auto ms = watch_silence.count();
-        klog::warn("kube: watch silent for " + (ms % 1000 ? std::to_string(ms) + " ms" : std::to_string(ms / 1000) + " s") +
+        klog::warn("kube: watch silent for " +
+                       (ms % 1000 ? std::to_string(ms) + " ms" : std::to_string(ms / 1000) + " s") +
                        " (no event, no bookmark); reopening it from the last resourceVersion",
                    {{"stream", spec_.name}, {"resourceVersion", rv_}});
         auto call = std::move(call_);
@@ -285,7 +294,8 @@ void Informer::on_watch_line(std::string&& line) {
         if (st && (st->code == 410 || st->reason == "Expired" || st->reason == "Gone"))
             return abort("watch expired (" + (st->reason.empty() ? std::string("410") : st->reason) + ")", true);
         std::string why = "watch ERROR event";
-        if (st) why += ": " + std::to_string(st->code) + " " + st->reason + (st->message.empty() ? "" : ": " + st->message);
+        if (st)
+            why += ": " + std::to_string(st->code) + " " + st->reason + (st->message.empty() ? "" : ": " + st->message);
         return abort(why, false);
     }
     ++watch_events_;
@@ -341,7 +351,8 @@ void Informer::on_watch_done(Response r) {
         return start();
     }
     if (r.status == 504 && st &&
-        std::find(st->cause_reasons.begin(), st->cause_reasons.end(), "ResourceVersionTooLarge") != st->cause_reasons.end())
+        std::find(st->cause_reasons.begin(), st->cause_reasons.end(), "ResourceVersionTooLarge") !=
+            st->cause_reasons.end())
         return retry(Next::List, "watch failed: " + describe(r, st));
     if (r.status == 429) return retry(Next::Watch, "watch throttled: " + describe(r, st), retry_after(r, st));
     return retry(Next::List, "watch failed: " + describe(r, st), retry_after(r, st));
@@ -349,11 +360,12 @@ void Informer::on_watch_done(Response r) {
 
 void Informer::retry(Next next, const std::string& why, int retry_after_seconds) {
     auto delay = backoff_.next();
-    if (retry_after_seconds > 0) delay = std::max<std::chrono::milliseconds>(delay, std::chrono::seconds(retry_after_seconds));
+    if (retry_after_seconds > 0)
+        delay = std::max<std::chrono::milliseconds>(delay, std::chrono::seconds(retry_after_seconds));
     klog::warn("kube: " + why, {{"stream", spec_.name},
-                               {"retry_in_ms", static_cast<long long>(delay.count())},
-                               {"attempt", backoff_.steps()},
-                               {"then", next == Next::List ? "list" : "watch"}});
+                                {"retry_in_ms", static_cast<long long>(delay.count())},
+                                {"attempt", backoff_.steps()},
+                                {"then", next == Next::List ? "list" : "watch"}});
     schedule(next, delay);
 }
 

@@ -92,8 +92,10 @@ bool decode_selector(element e, LabelSelector& out, std::string& invalid) {
             LabelRequirement r;
             std::string op;
             if (!opt_string(x, "key", r.key) || !opt_string(x, "operator", op)) return false;
-            if (auto parsed = parse_selector_op(op)) r.op = *parsed;
-            else if (invalid.empty()) invalid = "unknown selector operator '" + op + "'";
+            if (auto parsed = parse_selector_op(op))
+                r.op = *parsed;
+            else if (invalid.empty())
+                invalid = "unknown selector operator '" + op + "'";
             std::string err;
             if (!opt_string_list(x, "values", r.values, err)) return false;
             out.match_expressions.push_back(std::move(r));
@@ -151,68 +153,68 @@ std::optional<KubeItem> decode_item(Kind kind, element obj, const ObjectMeta& me
         return std::nullopt;
     }
     switch (kind) {
-        case Kind::BgpPeer: {
-            CrdPeer p;
-            p.ns = meta.ns;
-            p.name = meta.name;
-            p.labels = meta.labels;
-            if (has_spec) {
-                if (!opt_string(spec, "peerAddress", p.peer_address) || !opt_string(spec, "interface", p.interface_name) ||
-                    !opt_string(spec, "vrf", p.vrf)) {
-                    error = "spec.peerAddress, spec.interface and spec.vrf must be strings";
+    case Kind::BgpPeer: {
+        CrdPeer p;
+        p.ns = meta.ns;
+        p.name = meta.name;
+        p.labels = meta.labels;
+        if (has_spec) {
+            if (!opt_string(spec, "peerAddress", p.peer_address) || !opt_string(spec, "interface", p.interface_name) ||
+                !opt_string(spec, "vrf", p.vrf)) {
+                error = "spec.peerAddress, spec.interface and spec.vrf must be strings";
+                return std::nullopt;
+            }
+            if (!selector_list(spec, "nodeSelectors", p.node_selectors, p.invalid, error)) return std::nullopt;
+        }
+        return p;
+    }
+    case Kind::IpAddressPool: {
+        CrdPool p;
+        p.ns = meta.ns;
+        p.name = meta.name;
+        p.labels = meta.labels;
+        if (has_spec && !opt_string_list(spec, "addresses", p.addresses, error)) return std::nullopt;
+        p.parsed.reserve(p.addresses.size());
+        for (const auto& a : p.addresses) p.parsed.push_back(parse_pool_entry(a));
+        return p;
+    }
+    case Kind::BgpAdvertisement: {
+        CrdAdvertisement a;
+        a.ns = meta.ns;
+        a.name = meta.name;
+        if (has_spec) {
+            if (!opt_string_list(spec, "ipAddressPools", a.pools, error) ||
+                !opt_string_list(spec, "peers", a.peers, error) ||
+                !selector_list(spec, "ipAddressPoolSelectors", a.pool_selectors, a.invalid, error))
+                return std::nullopt;
+        }
+        return a;
+    }
+    case Kind::Node:
+        return NodeInfo{meta.name, meta.labels};
+    case Kind::ConfigMap: {
+        ConfigMapInfo c;
+        c.ns = meta.ns;
+        c.name = meta.name;
+        element data;
+        if (!obj["data"].get(data) && !data.is_null()) {
+            element cfg;
+            if (!data.is_object()) {
+                error = "data is not an object";
+                return std::nullopt;
+            }
+            if (!data["config"].get(cfg) && !cfg.is_null()) {
+                std::string_view s;
+                if (cfg.get(s)) {
+                    error = "data.config is not a string";
                     return std::nullopt;
                 }
-                if (!selector_list(spec, "nodeSelectors", p.node_selectors, p.invalid, error)) return std::nullopt;
+                c.has_config = true;
+                c.config = std::string(s);
             }
-            return p;
         }
-        case Kind::IpAddressPool: {
-            CrdPool p;
-            p.ns = meta.ns;
-            p.name = meta.name;
-            p.labels = meta.labels;
-            if (has_spec && !opt_string_list(spec, "addresses", p.addresses, error)) return std::nullopt;
-            p.parsed.reserve(p.addresses.size());
-            for (const auto& a : p.addresses) p.parsed.push_back(parse_pool_entry(a));
-            return p;
-        }
-        case Kind::BgpAdvertisement: {
-            CrdAdvertisement a;
-            a.ns = meta.ns;
-            a.name = meta.name;
-            if (has_spec) {
-                if (!opt_string_list(spec, "ipAddressPools", a.pools, error) ||
-                    !opt_string_list(spec, "peers", a.peers, error) ||
-                    !selector_list(spec, "ipAddressPoolSelectors", a.pool_selectors, a.invalid, error))
-                    return std::nullopt;
-            }
-            return a;
-        }
-        case Kind::Node:
-            return NodeInfo{meta.name, meta.labels};
-        case Kind::ConfigMap: {
-            ConfigMapInfo c;
-            c.ns = meta.ns;
-            c.name = meta.name;
-            element data;
-            if (!obj["data"].get(data) && !data.is_null()) {
-                element cfg;
-                if (!data.is_object()) {
-                    error = "data is not an object";
-                    return std::nullopt;
-                }
-                if (!data["config"].get(cfg) && !cfg.is_null()) {
-                    std::string_view s;
-                    if (cfg.get(s)) {
-                        error = "data.config is not a string";
-                        return std::nullopt;
-                    }
-                    c.has_config = true;
-                    c.config = std::string(s);
-                }
-            }
-            return c;
-        }
+        return c;
+    }
     }
     error = "unknown kind";
     return std::nullopt;
@@ -236,7 +238,8 @@ std::optional<Status> decode_status(element obj) {
     element details;
     if (!obj["details"].get(details) && details.is_object()) {
         int64_t ra = 0;
-        if (!details["retryAfterSeconds"].get(ra) && ra > 0) st.retry_after_seconds = static_cast<int>(std::min<int64_t>(ra, 3600));
+        if (!details["retryAfterSeconds"].get(ra) && ra > 0)
+            st.retry_after_seconds = static_cast<int>(std::min<int64_t>(ra, 3600));
         simdjson::dom::array causes;
         if (!details["causes"].get(causes)) {
             for (element c : causes) {

@@ -109,8 +109,7 @@ void register_key_pem(std::string_view pem) {
         const auto nl = pem.find('\n');
         std::string_view line = pem.substr(0, nl);
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-        if (line.size() >= 16 && line.find("-----") == std::string_view::npos)
-            key_lines().emplace_back(line);
+        if (line.size() >= 16 && line.find("-----") == std::string_view::npos) key_lines().emplace_back(line);
         if (nl == std::string_view::npos) break;
         pem.remove_prefix(nl + 1);
     }
@@ -146,13 +145,20 @@ void write(log::Level l, std::string_view msg, std::initializer_list<log::Field>
     // log::write takes an initializer list; kube log lines carry at most 6
     // fields (a 7th would be dropped here: keep it that way).
     switch (f.size()) {
-        case 0: return log::write(l, m);
-        case 1: return log::write(l, m, {f[0]});
-        case 2: return log::write(l, m, {f[0], f[1]});
-        case 3: return log::write(l, m, {f[0], f[1], f[2]});
-        case 4: return log::write(l, m, {f[0], f[1], f[2], f[3]});
-        case 5: return log::write(l, m, {f[0], f[1], f[2], f[3], f[4]});
-        default: return log::write(l, m, {f[0], f[1], f[2], f[3], f[4], f[5]});
+    case 0:
+        return log::write(l, m);
+    case 1:
+        return log::write(l, m, {f[0]});
+    case 2:
+        return log::write(l, m, {f[0], f[1]});
+    case 3:
+        return log::write(l, m, {f[0], f[1], f[2]});
+    case 4:
+        return log::write(l, m, {f[0], f[1], f[2], f[3]});
+    case 5:
+        return log::write(l, m, {f[0], f[1], f[2], f[3], f[4]});
+    default:
+        return log::write(l, m, {f[0], f[1], f[2], f[3], f[4], f[5]});
     }
 }
 

@@ -118,7 +118,8 @@ void sock_state(void* data, ares_socket_t fd, int readable, int writable) {
         return;
     }
     loop.add(fd, events, [l, fd](std::uint32_t ev) {
-        process(l, (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? fd : ARES_SOCKET_BAD, (ev & EPOLLOUT) ? fd : ARES_SOCKET_BAD);
+        process(l, (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? fd : ARES_SOCKET_BAD,
+                (ev & EPOLLOUT) ? fd : ARES_SOCKET_BAD);
     });
     l->fds.insert(fd);
 }
@@ -149,8 +150,10 @@ void on_answer(void* arg, int status, int timeouts, ares_addrinfo* res) {
             Address a;
             std::memcpy(&a.ss, n->ai_addr, static_cast<std::size_t>(n->ai_addrlen));
             a.len = static_cast<socklen_t>(n->ai_addrlen);
-            if (a.family() == AF_INET) reinterpret_cast<sockaddr_in*>(&a.ss)->sin_port = htons(l->port);
-            else reinterpret_cast<sockaddr_in6*>(&a.ss)->sin6_port = htons(l->port);
+            if (a.family() == AF_INET)
+                reinterpret_cast<sockaddr_in*>(&a.ss)->sin_port = htons(l->port);
+            else
+                reinterpret_cast<sockaddr_in6*>(&a.ss)->sin6_port = htons(l->port);
             l->addrs.push_back(a);
         }
         if (l->addrs.empty()) l->error = "cannot resolve " + l->host + ": no IPv4 or IPv6 address";

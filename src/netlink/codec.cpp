@@ -19,9 +19,9 @@ namespace nra::nl {
 
 namespace {
 
-using detail::AttrTable;
 using detail::attr_u32;
 using detail::attr_u8;
+using detail::AttrTable;
 
 // Bits of fib_rule_hdr.flags that the kernel computes on every dump from the
 // current state (goto target missing, iif/oif device absent) instead of
@@ -30,7 +30,9 @@ constexpr std::uint32_t kRuleStateFlags = FIB_RULE_UNRESOLVED | FIB_RULE_IIF_DET
 
 // Table ids >= 256 do not fit the 8-bit header field: RT_TABLE_UNSPEC there,
 // the real id in FRA_TABLE / RTA_TABLE.
-std::uint8_t header_table(std::uint32_t table) { return table < 256 ? static_cast<std::uint8_t>(table) : std::uint8_t(RT_TABLE_UNSPEC); }
+std::uint8_t header_table(std::uint32_t table) {
+    return table < 256 ? static_cast<std::uint8_t>(table) : std::uint8_t(RT_TABLE_UNSPEC);
+}
 
 bool family_ok(unsigned f) { return f == AF_INET || f == AF_INET6; }
 
@@ -183,10 +185,26 @@ bool known_rule_attr(const nlattr* a) {
     if (t == kFraSportMask || t == kFraDportMask)
         return mnl_attr_get_payload_len(a) == 2 && mnl_attr_get_u16(a) == 0xffff;
     switch (t) {
-    case FRA_DST: case FRA_SRC: case FRA_IIFNAME: case FRA_GOTO: case FRA_PRIORITY: case FRA_FWMARK:
-    case FRA_FLOW: case FRA_TUN_ID: case FRA_SUPPRESS_IFGROUP: case FRA_SUPPRESS_PREFIXLEN: case FRA_TABLE:
-    case FRA_FWMASK: case FRA_OIFNAME: case FRA_PAD: case FRA_L3MDEV: case FRA_UID_RANGE: case FRA_PROTOCOL:
-    case FRA_IP_PROTO: case FRA_SPORT_RANGE: case FRA_DPORT_RANGE:
+    case FRA_DST:
+    case FRA_SRC:
+    case FRA_IIFNAME:
+    case FRA_GOTO:
+    case FRA_PRIORITY:
+    case FRA_FWMARK:
+    case FRA_FLOW:
+    case FRA_TUN_ID:
+    case FRA_SUPPRESS_IFGROUP:
+    case FRA_SUPPRESS_PREFIXLEN:
+    case FRA_TABLE:
+    case FRA_FWMASK:
+    case FRA_OIFNAME:
+    case FRA_PAD:
+    case FRA_L3MDEV:
+    case FRA_UID_RANGE:
+    case FRA_PROTOCOL:
+    case FRA_IP_PROTO:
+    case FRA_SPORT_RANGE:
+    case FRA_DPORT_RANGE:
         return true;
     default:
         return false;  // e.g. FRA_DSCP (25), FRA_FLOWLABEL (26) and their masks on 6.x kernels
@@ -199,8 +217,18 @@ bool known_rule_attr(const nlattr* a) {
 // RTA_PAD (alignment).
 bool known_route_attr(const nlattr* a) {
     switch (mnl_attr_get_type(a)) {
-    case RTA_DST: case RTA_SRC: case RTA_OIF: case RTA_GATEWAY: case RTA_PRIORITY: case RTA_MULTIPATH:
-    case RTA_TABLE: case RTA_VIA: case RTA_NH_ID: case RTA_CACHEINFO: case RTA_PREF: case RTA_PAD:
+    case RTA_DST:
+    case RTA_SRC:
+    case RTA_OIF:
+    case RTA_GATEWAY:
+    case RTA_PRIORITY:
+    case RTA_MULTIPATH:
+    case RTA_TABLE:
+    case RTA_VIA:
+    case RTA_NH_ID:
+    case RTA_CACHEINFO:
+    case RTA_PREF:
+    case RTA_PAD:
         return true;
     default:
         return false;  // RTA_PREFSRC, RTA_METRICS, RTA_FLOW, RTA_ENCAP, RTA_EXPIRES, ...
@@ -214,8 +242,8 @@ bool known_nexthop_attr(std::uint16_t t) { return t == RTA_GATEWAY || t == RTA_V
 
 // ---------------------------------------------------------------- rules
 
-std::size_t encode_rule(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq,
-                        const Rule& r) {
+std::size_t encode_rule(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags,
+                        std::uint32_t seq, const Rule& r) {
     Writer w = start_message(buf, cap, nlmsg_type, nlmsg_flags, seq, sizeof(fib_rule_hdr));
     if (!w.ok) return 0;
     auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_get_payload(w.nlh));
@@ -293,7 +321,7 @@ bool decode_rule(const nlmsghdr* nlh, Rule& out) {
     r.action = static_cast<RuleAction>(frh->action);
     r.flags = frh->flags & ~kRuleStateFlags;
     r.table = frh->table;
-    attr_u32(tb[FRA_TABLE], r.table);       // preferred when present
+    attr_u32(tb[FRA_TABLE], r.table);        // preferred when present
     attr_u32(tb[FRA_PRIORITY], r.priority);  // omitted when 0
     IpAddr a;
     if (frh->src_len) {
@@ -306,8 +334,12 @@ bool decode_rule(const nlmsghdr* nlh, Rule& out) {
     }
     attr_u32(tb[FRA_FWMARK], r.fwmark);
     attr_u32(tb[FRA_FWMASK], r.fwmask);
-    if (auto* s = tb[FRA_IIFNAME]) r.iifname.assign(static_cast<const char*>(mnl_attr_get_payload(s)), strnlen(static_cast<const char*>(mnl_attr_get_payload(s)), mnl_attr_get_payload_len(s)));
-    if (auto* s = tb[FRA_OIFNAME]) r.oifname.assign(static_cast<const char*>(mnl_attr_get_payload(s)), strnlen(static_cast<const char*>(mnl_attr_get_payload(s)), mnl_attr_get_payload_len(s)));
+    if (auto* s = tb[FRA_IIFNAME])
+        r.iifname.assign(static_cast<const char*>(mnl_attr_get_payload(s)),
+                         strnlen(static_cast<const char*>(mnl_attr_get_payload(s)), mnl_attr_get_payload_len(s)));
+    if (auto* s = tb[FRA_OIFNAME])
+        r.oifname.assign(static_cast<const char*>(mnl_attr_get_payload(s)),
+                         strnlen(static_cast<const char*>(mnl_attr_get_payload(s)), mnl_attr_get_payload_len(s)));
     attr_u32(tb[FRA_GOTO], r.goto_target);
     attr_u32(tb[FRA_FLOW], r.flow);
     if (auto* t = tb[FRA_TUN_ID]; t && mnl_attr_get_payload_len(t) >= 8) r.tun_id = be64toh(mnl_attr_get_u64(t));
@@ -344,8 +376,8 @@ bool decode_rule(const nlmsghdr* nlh, Rule& out) {
 
 // ---------------------------------------------------------------- routes
 
-std::size_t encode_route(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq,
-                         const Route& r) {
+std::size_t encode_route(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags,
+                         std::uint32_t seq, const Route& r) {
     Writer w = start_message(buf, cap, nlmsg_type, nlmsg_flags, seq, sizeof(rtmsg));
     if (!w.ok) return 0;
     auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_get_payload(w.nlh));
@@ -411,7 +443,8 @@ std::size_t route_message_size(const Route& r, std::size_t nexthops) {
     std::size_t per_hop = 0;
     for (const Nexthop& nh : r.nexthops) per_hop = std::max(per_hop, hop_bytes(nh.gateway));
     if (per_hop == 0) per_hop = hop_bytes(IpAddr{r.family, {}});
-    if (nexthops == 1) return size + per_hop - MNL_ALIGN(sizeof(rtnexthop)) + MNL_ALIGN(MNL_ATTR_HDRLEN + 4);  // + RTA_OIF
+    if (nexthops == 1)
+        return size + per_hop - MNL_ALIGN(sizeof(rtnexthop)) + MNL_ALIGN(MNL_ATTR_HDRLEN + 4);  // + RTA_OIF
     return size + MNL_ATTR_HDRLEN + nexthops * per_hop;
 }
 
@@ -489,9 +522,11 @@ bool decode_route(const nlmsghdr* nlh, Route& out) {
                 nt.parse_span(reinterpret_cast<const nlattr*>(p + MNL_ALIGN(sizeof(rtnexthop))), alen);
                 if (!get_addr(nt[RTA_GATEWAY], r.family, nh.gateway)) get_via(nt[RTA_VIA], nh.gateway);
                 auto* first = reinterpret_cast<const nlattr*>(p + MNL_ALIGN(sizeof(rtnexthop)));
-                for (auto* x = first; mnl_attr_ok(x, alen - static_cast<int>(reinterpret_cast<const char*>(x) - reinterpret_cast<const char*>(first)));
+                for (auto* x = first; mnl_attr_ok(x, alen - static_cast<int>(reinterpret_cast<const char*>(x) -
+                                                                             reinterpret_cast<const char*>(first)));
                      x = mnl_attr_next(x))
-                    if (!known_nexthop_attr(mnl_attr_get_type(x))) nested_unknown.push_back(kNestedAttr | mnl_attr_get_type(x));
+                    if (!known_nexthop_attr(mnl_attr_get_type(x)))
+                        nested_unknown.push_back(kNestedAttr | mnl_attr_get_type(x));
             }
             r.nexthops.push_back(nh);
             std::size_t step = MNL_ALIGN(rtnh->rtnh_len);

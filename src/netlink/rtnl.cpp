@@ -23,10 +23,10 @@ namespace nra::nl {
 
 namespace {
 
-constexpr int kRcvBuf = 32 << 20;           // events and acks of big batches
+constexpr int kRcvBuf = 32 << 20;              // events and acks of big batches
 constexpr std::size_t kRecvBufSize = 1 << 16;  // >= what the kernel puts in one dump skb
 constexpr std::size_t kBatchLimit = 1 << 16;   // bytes of requests per sendmsg
-constexpr int kDumpAttempts = 5;            // NLM_F_DUMP_INTR retries
+constexpr int kDumpAttempts = 5;               // NLM_F_DUMP_INTR retries
 constexpr int kRequestTimeoutSec = 5;
 
 // Named flag combinations.
@@ -103,8 +103,9 @@ std::string refusal(const Op& op) {
     const std::size_t max = max_route_nexthops(r);
     if (r.nexthops.size() <= max) return {};
     const std::string fam(family_name(r.family));
-    return "route has " + std::to_string(r.nexthops.size()) + " " + fam + " nexthops; one netlink message carries at most " +
-           std::to_string(max) + " " + fam + " nexthops (" + std::to_string(kMaxRouteMessage) +
+    return "route has " + std::to_string(r.nexthops.size()) + " " + fam +
+           " nexthops; one netlink message carries at most " + std::to_string(max) + " " + fam + " nexthops (" +
+           std::to_string(kMaxRouteMessage) +
            " bytes, the largest route the kernel can report back in a dump); not sent";
 }
 
@@ -217,8 +218,7 @@ struct Rtnl::Impl {
         nlh->nlmsg_seq = next_seq();
         if (mnl_socket_sendto(requests, nlh, nlh->nlmsg_len) < 0) return;
         // The ack, or a timeout: either way the socket has read with rbuf.
-        while (mnl_socket_recvfrom(requests, rbuf.data(), rbuf.size()) < 0 && errno == EINTR) {
-        }
+        while (mnl_socket_recvfrom(requests, rbuf.data(), rbuf.size()) < 0 && errno == EINTR) {}
     }
 
     std::uint32_t next_seq() {
@@ -261,9 +261,12 @@ struct Rtnl::Impl {
             if (n < 0) {
                 int e = errno;
                 if (e == EINTR) continue;
-                if (e == ENOSPC) what = "dump reply truncated (MSG_TRUNC)";
-                else if (e == EAGAIN || e == EWOULDBLOCK) what = "dump timed out";
-                else what = "recv dump: " + errno_text(e);
+                if (e == ENOSPC)
+                    what = "dump reply truncated (MSG_TRUNC)";
+                else if (e == EAGAIN || e == EWOULDBLOCK)
+                    what = "dump timed out";
+                else
+                    what = "recv dump: " + errno_text(e);
                 // The socket may still hold the rest of this dump: replies
                 // are matched by seq, so stale ones are skipped later.
                 return e == EAGAIN ? ETIMEDOUT : e;
@@ -277,8 +280,10 @@ struct Rtnl::Impl {
                     int err = -msg_error(m);
                     if (err == ENOENT && type == RTM_GETROUTE) err = 0;  // table does not exist yet: empty
                     if (err) {
-                        what = std::string(type == RTM_GETRULE ? "rule" : type == RTM_GETADDR ? "address" : "route") + " dump (" +
-                               (family == AF_INET ? "inet" : "inet6") + "): " + errno_text(err);
+                        what = std::string(type == RTM_GETRULE   ? "rule"
+                                           : type == RTM_GETADDR ? "address"
+                                                                 : "route") +
+                               " dump (" + (family == AF_INET ? "inet" : "inet6") + "): " + errno_text(err);
                         std::string ext = ext_ack_msg(m);
                         if (!ext.empty()) what += " (" + ext + ")";
                         return err;
@@ -352,15 +357,18 @@ DumpResult Rtnl::dump(std::uint32_t table, bool want_rules, bool want_routes) {
             for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
                 std::vector<Rule> rules;
                 std::vector<Route> routes;
-                err = d.dump_once(type, family, table, [&](const nlmsghdr* m) {
-                    if (type == RTM_GETRULE) {
-                        Rule r;
-                        if (decode_rule(m, r) && r.table == table) rules.push_back(std::move(r));
-                    } else {
-                        Route r;
-                        if (decode_route(m, r) && r.table == table) routes.push_back(std::move(r));
-                    }
-                }, res.error);
+                err = d.dump_once(
+                    type, family, table,
+                    [&](const nlmsghdr* m) {
+                        if (type == RTM_GETRULE) {
+                            Rule r;
+                            if (decode_rule(m, r) && r.table == table) rules.push_back(std::move(r));
+                        } else {
+                            Route r;
+                            if (decode_route(m, r) && r.table == table) routes.push_back(std::move(r));
+                        }
+                    },
+                    res.error);
                 if (err == 0) {
                     for (auto& r : rules) res.observed.rules.push_back(std::move(r));
                     for (auto& r : routes) res.observed.routes.push_back(std::move(r));
@@ -384,10 +392,13 @@ AddressDump Rtnl::dump_addresses() {
         int err = EINTR;
         for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
             std::vector<IpAddr> found;
-            err = d.dump_once(RTM_GETADDR, family, 0, [&](const nlmsghdr* m) {
-                Interface i;
-                if (m->nlmsg_type == RTM_NEWADDR && decode_address(m, i)) found.push_back(i.address);
-            }, res.error);
+            err = d.dump_once(
+                RTM_GETADDR, family, 0,
+                [&](const nlmsghdr* m) {
+                    Interface i;
+                    if (m->nlmsg_type == RTM_NEWADDR && decode_address(m, i)) found.push_back(i.address);
+                },
+                res.error);
             if (err == 0) res.addresses.insert(res.addresses.end(), found.begin(), found.end());
         }
         if (err) {
@@ -409,7 +420,9 @@ std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
     // (bounded: an op that does not fit the rest goes to the next batch, one
     // that does not fit an empty batch is refused, never sent in part).
     std::vector<char> storage(kBatchLimit + alignof(nlmsghdr));
-    char* const buf = storage.data() + (alignof(nlmsghdr) - reinterpret_cast<std::uintptr_t>(storage.data()) % alignof(nlmsghdr)) % alignof(nlmsghdr);
+    char* const buf =
+        storage.data() +
+        (alignof(nlmsghdr) - reinterpret_cast<std::uintptr_t>(storage.data()) % alignof(nlmsghdr)) % alignof(nlmsghdr);
 
     std::size_t i = 0;
     while (i < ops.size()) {
@@ -427,8 +440,8 @@ std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
             if (len == 0) {
                 if (used) break;  // the next batch starts with it
                 results[i].error = EMSGSIZE;
-                results[i].ext_ack = "request does not fit one netlink message of " + std::to_string(kBatchLimit) +
-                                     " bytes; not sent";
+                results[i].ext_ack =
+                    "request does not fit one netlink message of " + std::to_string(kBatchLimit) + " bytes; not sent";
                 continue;
             }
             pending.emplace(seq, i);
@@ -490,8 +503,7 @@ DrainResult Rtnl::drain_events(const std::function<void(const Event&)>& fn) {
                 // ENOBUFS: the kernel dropped messages; ENOSPC: one was
                 // truncated. Either way the cache is stale, the socket fine.
                 res.overrun = true;
-                res.what = e == ENOBUFS ? "event socket overrun (ENOBUFS): events lost"
-                                        : "event message truncated";
+                res.what = e == ENOBUFS ? "event socket overrun (ENOBUFS): events lost" : "event message truncated";
                 continue;
             }
             res.error = true;

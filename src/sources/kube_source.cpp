@@ -96,8 +96,8 @@ public:
     }
 
     std::string describe() const override {
-        std::string s = opts_.use_crds ? "metallb.io CRDs in namespace " + ns_
-                                       : "ConfigMap " + ns_ + "/" + opts_.configmap_name;
+        std::string s =
+            opts_.use_crds ? "metallb.io CRDs in namespace " + ns_ : "ConfigMap " + ns_ + "/" + opts_.configmap_name;
         if (!opts_.node_name.empty()) s += " (node " + opts_.node_name + ")";
         return s;
     }
@@ -113,51 +113,57 @@ private:
 
     void add_node_informer() {
         if (opts_.node_name.empty()) return;
-        add_informer({"node " + opts_.node_name, "/api/v1/nodes", "metadata.name=" + opts_.node_name, Kind::Node}, &node_);
+        add_informer({"node " + opts_.node_name, "/api/v1/nodes", "metadata.name=" + opts_.node_name, Kind::Node},
+                     &node_);
     }
 
     // --- CRD discovery -------------------------------------------------------
 
     void discover() {
-        discovery_call_ = client_->get("/apis/metallb.io", false, std::chrono::seconds(30), {{}, [this](Response r) {
-            discovery_call_.reset();
-            if (r.status != 200) return discovery_failed("GET /apis/metallb.io: " + response_text(r));
-            simdjson::dom::element doc;
-            simdjson::dom::array versions;
-            if (parser_.parse(r.body).get(doc) || doc["versions"].get(versions))
-                return discovery_failed("GET /apis/metallb.io: not an APIGroup");
-            versions_.clear();
-            std::string_view preferred;
-            if (doc["preferredVersion"]["version"].get(preferred)) preferred = {};
-            for (auto v : versions) {
-                std::string_view name;
-                if (!v["version"].get(name)) versions_.emplace_back(name);
-            }
-            // Preferred version first, then the rest in server order.
-            std::stable_partition(versions_.begin(), versions_.end(), [&](const std::string& v) { return v == preferred; });
-            served_.clear();
-            discover_version(0);
-        }});
+        discovery_call_ = client_->get("/apis/metallb.io", false, std::chrono::seconds(30),
+                                       {{}, [this](Response r) {
+                                            discovery_call_.reset();
+                                            if (r.status != 200)
+                                                return discovery_failed("GET /apis/metallb.io: " + response_text(r));
+                                            simdjson::dom::element doc;
+                                            simdjson::dom::array versions;
+                                            if (parser_.parse(r.body).get(doc) || doc["versions"].get(versions))
+                                                return discovery_failed("GET /apis/metallb.io: not an APIGroup");
+                                            versions_.clear();
+                                            std::string_view preferred;
+                                            if (doc["preferredVersion"]["version"].get(preferred)) preferred = {};
+                                            for (auto v : versions) {
+                                                std::string_view name;
+                                                if (!v["version"].get(name)) versions_.emplace_back(name);
+                                            }
+                                            // Preferred version first, then the rest in server order.
+                                            std::stable_partition(versions_.begin(), versions_.end(),
+                                                                  [&](const std::string& v) { return v == preferred; });
+                                            served_.clear();
+                                            discover_version(0);
+                                        }});
     }
 
     void discover_version(std::size_t i) {
         if (i == versions_.size()) return discovered();
         const std::string version = versions_[i];
-        discovery_call_ = client_->get("/apis/metallb.io/" + version, false, std::chrono::seconds(30),
-                                       {{}, [this, i, version](Response r) {
-            discovery_call_.reset();
-            if (r.status != 200) return discovery_failed("GET /apis/metallb.io/" + version + ": " + response_text(r));
-            simdjson::dom::element doc;
-            simdjson::dom::array resources;
-            if (parser_.parse(r.body).get(doc) || doc["resources"].get(resources))
-                return discovery_failed("GET /apis/metallb.io/" + version + ": not an APIResourceList");
-            for (auto res : resources) {
-                std::string_view name;
-                if (!res["name"].get(name) && name.find('/') == std::string_view::npos)
-                    served_.emplace_back(std::string(name), version);
-            }
-            discover_version(i + 1);
-        }});
+        discovery_call_ = client_->get(
+            "/apis/metallb.io/" + version, false, std::chrono::seconds(30),
+            {{}, [this, i, version](Response r) {
+                 discovery_call_.reset();
+                 if (r.status != 200)
+                     return discovery_failed("GET /apis/metallb.io/" + version + ": " + response_text(r));
+                 simdjson::dom::element doc;
+                 simdjson::dom::array resources;
+                 if (parser_.parse(r.body).get(doc) || doc["resources"].get(resources))
+                     return discovery_failed("GET /apis/metallb.io/" + version + ": not an APIResourceList");
+                 for (auto res : resources) {
+                     std::string_view name;
+                     if (!res["name"].get(name) && name.find('/') == std::string_view::npos)
+                         served_.emplace_back(std::string(name), version);
+                 }
+                 discover_version(i + 1);
+             }});
     }
 
     std::string pick(const std::string& resource, const std::string& prefer) const {
@@ -176,17 +182,22 @@ private:
         const std::string ads = pick("bgpadvertisements", "");
         if (peers.empty() || pools.empty() || ads.empty())
             return discovery_failed("metallb.io serves no " +
-                                    std::string(peers.empty() ? "bgppeers" : pools.empty() ? "ipaddresspools" : "bgpadvertisements") +
+                                    std::string(peers.empty()   ? "bgppeers"
+                                                : pools.empty() ? "ipaddresspools"
+                                                                : "bgpadvertisements") +
                                     " (are the MetalLB CRDs installed?)");
         discovery_backoff_.reset();
         parser_ = simdjson::dom::parser();  // release what a big discovery document made it keep
         klog::info("kube: metallb.io discovered",
-                  {{"bgppeers", peers}, {"ipaddresspools", pools}, {"bgpadvertisements", ads}});
+                   {{"bgppeers", peers}, {"ipaddresspools", pools}, {"bgpadvertisements", ads}});
         const std::string base = "/apis/metallb.io/";
         add_informer({"bgppeers", base + peers + "/namespaces/" + ns_ + "/bgppeers", "", Kind::BgpPeer}, &peers_);
-        add_informer({"ipaddresspools", base + pools + "/namespaces/" + ns_ + "/ipaddresspools", "", Kind::IpAddressPool}, &pools_);
-        add_informer({"bgpadvertisements", base + ads + "/namespaces/" + ns_ + "/bgpadvertisements", "", Kind::BgpAdvertisement},
-                     &ads_);
+        add_informer(
+            {"ipaddresspools", base + pools + "/namespaces/" + ns_ + "/ipaddresspools", "", Kind::IpAddressPool},
+            &pools_);
+        add_informer(
+            {"bgpadvertisements", base + ads + "/namespaces/" + ns_ + "/bgpadvertisements", "", Kind::BgpAdvertisement},
+            &ads_);
         add_node_informer();
         for (auto& i : informers_) i->start();
     }
@@ -215,7 +226,7 @@ private:
         }
         if (!node_missing_logged_) {
             klog::warn("kube: this node is not in the API; evaluating node selectors against no labels",
-                      {{"node", opts_.node_name}});
+                       {{"node", opts_.node_name}});
             node_missing_logged_ = true;
         }
         return Labels{};
@@ -232,9 +243,8 @@ private:
         if (delivered_ && same_model(*m, last_)) return;
         last_ = *m;
         delivered_ = true;
-        klog::info("kube: configuration changed", {{"source", describe()},
-                                                  {"peers", last_.peers.size()},
-                                                  {"addresses", last_.addresses.size()}});
+        klog::info("kube: configuration changed",
+                   {{"source", describe()}, {"peers", last_.peers.size()}, {"addresses", last_.addresses.size()}});
         if (cb_.config) cb_.config(std::move(*m));
         loop_->wake();  // hooks registered before this one (the agent's reconcile) run without waiting for an event
     }
@@ -249,7 +259,7 @@ private:
         if (!cm || !cm->has_config) {
             if (cm_state_ != (cm ? 1 : 0)) {
                 klog::info(cm ? "kube: " + where + " has no 'config' key: empty configuration"
-                             : "kube: " + where + " does not exist: empty configuration");
+                              : "kube: " + where + " does not exist: empty configuration");
                 cm_state_ = cm ? 1 : 0;
             }
             parsed_text_.reset();
@@ -326,7 +336,7 @@ private:
     std::vector<std::string> versions_;
     std::vector<std::pair<std::string, std::string>> served_;  // (resource, version)
 
-    std::size_t changes_ = 0;  // informer changes not derived yet
+    std::size_t changes_ = 0;                                     // informer changes not derived yet
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // the after-dispatch hook outlives the source
     bool delivered_ = false;
     Model last_;
@@ -347,7 +357,8 @@ std::chrono::milliseconds watch_silence(const Env& env) {
     char* end = nullptr;
     const double secs = std::strtod(text->c_str(), &end);
     if (end == text->c_str() || *end != '\0' || !(secs >= 0.5 && secs <= 3600))
-        throw std::runtime_error("KUBE_WATCH_SILENCE_TIMEOUT: expected seconds between 0.5 and 3600, got '" + *text + "'");
+        throw std::runtime_error("KUBE_WATCH_SILENCE_TIMEOUT: expected seconds between 0.5 and 3600, got '" + *text +
+                                 "'");
     return std::chrono::milliseconds(static_cast<long long>(secs * 1000));
 }
 

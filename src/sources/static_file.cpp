@@ -28,7 +28,7 @@ constexpr auto kRetry = std::chrono::milliseconds(20);
 constexpr std::size_t kTrimAbove = 256 * 1024;
 
 FileStamp stamp_of(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     FileStamp s;
     if (::stat(path.c_str(), &st) == 0) s = FileStamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
     return s;
@@ -48,10 +48,10 @@ public:
         loop_ = &loop;
         cb_ = std::move(cb);
         inotify_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-        if (inotify_ && ::inotify_add_watch(inotify_.get(), dir_.c_str(),
-                                            IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
-                                                IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF | IN_OPEN |
-                                                IN_CLOSE_NOWRITE) >= 0) {
+        if (inotify_ &&
+            ::inotify_add_watch(inotify_.get(), dir_.c_str(),
+                                IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB |
+                                    IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF | IN_OPEN | IN_CLOSE_NOWRITE) >= 0) {
             loop.add(inotify_.get(), EPOLLIN, [this](std::uint32_t) { on_inotify(); });
         } else {
             log::warn("cannot watch the config directory; relying on periodic re-checks",
@@ -94,9 +94,12 @@ private:
                 if (!(m & ~(IN_OPEN | IN_CLOSE_NOWRITE | IN_ISDIR))) continue;  // content unchanged
                 any = true;
                 pending_ = true;
-                if (m & IN_Q_OVERFLOW) writing_ = true;  // unknown: wait for quiet
-                else if (m & (IN_MODIFY | IN_CREATE)) writing_ = true;
-                else if (m & (IN_CLOSE_WRITE | IN_MOVED_TO)) writing_ = false;
+                if (m & IN_Q_OVERFLOW)
+                    writing_ = true;  // unknown: wait for quiet
+                else if (m & (IN_MODIFY | IN_CREATE))
+                    writing_ = true;
+                else if (m & (IN_CLOSE_WRITE | IN_MOVED_TO))
+                    writing_ = false;
                 // another file at the path: opens counted so far were on the old one
                 if (m & (IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_Q_OVERFLOW)) opens_ = 0;
             }
@@ -160,7 +163,8 @@ private:
         if (n <= 0) return;
         const std::string_view t(buf, static_cast<std::size_t>(n));
         const auto slash = t.find('/');
-        link_target_ = std::string(slash == std::string_view::npos ? t : t.substr(0, slash));  // "..data/config" -> "..data"
+        link_target_ =
+            std::string(slash == std::string_view::npos ? t : t.substr(0, slash));  // "..data/config" -> "..data"
     }
 
     void schedule_recheck() {
@@ -191,8 +195,10 @@ private:
                     retry_timer_ = loop_->after(kRetry, [this] {
                         retry_timer_ = 0;
                         drain();
-                        if (pending_ && complete()) try_load();
-                        else if (pending_) arm_quiet();
+                        if (pending_ && complete())
+                            try_load();
+                        else if (pending_)
+                            arm_quiet();
                     });
                 return;
             }
@@ -229,8 +235,10 @@ private:
         seen_hash_ = hash;
         const std::size_t size = text.size();
         FileLoad f;
-        if (read_ok) f = parse_static_text(path_, text);
-        else f.error = std::move(read.error);
+        if (read_ok)
+            f = parse_static_text(path_, text);
+        else
+            f.error = std::move(read.error);
         std::string().swap(text);  // no copy of the text is kept
         deliver(std::move(f), hash);
         if (size >= kTrimAbove) ::malloc_trim(0);  // a big file's tree and text go back to the system
@@ -256,7 +264,8 @@ private:
         if (synced_ && hash == applied_hash_) return;  // back to what is applied
         applied_hash_ = hash;
         log_skipped_entries(path_, f.diagnostics);
-        log::info("configuration loaded", {{"path", path_}, {"peers", f.model->peers.size()}, {"addresses", f.model->addresses.size()}});
+        log::info("configuration loaded",
+                  {{"path", path_}, {"peers", f.model->peers.size()}, {"addresses", f.model->addresses.size()}});
         synced_ = true;
         cb_.config(std::move(*f.model));
     }
@@ -274,8 +283,8 @@ private:
     Clock::time_point last_event_{};
     EventLoop::TimerId quiet_timer_ = 0, retry_timer_ = 0;
     bool synced_ = false;
-    bool pending_ = false;  // the file may differ from what was last read
-    bool writing_ = false;  // modified since its last close or rename
+    bool pending_ = false;   // the file may differ from what was last read
+    bool writing_ = false;   // modified since its last close or rename
     std::size_t opens_ = 0;  // files open on it, as inotify counted them
     std::string last_error_;
 };

@@ -121,7 +121,9 @@ std::string types_text(const std::vector<std::uint16_t>& v) {
     return s + " ]";
 }
 
-bool has_rule(const Observed& o, const Rule& r) { return std::find(o.rules.begin(), o.rules.end(), r) != o.rules.end(); }
+bool has_rule(const Observed& o, const Rule& r) {
+    return std::find(o.rules.begin(), o.rules.end(), r) != o.rules.end();
+}
 
 void drain(Rtnl& nl, std::vector<nl::Event>* out = nullptr) {
     nl.drain_events([&](const nl::Event& e) {
@@ -152,7 +154,8 @@ TEST_CASE("rules of both families: add, read back, delete; benign EEXIST/ENOENT"
         CHECK(has_rule(o, r6));
         CHECK(json_count("ip -j -4 rule show table " + std::to_string(table)) == 1);
         CHECK(json_count("ip -j -6 rule show table " + std::to_string(table)) == 1);
-        CHECK(capture("ip -4 rule show table " + std::to_string(table)).find("from 10.20.0.0/16 lookup " + std::to_string(table) + " proto 245") != std::string::npos);
+        CHECK(capture("ip -4 rule show table " + std::to_string(table))
+                  .find("from 10.20.0.0/16 lookup " + std::to_string(table) + " proto 245") != std::string::npos);
 
         // Adding again is EEXIST -> success, and does not duplicate.
         apply_ok(nl, {op(OpKind::AddRule, r4), op(OpKind::AddRule, r6)});
@@ -240,7 +243,11 @@ TEST_CASE("rule delete is precise: a near-identical rule stays") {
         {"src", [](Rule& r) { r.src = pfx("10.51.0.0/16"); }},
         {"protocol", [](Rule& r) { r.protocol = 4; }},
         {"oif", [](Rule& r) { r.oifname = "veth1"; }},
-        {"dport", [](Rule& r) { r.ip_proto = 6; r.dport = PortRange{80, 80}; }},
+        {"dport",
+         [](Rule& r) {
+             r.ip_proto = 6;
+             r.dport = PortRange{80, 80};
+         }},
     };
     for (const auto& v : variants) {
         SECTION(v.name) {
@@ -278,7 +285,7 @@ TEST_CASE("quirk: FIB_RULE_INVERT is ignored by the EXCL check and by delete") {
     CHECK(res[0].error == 0);
     auto o = dump_ok(nl, 1000);
     REQUIRE(o.rules.size() == 1);
-    CHECK(o.rules[0] == inverted);  // the plain rule was NOT added
+    CHECK(o.rules[0] == inverted);               // the plain rule was NOT added
     apply_ok(nl, {op(OpKind::DelRule, plain)});  // deletes the inverted one
     CHECK(dump_ok(nl, 1000).rules.empty());
 }
@@ -596,7 +603,6 @@ TEST_CASE("5,000 rules in one apply(), compared with ip -batch") {
     drain(nl);
 }
 
-
 TEST_CASE("errors are per op, with the kernel's extended ACK text") {
     Rtnl nl;
     Rule good = rule("10.90.0.0/16", 1000, 950);
@@ -611,8 +617,8 @@ TEST_CASE("errors are per op, with the kernel's extended ACK text") {
     CHECK_FALSE(res[1].ext_ack.empty());
     CHECK(res[2].error != 0);
     CHECK(res[3].error == 0);
-    WARN("IPv4 bad gateway: " << std::strerror(res[1].error) << ": " << res[1].ext_ack << "; IPv6: "
-                              << std::strerror(res[2].error) << ": " << res[2].ext_ack);
+    WARN("IPv4 bad gateway: " << std::strerror(res[1].error) << ": " << res[1].ext_ack
+                              << "; IPv6: " << std::strerror(res[2].error) << ": " << res[2].ext_ack);
     auto o = dump_ok(nl, 1000);
     CHECK(o.rules.size() == 2);
     CHECK(o.routes.empty());
@@ -671,7 +677,8 @@ int raw_request(const std::vector<unsigned char>& msg) {
 std::vector<unsigned char> twin_of(const Rule& r, std::uint16_t type, const std::vector<std::uint32_t>& values,
                                    std::size_t value_len) {
     std::vector<unsigned char> msg(1024);
-    std::size_t len = nl::encode_rule(msg.data(), msg.size(), RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, 1, r);
+    std::size_t len =
+        nl::encode_rule(msg.data(), msg.size(), RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, 1, r);
     REQUIRE(len > 0);
     auto* nlh = reinterpret_cast<nlmsghdr*>(msg.data());
     for (std::size_t k = 0; k < values.size(); ++k) {

@@ -37,7 +37,10 @@ TEST_CASE("defaults are the upstream agent's") {
 }
 
 TEST_CASE("environment and flags; flags win") {
-    auto r = load({{"TABLE_WEIGHT", "300"}, {"RULE_FWMARK", "0x14/0xff"}, {"MAX_RECONCILE_WAIT", "10"}, {"ONESHOT", "yes"},
+    auto r = load({{"TABLE_WEIGHT", "300"},
+                   {"RULE_FWMARK", "0x14/0xff"},
+                   {"MAX_RECONCILE_WAIT", "10"},
+                   {"ONESHOT", "yes"},
                    {"DESTINATION", "10.0.0.0/8,fd00::/8"}},
                   {"--table", "400", "--rule-priority=7", "--use-crds"});
     REQUIRE(r.config);
@@ -81,9 +84,10 @@ TEST_CASE("dangerous and invalid settings are refused with the name and the valu
 
 TEST_CASE("help lists every variable") {
     const auto u = usage_text();
-    for (const char* v : {"MAX_RECONCILE_WAIT", "TABLE_WEIGHT", "PEER_WEIGHT", "RULE_PRIORITY", "RULE_FWMARK", "DESTINATION",
-                          "PRE_RECONCILE_SCRIPT_PATH", "POST_RECONCILE_SCRIPT_PATH", "METALLB_NAMESPACE", "METALLB_CONFIGMAP_NAME",
-                          "METALLB_STATIC_FILE", "METALLB_USE_CRDS", "NODE_NAME", "LOG_LEVEL", "CLEANANDEXIT", "ONESHOT"})
+    for (const char* v :
+         {"MAX_RECONCILE_WAIT", "TABLE_WEIGHT", "PEER_WEIGHT", "RULE_PRIORITY", "RULE_FWMARK", "DESTINATION",
+          "PRE_RECONCILE_SCRIPT_PATH", "POST_RECONCILE_SCRIPT_PATH", "METALLB_NAMESPACE", "METALLB_CONFIGMAP_NAME",
+          "METALLB_STATIC_FILE", "METALLB_USE_CRDS", "NODE_NAME", "LOG_LEVEL", "CLEANANDEXIT", "ONESHOT"})
         CHECK(u.find(v) != std::string::npos);
     CHECK(load({}, {"--help"}).help);
     CHECK(load({}, {"--version"}).version);

@@ -66,7 +66,8 @@ TEST_CASE("the samples: simple peer, pool with IPv6, empty advertisement selects
     auto s = select_crd(in);
     CHECK_FALSE(s.rejected);
     CHECK(peers(s) == std::vector<std::string>{"172.30.0.3"});
-    CHECK(addrs(s) == std::vector<std::string>{"192.168.10.0/24", "192.168.9.1-192.168.9.5", "fc00:f853:0ccd:e799::/124"});
+    CHECK(addrs(s) ==
+          std::vector<std::string>{"192.168.10.0/24", "192.168.9.1-192.168.9.5", "fc00:f853:0ccd:e799::/124"});
     CHECK(s.model.peers[0].name == "metallb-system/peer");
     CHECK(s.model.addresses[0].where.find("metallb-system/example") != std::string::npos);
 }
@@ -89,8 +90,7 @@ TEST_CASE("pools not selected by any advertisement are left out; by name OR by s
 TEST_CASE("peer node selectors OR-ed against this node's labels; no node = not evaluated") {
     CrdInput in;
     in.peers = {peer("a", "10.0.0.1", {}, {labels_sel({{"zone", "a"}}), labels_sel({{"zone", "b"}})}),
-                peer("all", "10.0.0.2"),
-                peer("c", "10.0.0.3", {}, {labels_sel({{"zone", "c"}})})};
+                peer("all", "10.0.0.2"), peer("c", "10.0.0.3", {}, {labels_sel({{"zone", "c"}})})};
     in.node_labels = Labels{{"zone", "b"}};
     CHECK(peers(select_crd(in)) == std::vector<std::string>{"10.0.0.1", "10.0.0.2"});
     in.node_labels = Labels{};

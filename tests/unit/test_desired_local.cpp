@@ -16,7 +16,8 @@ Model model(std::vector<const char*> peers, std::vector<const char*> addrs) {
     int i = 0;
     for (auto p : peers) m.peers.push_back(Peer{ip(p), 0, "peers[" + std::to_string(i++) + "]", {}});
     i = 0;
-    for (auto a : addrs) m.addresses.push_back(AddressEntry{a, "address-pools[0].addresses[" + std::to_string(i++) + "]"});
+    for (auto a : addrs)
+        m.addresses.push_back(AddressEntry{a, "address-pools[0].addresses[" + std::to_string(i++) + "]"});
     return m;
 }
 
@@ -67,7 +68,8 @@ TEST_CASE("local peers: the same configuration follows the node's addresses") {
 }
 
 TEST_CASE("whole-space pools: applied, with a warning naming the entry") {
-    auto m = model({"10.0.0.1", "fd00::1"}, {"192.168.57.0/24", "0.0.0.0/0", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"});
+    auto m =
+        model({"10.0.0.1", "fd00::1"}, {"192.168.57.0/24", "0.0.0.0/0", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"});
     auto d = desired_state(m, Settings{});
     REQUIRE(d.warnings.size() == 2);
     CHECK(d.warnings[0].where == "address-pools[0].addresses[1]");

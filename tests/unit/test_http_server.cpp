@@ -95,14 +95,18 @@ int connect_to(std::uint16_t port) {
 // closes it; returns what the server answered.
 std::string exchange(EventLoop& loop, std::uint16_t port, const std::string& request) {
     Fd c(connect_to(port));
-    if (!request.empty()) REQUIRE(::send(c.get(), request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    if (!request.empty())
+        REQUIRE(::send(c.get(), request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
     ::fcntl(c.get(), F_SETFL, O_NONBLOCK);
     std::string got;
     loop.add(c.get(), EPOLLIN, [&](std::uint32_t) {
         char buf[65536];
         for (;;) {
             ssize_t n = ::read(c.get(), buf, sizeof buf);
-            if (n > 0) { got.append(buf, static_cast<std::size_t>(n)); continue; }
+            if (n > 0) {
+                got.append(buf, static_cast<std::size_t>(n));
+                continue;
+            }
             if (n == 0 || errno != EAGAIN) loop.stop();
             return;
         }
@@ -123,11 +127,14 @@ TEST_CASE("http: server answers, refuses and bounds") {
     limits.max_connections = 4;
     limits.max_request_head = 256;
     limits.request_timeout = std::chrono::milliseconds(300);
-    http::Server server(loop, [&](const http::Request& r) {
-        ++calls;
-        if (r.path == "/healthz") return http::Response{200, "text/plain; charset=utf-8", "ok\n"};
-        return http::Response{404, "text/plain; charset=utf-8", "not found\n"};
-    }, limits);
+    http::Server server(
+        loop,
+        [&](const http::Request& r) {
+            ++calls;
+            if (r.path == "/healthz") return http::Response{200, "text/plain; charset=utf-8", "ok\n"};
+            return http::Response{404, "text/plain; charset=utf-8", "not found\n"};
+        },
+        limits);
     server.listen(*http::parse_listen_address("127.0.0.1:0").value);
     REQUIRE(server.port() != 0);
 
@@ -144,7 +151,8 @@ TEST_CASE("http: server answers, refuses and bounds") {
     CHECK(exchange(loop, server.port(), "GET /nope HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 404", 0) == 0);
     CHECK(exchange(loop, server.port(), "POST /healthz HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 405", 0) == 0);
     CHECK(exchange(loop, server.port(), "garbage\r\n\r\n").rfind("HTTP/1.1 400", 0) == 0);
-    CHECK(exchange(loop, server.port(), "GET /healthz HTTP/1.1\r\nX: " + std::string(400, 'a')).rfind("HTTP/1.1 431", 0) == 0);
+    CHECK(exchange(loop, server.port(), "GET /healthz HTTP/1.1\r\nX: " + std::string(400, 'a'))
+              .rfind("HTTP/1.1 431", 0) == 0);
     const int answered = calls;
 
     // A client that never sends a whole head is closed at the deadline, answered nothing.

@@ -57,9 +57,9 @@ TEST_CASE("prefixes: /0, host prefixes, host bits masked or refused") {
 }
 
 TEST_CASE("ranges become the minimal CIDR list") {
-    CHECK(entry("192.168.58.10-192.168.58.30") ==
-          std::vector<std::string>{"192.168.58.10/31", "192.168.58.12/30", "192.168.58.16/29", "192.168.58.24/30",
-                                   "192.168.58.28/31", "192.168.58.30/32"});
+    CHECK(entry("192.168.58.10-192.168.58.30") == std::vector<std::string>{"192.168.58.10/31", "192.168.58.12/30",
+                                                                           "192.168.58.16/29", "192.168.58.24/30",
+                                                                           "192.168.58.28/31", "192.168.58.30/32"});
     CHECK(entry("192.168.58.10 - 192.168.58.10") == std::vector<std::string>{"192.168.58.10/32"});
     CHECK(entry("10.0.0.0-10.0.0.255") == std::vector<std::string>{"10.0.0.0/24"});
     CHECK(entry("0.0.0.0-255.255.255.255") == std::vector<std::string>{"0.0.0.0/0"});

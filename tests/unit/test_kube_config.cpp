@@ -35,8 +35,8 @@ std::string kubeconfig(const std::string& server, const std::string& cluster_ext
                        const std::string& name = "c") {
     return "apiVersion: v1\nkind: Config\ncurrent-context: " + name + "\nclusters:\n- name: " + name +
            "\n  cluster:\n    server: " + server + "\n" + cluster_extra + "users:\n- name: " + name + "\n  user:\n" +
-           (user_extra.empty() ? "    {}\n" : user_extra) + "contexts:\n- name: " + name + "\n  context:\n    cluster: " +
-           name + "\n    user: " + name + "\n    namespace: ns-" + name + "\n";
+           (user_extra.empty() ? "    {}\n" : user_extra) + "contexts:\n- name: " + name +
+           "\n  context:\n    cluster: " + name + "\n    user: " + name + "\n    namespace: ns-" + name + "\n";
 }
 
 }  // namespace
@@ -89,10 +89,12 @@ TEST_CASE("kubeconfig: CA file relative to the kubeconfig, token, client cert da
 
 TEST_CASE("kubeconfig: validation errors") {
     FakeEnv fs;
-    fs.files["/k"] = kubeconfig("https://h", "    certificate-authority-data: QQ==\n    insecure-skip-tls-verify: true\n", "");
+    fs.files["/k"] =
+        kubeconfig("https://h", "    certificate-authority-data: QQ==\n    insecure-skip-tls-verify: true\n", "");
     CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("insecure"));
 
-    fs.files["/k"] = kubeconfig("https://h", "    certificate-authority-data: QQ==\n    certificate-authority: /ca\n", "");
+    fs.files["/k"] =
+        kubeconfig("https://h", "    certificate-authority-data: QQ==\n    certificate-authority: /ca\n", "");
     CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("both"));
 
     fs.files["/k"] = kubeconfig("https://h", "", "    client-certificate-data: QQ==\n");
@@ -138,8 +140,8 @@ TEST_CASE("KUBECONFIG list: missing files skipped, first definition wins, first 
     fs.files["/b"] = kubeconfig("https://from-b", "", "    token: tb\n", "second");
     fs.vars["KUBECONFIG"] = "/missing:/a:/b:/a";
     auto c = load_api_config("", fs.env());
-    CHECK(c.host == "from-a");        // cluster "second" defined first in /a
-    CHECK(c.token == "tb");           // user from /b
+    CHECK(c.host == "from-a");  // cluster "second" defined first in /a
+    CHECK(c.token == "tb");     // user from /b
     CHECK(c.namespace_ == "ns-second");
 }
 
@@ -151,7 +153,9 @@ TEST_CASE("precedence: explicit > in-cluster > $KUBECONFIG > ~/.kube/config") {
     fs.files["/sa/token"] = "satoken\n";
     fs.files["/sa/ca.crt"] = "SACA";
     fs.files["/sa/namespace"] = "metallb\n";
-    fs.vars = {{"HOME", "/home/u"}, {"KUBECONFIG", "/env"}, {"KUBERNETES_SERVICE_HOST", "fd00::1"},
+    fs.vars = {{"HOME", "/home/u"},
+               {"KUBECONFIG", "/env"},
+               {"KUBERNETES_SERVICE_HOST", "fd00::1"},
                {"KUBERNETES_SERVICE_PORT", "443"}};
 
     CHECK(load_api_config("/explicit", fs.env()).host == "explicit");
@@ -200,14 +204,20 @@ TEST_CASE("kubeconfig: exec credential plugins") {
     CHECK(c.exec->env == std::vector<std::string>{"REGION=eu"});
     CHECK(c.exec->api_version == "client.authentication.k8s.io/v1");
 
-    fs.files["/k"] = kubeconfig("https://h", "", "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n");
+    fs.files["/k"] = kubeconfig(
+        "https://h", "", "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n");
     CHECK(load_api_config("/k", fs.env()).exec->command == "aws");  // bare names are looked up in PATH
 
-    fs.files["/k"] = kubeconfig("https://h", "", "    token: t\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: x\n");
+    fs.files["/k"] =
+        kubeconfig("https://h", "",
+                   "    token: t\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: x\n");
     CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("both exec"));
-    fs.files["/k"] = kubeconfig("https://h", "", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: x\n      interactiveMode: Always\n");
+    fs.files["/k"] = kubeconfig("https://h", "",
+                                "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: x\n      "
+                                "interactiveMode: Always\n");
     CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("interactive"));
-    fs.files["/k"] = kubeconfig("https://h", "", "    exec:\n      apiVersion: client.authentication.k8s.io/v1alpha1\n      command: x\n");
+    fs.files["/k"] = kubeconfig(
+        "https://h", "", "    exec:\n      apiVersion: client.authentication.k8s.io/v1alpha1\n      command: x\n");
     CHECK_THROWS_WITH(load_api_config("/k", fs.env()), Catch::Contains("v1alpha1"));
 }
 
@@ -215,7 +225,8 @@ TEST_CASE("ExecCredential output") {
     std::string token;
     std::optional<std::time_t> expiry;
     CHECK(parse_exec_credential(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
-        "status":{"token":"abc","expirationTimestamp":"2026-11-26T15:00:00Z"}})", token, expiry) == "");
+        "status":{"token":"abc","expirationTimestamp":"2026-11-26T15:00:00Z"}})",
+                                token, expiry) == "");
     CHECK(token == "abc");
     REQUIRE(expiry);
     CHECK(*expiry == 1795705200);
@@ -226,8 +237,9 @@ TEST_CASE("ExecCredential output") {
     CHECK(parse_exec_credential(R"({"kind":"Other"})", token, expiry).find("ExecCredential") != std::string::npos);
     CHECK(parse_exec_credential(R"({"kind":"ExecCredential","status":{"clientCertificateData":"x"}})", token, expiry)
               .find("status.token") != std::string::npos);
-    CHECK(parse_exec_credential(R"({"kind":"ExecCredential","status":{"token":"t","expirationTimestamp":"soon"}})", token,
-                                expiry).find("expirationTimestamp") != std::string::npos);
+    CHECK(parse_exec_credential(R"({"kind":"ExecCredential","status":{"token":"t","expirationTimestamp":"soon"}})",
+                                token, expiry)
+              .find("expirationTimestamp") != std::string::npos);
 }
 
 TEST_CASE("ExecCredential errors never quote the token (fuzz regression)") {

@@ -36,11 +36,13 @@ struct TempDir {
 std::string plugin(TempDir& d) {
     return d.write("plugin.sh",
                    "#!/bin/sh\n"
-                   "d=" + d.path + "\n"
-                   "echo run >> $d/runs\n"
-                   "[ -f $d/delay ] && sleep $(cat $d/delay)\n"
-                   "[ -f $d/garbage ] && { echo 'not json at all'; exit 0; }\n"
-                   "printf '{\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%s\"}}' \"$(cat $d/token)\"\n");
+                   "d=" +
+                       d.path +
+                       "\n"
+                       "echo run >> $d/runs\n"
+                       "[ -f $d/delay ] && sleep $(cat $d/delay)\n"
+                       "[ -f $d/garbage ] && { echo 'not json at all'; exit 0; }\n"
+                       "printf '{\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%s\"}}' \"$(cat $d/token)\"\n");
 }
 
 int runs(TempDir& d) {
@@ -114,7 +116,7 @@ TEST_CASE("exec plugin: runs on the loop, the previous token serves until the ne
     CHECK(runs(d) == 4);
     ::unlink((d.path + "/garbage").c_str());
     d.write("token", "tok-3");
-    spin(loop, 2500ms);   // the 2 s retry succeeds
+    spin(loop, 2500ms);  // the 2 s retry succeeds
     CHECK(runs(d) == 5);
     CHECK(ts.get() == "tok-3");
 }

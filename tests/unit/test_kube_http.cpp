@@ -11,10 +11,18 @@ std::string render(const std::vector<HttpEvent>& evs, const ResponseParser& p) {
     std::string s;
     for (const auto& e : evs) {
         switch (e.kind) {
-            case HttpEvent::Kind::Head: s += "H" + std::to_string(p.head().status) + ";"; break;
-            case HttpEvent::Kind::Line: s += "L[" + e.data + "];"; break;
-            case HttpEvent::Kind::Done: s += "D[" + e.data + "];"; break;
-            case HttpEvent::Kind::Error: s += "E;"; break;
+        case HttpEvent::Kind::Head:
+            s += "H" + std::to_string(p.head().status) + ";";
+            break;
+        case HttpEvent::Kind::Line:
+            s += "L[" + e.data + "];";
+            break;
+        case HttpEvent::Kind::Done:
+            s += "D[" + e.data + "];";
+            break;
+        case HttpEvent::Kind::Error:
+            s += "E;";
+            break;
         }
     }
     return s;
@@ -40,10 +48,10 @@ const std::string kWatch =
     "3\r\n"
     "{\"t\r\n"
     "2B\r\n"
-    "ype\":\"MODIFIED\"}\r\n"      // CRLF line ending
-    "\n"                           // blank line: skipped
+    "ype\":\"MODIFIED\"}\r\n"  // CRLF line ending
+    "\n"                       // blank line: skipped
     "{\"type\":\"BOOKMARK\"}\n"
-    "   \n"                        // whitespace-only line: skipped
+    "   \n"  // whitespace-only line: skipped
     "\r\n"
     "0\r\n"
     "X-Trailer: yes\r\n"
@@ -52,7 +60,8 @@ const std::string kWatch =
 }  // namespace
 
 TEST_CASE("watch stream: chunks, extensions, trailers, CRLF and blank lines") {
-    const std::string expected = "H200;L[{\"type\":\"ADDED\",\"n\":\"\xc3\xa9\"}];L[{\"type\":\"MODIFIED\"}];L[{\"type\":\"BOOKMARK\"}];D[];";
+    const std::string expected =
+        "H200;L[{\"type\":\"ADDED\",\"n\":\"\xc3\xa9\"}];L[{\"type\":\"MODIFIED\"}];L[{\"type\":\"BOOKMARK\"}];D[];";
     CHECK(feed_parts({kWatch}, true) == expected);
 }
 
@@ -88,7 +97,8 @@ TEST_CASE("several events in one chunk, one event over many chunks") {
 
 TEST_CASE("a non-2xx watch reply is collected whole") {
     const std::string r =
-        "HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: 24\r\n\r\n{\"kind\":\"Status\",\n\"c\":1}";
+        "HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: "
+        "24\r\n\r\n{\"kind\":\"Status\",\n\"c\":1}";
     CHECK(feed_parts({r}, true) == "H410;D[{\"kind\":\"Status\",\n\"c\":1}];");
 }
 
@@ -110,16 +120,17 @@ TEST_CASE("Content-Length list body split at every position; keep-alive and left
 }
 
 TEST_CASE("chunked list body, Connection: close, read-until-close") {
-    CHECK(feed_parts({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"}, false) ==
-          "H200;D[abcd];");
+    CHECK(
+        feed_parts({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"},
+                   false) == "H200;D[abcd];");
     ResponseParser p;
     p.begin(false);
     std::vector<HttpEvent> evs;
     p.feed("HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n", evs);
     CHECK(p.done());
     CHECK_FALSE(p.keep_alive());
-    CHECK(feed_parts({"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/html\r\n\r\n<html>x</html>"}, false, true) ==
-          "H503;D[<html>x</html>];");
+    CHECK(feed_parts({"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/html\r\n\r\n<html>x</html>"}, false,
+                     true) == "H503;D[<html>x</html>];");
     CHECK(feed_parts({"HTTP/1.1 204 No Content\r\n\r\n"}, false) == "H204;D[];");
 }
 
@@ -154,15 +165,16 @@ TEST_CASE("a watch line over the cap is an error; a big line under it is fine") 
     CHECK(feed_parts({stream, "0\r\n\r\n"}, true, false, limits) == "H200;L[" + big + "];D[];");
     std::string huge(1500, 'y');
     std::snprintf(size, sizeof size, "%zx\r\n", huge.size());
-    CHECK(feed_parts({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", size + huge + "\r\n"}, true, false, limits) ==
-          "H200;E;");
+    CHECK(feed_parts({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", size + huge + "\r\n"}, true, false,
+                     limits) == "H200;E;");
 }
 
 TEST_CASE("request building and query escaping") {
     CHECK(query_escape("metadata.name=config") == "metadata.name%3Dconfig");
     CHECK(query_escape("a b/c~") == "a%20b%2Fc~");
     const std::string r = build_get("[::1]:6443", "/api/v1/nodes?watch=1", "tok", "ua");
-    CHECK(r == "GET /api/v1/nodes?watch=1 HTTP/1.1\r\nHost: [::1]:6443\r\nAuthorization: Bearer tok\r\n"
-               "Accept: application/json\r\nUser-Agent: ua\r\n\r\n");
+    CHECK(r ==
+          "GET /api/v1/nodes?watch=1 HTTP/1.1\r\nHost: [::1]:6443\r\nAuthorization: Bearer tok\r\n"
+          "Accept: application/json\r\nUser-Agent: ua\r\n\r\n");
     CHECK(build_get("h", "/", "", "ua").find("Authorization") == std::string::npos);
 }

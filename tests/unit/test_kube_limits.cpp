@@ -207,7 +207,8 @@ TEST_CASE("limits: a 2xx body over the cap, declared or streamed") {
     {  // chunked
         ResponseParser p(limits);
         p.begin(false);
-        const Fed f = feed(p, {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "3e9\r\n", std::string(1001, 'x')});
+        const Fed f =
+            feed(p, {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "3e9\r\n", std::string(1001, 'x')});
         CHECK(f.failed);
         CHECK(f.error == "response body (HTTP 200) exceeds the 1000 bytes limit");
     }

@@ -33,7 +33,8 @@ TEST_CASE("redact: registered tokens, Bearer credentials and JWTs") {
 
 TEST_CASE("redact: client key lines") {
     clear_secrets();
-    register_key_pem("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nshort\n-----END PRIVATE KEY-----\n");
+    register_key_pem(
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nshort\n-----END PRIVATE KEY-----\n");
     CHECK(redact("echo MIIEvQIBADANBgkqhkiG9w0BAQEFAASC here") == "echo [REDACTED] here");
     CHECK(redact("-----BEGIN PRIVATE KEY----- short") == "-----BEGIN PRIVATE KEY----- short");
     clear_secrets();
@@ -80,7 +81,8 @@ TEST_CASE("decode_meta: a bad field names the object and the problem") {
     CHECK_FALSE(ok);
     CHECK(error == "metadata is not an object");
 
-    m = meta_of(R"({"metadata":{"name":"p","namespace":"ns","resourceVersion":"5","labels":{"a":"b","c":null}}})", ok, error);
+    m = meta_of(R"({"metadata":{"name":"p","namespace":"ns","resourceVersion":"5","labels":{"a":"b","c":null}}})", ok,
+                error);
     CHECK(ok);
     CHECK(m.resource_version == "5");
     CHECK(m.labels.size() == 2);

@@ -37,7 +37,8 @@ TEST_CASE("resolve: IP literals need no lookup; families are interleaved") {
     CHECK(texts(interleave_families(mixed)) ==
           std::vector<std::string>{"192.0.2.1:1", "[2001:db8::1]:1", "192.0.2.2:1", "[2001:db8::2]:1", "192.0.2.3:1"});
     std::vector<Address> v6first{mixed[3], mixed[0], mixed[1]};
-    CHECK(texts(interleave_families(v6first)) == std::vector<std::string>{"[2001:db8::1]:1", "192.0.2.1:1", "192.0.2.2:1"});
+    CHECK(texts(interleave_families(v6first)) ==
+          std::vector<std::string>{"[2001:db8::1]:1", "192.0.2.1:1", "192.0.2.2:1"});
     CHECK(interleave_families({}).empty());
 }
 

@@ -42,7 +42,8 @@ peers:
 }
 
 TEST_CASE("JSON input works since it is YAML") {
-    auto r = parse(R"({"peers":[{"peer-address":"fd00::1"}],"address-pools":[{"protocol":"bgp","addresses":["fd00:1::/64"]}]})");
+    auto r = parse(
+        R"({"peers":[{"peer-address":"fd00::1"}],"address-pools":[{"protocol":"bgp","addresses":["fd00:1::/64"]}]})");
     REQUIRE(r.model.peers.size() == 1);
     CHECK(r.model.peers[0].address.family == Family::V6);
     CHECK(r.model.addresses.size() == 1);
@@ -118,17 +119,18 @@ TEST_CASE("YAML errors carry line and column") {
 }
 
 TEST_CASE("YAML tree: anchors and aliases, keys, nulls, positions, limits") {
-    auto doc = parse_yaml("base: &b\n  protocol: bgp\n  addresses: [10.0.0.0/24]\n"
-                          "copy: *b\n"
-                          "k: &key name\n*key : 1\n"
-                          "nothing:\nquoted: 'null'\n");
+    auto doc = parse_yaml(
+        "base: &b\n  protocol: bgp\n  addresses: [10.0.0.0/24]\n"
+        "copy: *b\n"
+        "k: &key name\n*key : 1\n"
+        "nothing:\nquoted: 'null'\n");
     REQUIRE(doc);
     const Node& root = *doc.value;
     REQUIRE(root.get("copy"));
     CHECK(root.get("copy")->get("protocol")->scalar == "bgp");
     CHECK(root.get("copy")->get("addresses")->items.begin()->scalar == "10.0.0.0/24");
     CHECK(root.get("copy")->line() == 4);  // the alias's own position
-    REQUIRE(root.get("name"));  // an alias to a scalar works as a key
+    REQUIRE(root.get("name"));             // an alias to a scalar works as a key
     CHECK(root.get("name")->scalar == "1");
     CHECK(root.get("nothing")->is_null());
     CHECK(root.get("quoted")->is_scalar());

@@ -47,8 +47,8 @@ TEST_CASE("utf8_sequence accepts exactly RFC 3629 UTF-8") {
     CHECK(utf8_sequence("\xed\xa0\x80", 0) == 0);      // surrogate
     CHECK(utf8_sequence("\xf4\x90\x80\x80", 0) == 0);  // above U+10FFFF
     CHECK(utf8_sequence("\xf5\x80\x80\x80", 0) == 0);
-    CHECK(utf8_sequence("\xe2\x82", 0) == 0);          // cut at the end
-    CHECK(utf8_sequence("\xe9t\xe9", 0) == 0);         // Latin-1 é
+    CHECK(utf8_sequence("\xe2\x82", 0) == 0);   // cut at the end
+    CHECK(utf8_sequence("\xe9t\xe9", 0) == 0);  // Latin-1 é
 }
 
 TEST_CASE("json_escape keeps valid UTF-8 and escapes invalid bytes") {
@@ -116,8 +116,10 @@ TEST_CASE("sink on a pipe nobody reads never blocks, drops whole lines and repor
     for (std::size_t pos = 0; pos < got.size();) {
         const auto nl = got.find('\n', pos);
         REQUIRE(nl != std::string::npos);
-        if (got.compare(pos, nl + 1 - pos, line) == 0) ++full;
-        else ++other;
+        if (got.compare(pos, nl + 1 - pos, line) == 0)
+            ++full;
+        else
+            ++other;
         pos = nl + 1;
     }
     CHECK(full == accepted);
@@ -139,7 +141,7 @@ TEST_CASE("sink: a report sits where the gap is when the reader takes a little")
     sink.write_line(a);
     const auto dropped = sink.dropped();
     std::string got = read_all(p[0]);  // frees the pipe
-    CHECK(sink.write_line(b));          // flushes the queue, then the report, then b
+    CHECK(sink.write_line(b));         // flushes the queue, then the report, then b
     got += read_all(p[0]);
     const auto r = got.find("log lines dropped");
     REQUIRE(r != std::string::npos);

@@ -211,8 +211,8 @@ TEST_CASE("codec: route fields") {
     Route r = gw_route("198.51.100.0/24", 1000, {});
     r.tos = 0x10;
     r.priority = 42;
-    r.type = 6;    // RTN_PROHIBIT
-    r.scope = 253; // RT_SCOPE_LINK
+    r.type = 6;     // RTN_PROHIBIT
+    r.scope = 253;  // RT_SCOPE_LINK
     r.oif = 2;
     CHECK(round_trip(r) == r);
     // A nexthop object: the id alone (the kernel refuses it with a device
@@ -358,7 +358,8 @@ TEST_CASE("codec: an attribute the codec does not model makes a rule foreign, de
     CHECK(twin.raw.bytes->size() > len);
 
     Buf del;
-    const std::size_t dlen = nl::encode_kernel_msg(del.data, sizeof del.data, RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK, 99, twin.raw);
+    const std::size_t dlen =
+        nl::encode_kernel_msg(del.data, sizeof del.data, RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK, 99, twin.raw);
     REQUIRE(dlen == twin.raw.bytes->size());
     CHECK(del.nlh()->nlmsg_type == RTM_DELRULE);
     CHECK(del.nlh()->nlmsg_flags == (NLM_F_REQUEST | NLM_F_ACK));
@@ -419,7 +420,8 @@ TEST_CASE("codec: route attributes the kernel always reports are known; others m
         std::memset(rtnh, 0, sizeof *rtnh);
         mnl_attr_put(nlh, RTA_GATEWAY, 4, m4.nexthops[static_cast<std::size_t>(k)].gateway.bytes.data());
         if (k == 1) mnl_attr_put_u32(nlh, RTA_FLOW, 5);
-        rtnh->rtnh_len = static_cast<unsigned short>(static_cast<char*>(mnl_nlmsg_get_payload_tail(nlh)) - reinterpret_cast<char*>(rtnh));
+        rtnh->rtnh_len = static_cast<unsigned short>(static_cast<char*>(mnl_nlmsg_get_payload_tail(nlh)) -
+                                                     reinterpret_cast<char*>(rtnh));
     }
     mnl_attr_nest_end(nlh, mp);
     REQUIRE(nl::decode_route(nlh, out));

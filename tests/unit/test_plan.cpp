@@ -23,11 +23,13 @@ std::vector<std::string> op_strs(const std::vector<Op>& ops) {
 
 TEST_CASE("desired state: one route per family with peers, one rule per aggregated CIDR") {
     Settings s;
-    auto d = desired_state(model({"10.0.0.3", "10.0.0.1", "fd00::1", "10.0.0.1"},
-                                 {"192.168.57.0/24", "192.168.57.7", "192.168.58.10-192.168.58.11", "fd00:1::/64", "bogus"}),
-                           s);
+    auto d =
+        desired_state(model({"10.0.0.3", "10.0.0.1", "fd00::1", "10.0.0.1"},
+                            {"192.168.57.0/24", "192.168.57.7", "192.168.58.10-192.168.58.11", "fd00:1::/64", "bogus"}),
+                      s);
     REQUIRE(d.routes.size() == 2);
-    CHECK(d.routes[0].str() == "default table 20 proto 245 nexthop via 10.0.0.1 weight 100 nexthop via 10.0.0.3 weight 100");
+    CHECK(d.routes[0].str() ==
+          "default table 20 proto 245 nexthop via 10.0.0.1 weight 100 nexthop via 10.0.0.3 weight 100");
     CHECK(d.routes[1].str() == "-6 default table 20 metric 1024 proto 245 via fd00::1");
     REQUIRE(d.rules.size() == 3);
     CHECK(d.rules[0].str() == "priority 20 from 192.168.57.0/24 lookup 20 proto 245");
@@ -62,7 +64,8 @@ TEST_CASE("desired state: settings flow into routes and rules") {
     m.peers.push_back(Peer{*IpAddr::parse("fe80::1"), 0, "ll", {}});
     auto d = desired_state(m, s);
     REQUIRE(d.routes.size() == 1);
-    CHECK(d.routes[0].str() == "10.0.0.0/8 table 1000 proto 245 nexthop via 10.0.0.1 weight 7 nexthop via 10.0.0.2 weight 200");
+    CHECK(d.routes[0].str() ==
+          "10.0.0.0/8 table 1000 proto 245 nexthop via 10.0.0.1 weight 7 nexthop via 10.0.0.2 weight 200");
     REQUIRE(d.rules.size() == 1);
     CHECK(d.rules[0].str() == "priority 99 from 192.168.57.0/24 fwmark 0x14/0xff lookup 1000 proto 245");
     CHECK(d.diagnostics.size() == 1);  // link-local peer
@@ -102,7 +105,8 @@ TEST_CASE("plan removes imposters, duplicates and stale entries, after adding") 
     prohibit.action = RuleAction::Prohibit;
     Rule foreign_proto = d.rules[0];
     foreign_proto.protocol = 0;
-    for (const Rule& r : {with_to, d.rules[0], other_prio, with_tos, with_iif, inverted, prohibit, foreign_proto}) o.rules.push_back(r);
+    for (const Rule& r : {with_to, d.rules[0], other_prio, with_tos, with_iif, inverted, prohibit, foreign_proto})
+        o.rules.push_back(r);
     Route extra = d.routes[0];
     extra.dst = *parse_prefix("10.0.0.0/8").value;
     extra.protocol = 3;
@@ -115,19 +119,19 @@ TEST_CASE("plan removes imposters, duplicates and stale entries, after adding") 
     // matches our rule first: the spare copy goes, then the last copy is
     // moved behind it before the delete that removes the inverted rule.
     CHECK(op_strs(ops) == std::vector<std::string>{
-        "add rule priority 20 from 192.168.60.0/24 lookup 20 proto 245 (missing)",
-        "delete rule priority 20 from 192.168.57.0/24 to 8.8.8.8/32 lookup 20 proto 0 (imposter)",
-        "delete rule priority 21 from 192.168.57.0/24 lookup 20 proto 245 (stale)",
-        "delete rule priority 20 from 192.168.57.0/24 tos 0x10 lookup 20 proto 245 (stale)",
-        "delete rule priority 20 from 192.168.57.0/24 iif eth0 lookup 20 proto 245 (stale)",
-        "delete rule priority 20 not from 192.168.57.0/24 lookup 20 proto 245 (duplicate)",
-        "append rule priority 20 from 192.168.57.0/24 lookup 20 proto 245 (moved)",
-        "delete rule priority 20 not from 192.168.57.0/24 lookup 20 proto 245 (moved)",
-        "delete rule priority 20 not from 192.168.57.0/24 lookup 20 proto 245 (stale)",
-        "delete rule priority 20 from 192.168.57.0/24 prohibit 20 proto 245 (stale)",
-        "delete rule priority 20 from 192.168.57.0/24 lookup 20 proto 0 (imposter)",
-        "delete route 10.0.0.0/8 table 20 proto 3 via 10.0.0.1 (imposter)",
-    });
+                              "add rule priority 20 from 192.168.60.0/24 lookup 20 proto 245 (missing)",
+                              "delete rule priority 20 from 192.168.57.0/24 to 8.8.8.8/32 lookup 20 proto 0 (imposter)",
+                              "delete rule priority 21 from 192.168.57.0/24 lookup 20 proto 245 (stale)",
+                              "delete rule priority 20 from 192.168.57.0/24 tos 0x10 lookup 20 proto 245 (stale)",
+                              "delete rule priority 20 from 192.168.57.0/24 iif eth0 lookup 20 proto 245 (stale)",
+                              "delete rule priority 20 not from 192.168.57.0/24 lookup 20 proto 245 (duplicate)",
+                              "append rule priority 20 from 192.168.57.0/24 lookup 20 proto 245 (moved)",
+                              "delete rule priority 20 not from 192.168.57.0/24 lookup 20 proto 245 (moved)",
+                              "delete rule priority 20 not from 192.168.57.0/24 lookup 20 proto 245 (stale)",
+                              "delete rule priority 20 from 192.168.57.0/24 prohibit 20 proto 245 (stale)",
+                              "delete rule priority 20 from 192.168.57.0/24 lookup 20 proto 0 (imposter)",
+                              "delete route 10.0.0.0/8 table 20 proto 3 via 10.0.0.1 (imposter)",
+                          });
 }
 
 TEST_CASE("plan replaces a route whose nexthops or weights differ, without deleting it") {
@@ -172,7 +176,8 @@ TEST_CASE("thousands of pools plan in one pass") {
     Settings s;
     Model m = model({"10.0.0.1"}, {});
     std::vector<std::string> texts;
-    for (int i = 0; i < 2000; ++i) texts.push_back("10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".0/25");
+    for (int i = 0; i < 2000; ++i)
+        texts.push_back("10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".0/25");
     for (auto& t : texts) m.addresses.push_back(AddressEntry{t, "gen"});
     auto d = desired_state(m, s);
     CHECK(d.rules.size() == 2000);

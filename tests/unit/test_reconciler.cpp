@@ -31,8 +31,8 @@ public:
     std::vector<Rule> rules[2];  // per family, kernel order
     std::vector<Route> routes;
     std::deque<nl::Event> events;
-    std::map<OpKind, int> fail;       // op kind -> errno to answer
-    std::vector<Rule> must_keep;      // checked after every op
+    std::map<OpKind, int> fail;   // op kind -> errno to answer
+    std::vector<Rule> must_keep;  // checked after every op
     bool lost_one = false;
     bool overrun_next = false;
     int dumps = 0, applied = 0;
@@ -80,10 +80,18 @@ public:
             }
             switch (op.kind) {
             case OpKind::AddRule:
-            case OpKind::AppendRule: add_rule(op.rule(), op.kind == OpKind::AddRule, kSelf); break;
-            case OpKind::DelRule: del_rule(op.rule(), kSelf); break;
-            case OpKind::ReplaceRoute: replace_route(op.route(), kSelf); break;
-            case OpKind::DelRoute: del_route(op.route(), kSelf); break;
+            case OpKind::AppendRule:
+                add_rule(op.rule(), op.kind == OpKind::AddRule, kSelf);
+                break;
+            case OpKind::DelRule:
+                del_rule(op.rule(), kSelf);
+                break;
+            case OpKind::ReplaceRoute:
+                replace_route(op.route(), kSelf);
+                break;
+            case OpKind::DelRoute:
+                del_route(op.route(), kSelf);
+                break;
             }
             check();
             out.push_back(r);
@@ -110,13 +118,17 @@ public:
         events.push_back(nl::Event{nl::Event::Type::DelRule, gone, {}, port});
     }
     void replace_route(const Route& r, std::uint32_t port) {
-        auto it = std::find_if(routes.begin(), routes.end(), [&](const Route& o) { return route_key(o) == route_key(r); });
-        if (it != routes.end()) *it = r;
-        else routes.push_back(r);
+        auto it =
+            std::find_if(routes.begin(), routes.end(), [&](const Route& o) { return route_key(o) == route_key(r); });
+        if (it != routes.end())
+            *it = r;
+        else
+            routes.push_back(r);
         events.push_back(nl::Event{nl::Event::Type::NewRoute, r, {}, port});
     }
     void del_route(const Route& r, std::uint32_t port) {
-        auto it = std::find_if(routes.begin(), routes.end(), [&](const Route& o) { return route_key(o) == route_key(r); });
+        auto it =
+            std::find_if(routes.begin(), routes.end(), [&](const Route& o) { return route_key(o) == route_key(r); });
         if (it == routes.end()) return;
         Route gone = *it;
         routes.erase(it);
@@ -154,7 +166,9 @@ bool kernel_holds(const SimKernel& k, const Desired& d) {
     if (have != d.rules) return false;
     if (k.routes.size() != d.routes.size()) return false;
     for (const Route& r : d.routes)
-        if (std::find_if(k.routes.begin(), k.routes.end(), [&](const Route& o) { return route_key(o) == route_key(r) && o.nexthops == r.nexthops; }) == k.routes.end())
+        if (std::find_if(k.routes.begin(), k.routes.end(), [&](const Route& o) {
+                return route_key(o) == route_key(r) && o.nexthops == r.nexthops;
+            }) == k.routes.end())
             return false;
     return true;
 }
@@ -179,7 +193,8 @@ TEST_CASE("rule mirror: kernel order by priority, first equal rule erased") {
     CHECK(m.insert(foreign_rule("10.3.0.0/16", 30)));
     std::vector<std::string> order;
     for (const Rule& r : m) order.push_back(r.src->str() + "@" + std::to_string(r.priority));
-    CHECK(order == std::vector<std::string>{"10.1.0.0/16@10", "10.2.0.0/16@20", "10.2.0.0/16@20", "10.0.0.0/8@30", "10.3.0.0/16@30"});
+    CHECK(order == std::vector<std::string>{"10.1.0.0/16@10", "10.2.0.0/16@20", "10.2.0.0/16@20", "10.0.0.0/8@30",
+                                            "10.3.0.0/16@30"});
     m.erase(foreign_rule("10.2.0.0/16", 20));
     CHECK(m.size() == 4);
     m.erase(foreign_rule("192.0.2.0/24", 20));  // absent: nothing
@@ -193,8 +208,8 @@ TEST_CASE("fight limiter: distinct imposters never fight, a re-corrected object 
     CHECK(!f.note(a, t0));
     CHECK(!f.note(b, t0));
     CHECK(!f.note(a, t0 + std::chrono::seconds(1)));
-    CHECK(f.note(a, t0 + std::chrono::seconds(2)));            // third time within the window
-    CHECK(!f.note(b, t0 + std::chrono::seconds(30)));          // the window passed: counting starts again
+    CHECK(f.note(a, t0 + std::chrono::seconds(2)));    // third time within the window
+    CHECK(!f.note(b, t0 + std::chrono::seconds(30)));  // the window passed: counting starts again
     std::vector<Op> moved{Op{OpKind::DelRule, foreign_rule("10.0.0.0/8"), Reason::Moved}};
     for (int i = 0; i < 5; ++i) CHECK(!f.note(moved, t0 + std::chrono::seconds(40)));  // consequences never count
 }

@@ -49,18 +49,21 @@ struct Kernel {
         for (const Op& op : ops) {
             const Rule& q = op.rule();
             if (op.kind == OpKind::DelRule) {
-                auto it = std::find_if(list.begin(), list.end(), [&](const Rule& r) { return delete_would_match(q, r); });
+                auto it =
+                    std::find_if(list.begin(), list.end(), [&](const Rule& r) { return delete_would_match(q, r); });
                 REQUIRE(it != list.end());
                 list.erase(it);
             } else {
                 if (op.kind == OpKind::AddRule)
-                    REQUIRE(std::none_of(list.begin(), list.end(), [&](const Rule& r) { return add_would_collide(q, r); }));
+                    REQUIRE(
+                        std::none_of(list.begin(), list.end(), [&](const Rule& r) { return add_would_collide(q, r); }));
                 auto pos = list.end();
                 while (pos != list.begin() && std::prev(pos)->priority > q.priority) --pos;
                 list.insert(pos, q);
             }
             for (const Rule& w : wanted)
-                if (std::find(list.begin(), list.end(), w) != list.end() || op.kind == OpKind::DelRule) CHECK(copies(w) >= 1);
+                if (std::find(list.begin(), list.end(), w) != list.end() || op.kind == OpKind::DelRule)
+                    CHECK(copies(w) >= 1);
         }
     }
 };
@@ -95,7 +98,8 @@ void converged(const Kernel& k) {
 }
 
 std::size_t count(const RulePlan& p, OpKind kind) {
-    return static_cast<std::size_t>(std::count_if(p.ops.begin(), p.ops.end(), [&](const Op& o) { return o.kind == kind; }));
+    return static_cast<std::size_t>(
+        std::count_if(p.ops.begin(), p.ops.end(), [&](const Op& o) { return o.kind == kind; }));
 }
 
 }  // namespace
@@ -105,7 +109,7 @@ TEST_CASE("rule_find model: unset selectors are wildcards, flags are not compare
     const Rule all = foreign(ours(nullptr));  // from all, proto 0 below
     Rule all0 = all;
     all0.protocol = 0;
-    CHECK(delete_would_match(all0, w));   // the imposter's delete takes ours
+    CHECK(delete_would_match(all0, w));        // the imposter's delete takes ours
     CHECK_FALSE(delete_would_match(w, all0));  // ours has a source the imposter lacks
     Rule inverted = w;
     inverted.flags = 2;  // FIB_RULE_INVERT
@@ -245,7 +249,6 @@ TEST_CASE("a priority-0 imposter (sent without FRA_PRIORITY) is reached by movin
     CHECK(p.stuck.empty());
     CHECK(p.moved == 1);  // a moves behind p0 (same priority 0)
     converged(k);
-
 }
 
 TEST_CASE("5,000 rules and a wildcard imposter: one plan, linear size") {
@@ -264,8 +267,9 @@ TEST_CASE("5,000 rules and a wildcard imposter: one plan, linear size") {
     std::vector<RuleEntry> entries;
     for (const Rule& r : before) {
         auto it = std::lower_bound(k.wanted.begin(), k.wanted.end(), r);
-        entries.push_back(it != k.wanted.end() && *it == r ? RuleEntry{&r, static_cast<std::int32_t>(it - k.wanted.begin()), Reason::Imposter}
-                                                           : RuleEntry{&r, -1, Reason::Imposter});
+        entries.push_back(it != k.wanted.end() && *it == r
+                              ? RuleEntry{&r, static_cast<std::int32_t>(it - k.wanted.begin()), Reason::Imposter}
+                              : RuleEntry{&r, -1, Reason::Imposter});
     }
     RulePlan p = plan_rule_changes(entries, {});
     CHECK(p.moved == 5000);

@@ -195,8 +195,9 @@ TEST_CASE("static file text: empty, comments only, no lists are not a configurat
 }
 
 TEST_CASE("legacy: invalid and repeated addresses never reach the model") {
-    auto doc = parse_yaml("peers: []\naddress-pools:\n- protocol: bgp\n  addresses: [10.0.0.0/24, bogus, 10.0.0.0/24]\n"
-                          "- protocol: bgp\n  addresses: [10.0.0.0/24, 10.1.0.0/24]\n");
+    auto doc = parse_yaml(
+        "peers: []\naddress-pools:\n- protocol: bgp\n  addresses: [10.0.0.0/24, bogus, 10.0.0.0/24]\n"
+        "- protocol: bgp\n  addresses: [10.0.0.0/24, 10.1.0.0/24]\n");
     REQUIRE(doc);
     auto r = parse_legacy(*doc.value);
     REQUIRE(r.model.addresses.size() == 2);

@@ -80,13 +80,18 @@ class Injector {
 public:
     Injector() {
         nl_ = mnl_socket_open(NETLINK_ROUTE);
-        if (!nl_ || mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) usage_error("netlink socket: " + std::string(std::strerror(errno)));
+        if (!nl_ || mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0)
+            usage_error("netlink socket: " + std::string(std::strerror(errno)));
         buf_.resize(MNL_SOCKET_BUFFER_SIZE);
     }
     ~Injector() { mnl_socket_close(nl_); }
     // Returns 0 or the kernel's errno; the ack has been received on return.
-    int add(const Rule& r) { return send(nra::nl::encode_rule(buf_.data(), buf_.size(), RTM_NEWRULE, flags(), ++seq_, r)); }
-    int add(const Route& r) { return send(nra::nl::encode_route(buf_.data(), buf_.size(), RTM_NEWROUTE, flags(), ++seq_, r)); }
+    int add(const Rule& r) {
+        return send(nra::nl::encode_rule(buf_.data(), buf_.size(), RTM_NEWRULE, flags(), ++seq_, r));
+    }
+    int add(const Route& r) {
+        return send(nra::nl::encode_route(buf_.data(), buf_.size(), RTM_NEWROUTE, flags(), ++seq_, r));
+    }
 
 private:
     static std::uint16_t flags() { return NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL; }
@@ -110,7 +115,8 @@ private:
 // Waits on the event subscription until pred(event) has been true `want`
 // times or the deadline passes; returns the microseconds since t0 at each hit.
 template <class Pred>
-std::vector<long long> wait_events(nra::nl::Rtnl& rt, Clock::time_point t0, Clock::time_point deadline, int want, Pred pred) {
+std::vector<long long> wait_events(nra::nl::Rtnl& rt, Clock::time_point t0, Clock::time_point deadline, int want,
+                                   Pred pred) {
     std::vector<long long> hits;
     while (static_cast<int>(hits.size()) < want) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -155,8 +161,9 @@ int imposters(const Args& a) {
     long missed = 0;
     auto host = [&](int block, long i) {
         const unsigned hi = static_cast<unsigned>(i) >> 8, lo = static_cast<unsigned>(i) & 255;
-        return prefix(v6 ? "fd99:" + std::to_string(block) + "::" + std::to_string(hi) + ":" + std::to_string(lo) + "/128"
-                         : "172." + std::to_string(block) + "." + std::to_string(hi) + "." + std::to_string(lo) + "/32");
+        return prefix(
+            v6 ? "fd99:" + std::to_string(block) + "::" + std::to_string(hi) + ":" + std::to_string(lo) + "/128"
+               : "172." + std::to_string(block) + "." + std::to_string(hi) + "." + std::to_string(lo) + "/32");
     };
     for (long i = 0; i < nrules; ++i) {
         // Four shapes of imposter, each with a source of its own to match its deletion by.
@@ -166,10 +173,17 @@ int imposters(const Args& a) {
         r.priority = prio;
         r.src = host(16 + static_cast<int>(i % 4), i);
         switch (i % 4) {
-            case 1: r.dst = prefix(v6 ? "2001:db8::/32" : "203.0.113.0/24"); break;
-            case 2: r.fwmark = 0x10, r.fwmask = 0xffffffff; break;
-            case 3: r.priority = prio + 5, r.iifname = "lo"; break;
-            default: break;
+        case 1:
+            r.dst = prefix(v6 ? "2001:db8::/32" : "203.0.113.0/24");
+            break;
+        case 2:
+            r.fwmark = 0x10, r.fwmask = 0xffffffff;
+            break;
+        case 3:
+            r.priority = prio + 5, r.iifname = "lo";
+            break;
+        default:
+            break;
         }
         const Prefix src = *r.src;
         if (int err = inj.add(r)) usage_error("injecting " + r.str() + ": " + std::strerror(err));
@@ -178,8 +192,10 @@ int imposters(const Args& a) {
             const auto* d = std::get_if<Rule>(&e.object);
             return e.type == Event::Type::DelRule && d && d->table == table && d->src && *d->src == src;
         });
-        if (hits.empty()) ++missed;
-        else rule_us.push_back(hits[0]);
+        if (hits.empty())
+            ++missed;
+        else
+            rule_us.push_back(hits[0]);
     }
     for (long i = 0; i < nroutes; ++i) {
         Route r;
@@ -196,8 +212,10 @@ int imposters(const Args& a) {
             const auto* d = std::get_if<Route>(&e.object);
             return e.type == Event::Type::DelRoute && d && d->table == table && d->dst == dst;
         });
-        if (hits.empty()) ++missed;
-        else route_us.push_back(hits[0]);
+        if (hits.empty())
+            ++missed;
+        else
+            route_us.push_back(hits[0]);
     }
     std::printf("{\"rules_us\":%s,\"routes_us\":%s,\"missed\":%ld}\n", json_list(rule_us).c_str(),
                 json_list(route_us).c_str(), missed);
@@ -223,7 +241,8 @@ int config_change(const Args& a) {
         return false;
     });
     if (hits.size() < 2) {
-        std::printf("{\"error\":\"timeout\",\"added\":%s,\"deleted\":%s}\n", added ? "true" : "false", deleted ? "true" : "false");
+        std::printf("{\"error\":\"timeout\",\"added\":%s,\"deleted\":%s}\n", added ? "true" : "false",
+                    deleted ? "true" : "false");
         return 1;
     }
     std::printf("{\"first_us\":%lld,\"last_us\":%lld}\n", hits[0], hits[1]);

@@ -59,7 +59,8 @@ constexpr const char* kUsage =
     "microseconds), add or del, the rule or route in `ip` syntax with its protocol\n"
     "(proto 245 = the agent's stamp, proto static, proto boot, ...) and who caused it:\n"
     "\n"
-    "  2026-11-26T15:29:01.385986Z add rule priority 20 from 192.168.57.0/24 lookup 20 proto 245  by metallb-nra[1234]\n"
+    "  2026-11-26T15:29:01.385986Z add rule priority 20 from 192.168.57.0/24 lookup 20 proto 245  by "
+    "metallb-nra[1234]\n"
     "\n"
     "Which events:\n"
     "  --table N      rules that point at table N and routes in table N (1..4294967295).\n"
@@ -129,29 +130,52 @@ std::string hex(std::uint64_t v) {
 // /etc/iproute2/rt_protos as iproute2 ships it (RTPROT_*); others print as numbers.
 const char* proto_name(std::uint8_t p) {
     switch (p) {
-    case 0: return "unspec";
-    case 1: return "redirect";
-    case 2: return "kernel";
-    case 3: return "boot";
-    case 4: return "static";
-    case 8: return "gated";
-    case 9: return "ra";
-    case 10: return "mrt";
-    case 11: return "zebra";
-    case 12: return "bird";
-    case 13: return "dnrouted";
-    case 14: return "xorp";
-    case 15: return "ntk";
-    case 16: return "dhcp";
-    case 17: return "mrouted";
-    case 18: return "keepalived";
-    case 42: return "babel";
-    case 99: return "openr";
-    case 186: return "bgp";
-    case 187: return "isis";
-    case 188: return "ospf";
-    case 189: return "rip";
-    case 192: return "eigrp";
+    case 0:
+        return "unspec";
+    case 1:
+        return "redirect";
+    case 2:
+        return "kernel";
+    case 3:
+        return "boot";
+    case 4:
+        return "static";
+    case 8:
+        return "gated";
+    case 9:
+        return "ra";
+    case 10:
+        return "mrt";
+    case 11:
+        return "zebra";
+    case 12:
+        return "bird";
+    case 13:
+        return "dnrouted";
+    case 14:
+        return "xorp";
+    case 15:
+        return "ntk";
+    case 16:
+        return "dhcp";
+    case 17:
+        return "mrouted";
+    case 18:
+        return "keepalived";
+    case 42:
+        return "babel";
+    case 99:
+        return "openr";
+    case 186:
+        return "bgp";
+    case 187:
+        return "isis";
+    case 188:
+        return "ospf";
+    case 189:
+        return "rip";
+    case 192:
+        return "eigrp";
     }
     return nullptr;
 }
@@ -170,13 +194,20 @@ const char* route_type_name(std::uint8_t t) {
 
 const char* rule_action_name(nra::RuleAction a) {
     switch (a) {
-    case nra::RuleAction::ToTable: return "lookup";
-    case nra::RuleAction::Goto: return "goto";
-    case nra::RuleAction::Nop: return "nop";
-    case nra::RuleAction::Blackhole: return "blackhole";
-    case nra::RuleAction::Unreachable: return "unreachable";
-    case nra::RuleAction::Prohibit: return "prohibit";
-    case nra::RuleAction::Unspec: break;
+    case nra::RuleAction::ToTable:
+        return "lookup";
+    case nra::RuleAction::Goto:
+        return "goto";
+    case nra::RuleAction::Nop:
+        return "nop";
+    case nra::RuleAction::Blackhole:
+        return "blackhole";
+    case nra::RuleAction::Unreachable:
+        return "unreachable";
+    case nra::RuleAction::Prohibit:
+        return "prohibit";
+    case nra::RuleAction::Unspec:
+        break;
     }
     return "unspec";
 }
@@ -215,7 +246,8 @@ std::string ip_text(const Route& r) {
 
 // The object's fields as JSON members (no braces), starting with "family".
 std::string fields_json(const Rule& r) {
-    std::string s = "\"family\":" + json_str(nra::family_name(r.family)) + ",\"priority\":" + std::to_string(r.priority);
+    std::string s =
+        "\"family\":" + json_str(nra::family_name(r.family)) + ",\"priority\":" + std::to_string(r.priority);
     if (r.flags & 0x2) s += ",\"not\":true";  // FIB_RULE_INVERT
     s += ",\"src\":" + json_str(r.src ? r.src->str() : "all");
     if (r.dst) s += ",\"dst\":" + json_str(r.dst->str());
@@ -225,13 +257,15 @@ std::string fields_json(const Rule& r) {
     if (!r.oifname.empty()) s += ",\"oif\":" + json_str(r.oifname);
     if (r.l3mdev) s += ",\"l3mdev\":true";
     if (r.uid_range)
-        s += ",\"uidrange\":{\"start\":" + std::to_string(r.uid_range->start) + ",\"end\":" +
-             std::to_string(r.uid_range->end) + "}";
+        s += ",\"uidrange\":{\"start\":" + std::to_string(r.uid_range->start) +
+             ",\"end\":" + std::to_string(r.uid_range->end) + "}";
     if (r.ip_proto) s += ",\"ipproto\":" + std::to_string(r.ip_proto);
     if (r.sport)
-        s += ",\"sport\":{\"start\":" + std::to_string(r.sport->start) + ",\"end\":" + std::to_string(r.sport->end) + "}";
+        s += ",\"sport\":{\"start\":" + std::to_string(r.sport->start) + ",\"end\":" + std::to_string(r.sport->end) +
+             "}";
     if (r.dport)
-        s += ",\"dport\":{\"start\":" + std::to_string(r.dport->start) + ",\"end\":" + std::to_string(r.dport->end) + "}";
+        s += ",\"dport\":{\"start\":" + std::to_string(r.dport->start) + ",\"end\":" + std::to_string(r.dport->end) +
+             "}";
     if (r.tun_id) s += ",\"tun_id\":" + std::to_string(r.tun_id);
     s += ",\"action\":" + json_str(rule_action_name(r.action));
     s += ",\"table\":" + std::to_string(r.table);
@@ -303,7 +337,7 @@ struct Sender {
     std::uint32_t port = 0;  // 0 = the kernel
     long pid = 0;            // 0 = unknown
     std::string comm;
-    bool guessed = false;    // pid == port id and that process exists; the socket was not found
+    bool guessed = false;  // pid == port id and that process exists; the socket was not found
 };
 
 std::string sender_text(const Sender& s) {
@@ -348,9 +382,12 @@ std::optional<std::uint64_t> route_socket_inode(std::string_view text, std::uint
     auto header = split_ws(text.substr(0, eol));
     std::size_t eth = 1, pid = 2, inode = header.empty() ? 9 : header.size() - 1;
     for (std::size_t i = 0; i < header.size(); ++i) {
-        if (header[i] == "Eth") eth = i;
-        else if (header[i] == "Pid") pid = i;
-        else if (header[i] == "Inode") inode = i;
+        if (header[i] == "Eth")
+            eth = i;
+        else if (header[i] == "Pid")
+            pid = i;
+        else if (header[i] == "Inode")
+            inode = i;
     }
     text.remove_prefix(eol + 1);
     while (!text.empty()) {
@@ -498,8 +535,8 @@ void print_event(const Options& o, const std::string& when, const Event& e, cons
     const bool add = e.type == Event::Type::NewRule || e.type == Event::Type::NewRoute;
     Described x = describe(e.object);
     if (o.json) {
-        emit("{\"time\":" + json_str(when) + ",\"event\":" + (add ? "\"add\"" : "\"del\"") + ",\"kind\":" +
-             json_str(x.kind) + "," + x.fields + tail_json(x) + ",\"sender\":" + sender_json(who) + "}");
+        emit("{\"time\":" + json_str(when) + ",\"event\":" + (add ? "\"add\"" : "\"del\"") +
+             ",\"kind\":" + json_str(x.kind) + "," + x.fields + tail_json(x) + ",\"sender\":" + sender_json(who) + "}");
     } else {
         emit(when + (add ? " add " : " del ") + x.kind + " " + x.text + "  by " + sender_text(who));
     }

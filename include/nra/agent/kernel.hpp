@@ -30,7 +30,9 @@ public:
 class RtnlKernel final : public Kernel {
 public:
     explicit RtnlKernel(nl::Rtnl& rtnl) : rtnl_(rtnl) {}
-    nl::DumpResult dump(std::uint32_t table, bool rules, bool routes) override { return rtnl_.dump(table, rules, routes); }
+    nl::DumpResult dump(std::uint32_t table, bool rules, bool routes) override {
+        return rtnl_.dump(table, rules, routes);
+    }
     nl::AddressDump dump_addresses() override { return rtnl_.dump_addresses(); }
     std::vector<nl::OpResult> apply(const std::vector<Op>& ops) override { return rtnl_.apply(ops); }
     nl::DrainResult drain_events(const std::function<void(const nl::Event&)>& fn) override {

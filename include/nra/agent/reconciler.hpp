@@ -42,7 +42,7 @@ public:
         bool fight = false;                // a corrective reconcile re-corrected the same object
         std::size_t stuck = 0;             // rules left in place (removing them would remove one of ours)
         ChangeCounts counts;
-        KernelMirror::Seen seen;           // other writers' changes drained while applying
+        KernelMirror::Seen seen;  // other writers' changes drained while applying
     };
 
     Reconciler(Kernel& kernel, KernelMirror& mirror) : kernel_(kernel), mirror_(mirror) {}

@@ -30,22 +30,22 @@ class EventLoop;
 
 struct ScriptResult {
     bool started = false;
-    std::string error;       // why it could not start (names the command)
-    int exit_code = -1;      // when exited normally
-    int signal = 0;          // when killed by a signal (not by us)
-    bool timed_out = false;  // we killed it at its timeout
-    std::string out, err;    // captured output: the first max_output bytes of each
+    std::string error;                             // why it could not start (names the command)
+    int exit_code = -1;                            // when exited normally
+    int signal = 0;                                // when killed by a signal (not by us)
+    bool timed_out = false;                        // we killed it at its timeout
+    std::string out, err;                          // captured output: the first max_output bytes of each
     std::size_t out_dropped = 0, err_dropped = 0;  // bytes read beyond max_output
     std::chrono::milliseconds elapsed{0};
     bool ok() const { return started && !timed_out && signal == 0 && exit_code == 0; }
 };
 
 struct ChildSpec {
-    std::vector<std::string> argv;        // argv[0] searched in PATH when it has no '/'
-    std::vector<std::string> extra_env;   // "NAME=value", added to the agent's environment
+    std::vector<std::string> argv;       // argv[0] searched in PATH when it has no '/'
+    std::vector<std::string> extra_env;  // "NAME=value", added to the agent's environment
     std::chrono::milliseconds timeout{30000};
-    std::size_t max_output = 64 * 1024;   // per stream
-    std::chrono::milliseconds drain{100}; // pipe reads after the child's exit
+    std::size_t max_output = 64 * 1024;    // per stream
+    std::chrono::milliseconds drain{100};  // pipe reads after the child's exit
 };
 
 class ChildProcess {

@@ -13,7 +13,10 @@ public:
     explicit Fd(int fd) : fd_(fd) {}
     Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
     Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) { reset(); fd_ = std::exchange(o.fd_, -1); }
+        if (this != &o) {
+            reset();
+            fd_ = std::exchange(o.fd_, -1);
+        }
         return *this;
     }
     Fd(const Fd&) = delete;

@@ -14,18 +14,19 @@
 namespace nra {
 
 // Labels on BGPPeer objects that steer the agent.
-inline constexpr const char* kLabelEnabled = "metallb-nra/enabled";  // "false" / "0" / "no" / "off" (any case) excludes the peer
+inline constexpr const char* kLabelEnabled =
+    "metallb-nra/enabled";  // "false" / "0" / "no" / "off" (any case) excludes the peer
 inline constexpr const char* kLabelAddress = "metallb-nra/address";  // replaces the nexthop address
 inline constexpr const char* kLabelWeight = "metallb-nra/weight";    // 1..256: nexthop weight
 
 struct CrdPeer {
     std::string ns, name;
     Labels labels;
-    std::string peer_address;    // spec.peerAddress ("" if absent)
-    std::string interface_name;  // spec.interface (unnumbered peers)
-    std::string vrf;             // spec.vrf (informational)
+    std::string peer_address;                   // spec.peerAddress ("" if absent)
+    std::string interface_name;                 // spec.interface (unnumbered peers)
+    std::string vrf;                            // spec.vrf (informational)
     std::vector<LabelSelector> node_selectors;  // spec.nodeSelectors, OR-ed; empty = all nodes
-    std::string invalid;         // set by the decoder: why a selector could not be read
+    std::string invalid;                        // set by the decoder: why a selector could not be read
 };
 
 struct CrdPool {
@@ -39,9 +40,9 @@ struct CrdPool {
 
 struct CrdAdvertisement {
     std::string ns, name;
-    std::vector<std::string> pools;              // spec.ipAddressPools
-    std::vector<LabelSelector> pool_selectors;   // spec.ipAddressPoolSelectors
-    std::vector<std::string> peers;              // spec.peers (BGPPeer names; empty = all)
+    std::vector<std::string> pools;             // spec.ipAddressPools
+    std::vector<LabelSelector> pool_selectors;  // spec.ipAddressPoolSelectors
+    std::vector<std::string> peers;             // spec.peers (BGPPeer names; empty = all)
     std::string invalid;
 };
 
@@ -68,7 +69,6 @@ struct CrdSelection {
     std::vector<Diagnostic> diagnostics;  // skipped objects/entries, naming namespace/name
     bool rejected = false;                // invalid selector somewhere: keep the last good config
 };
-
 
 // Selection rules (kube-api.md section 3, upstream-behaviour.md):
 // - a peer applies iff it is enabled, has a usable address (metallb-nra/address

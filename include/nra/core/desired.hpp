@@ -34,7 +34,7 @@ struct Desired {
     std::vector<Diagnostic> warnings;
     // Peers left out because they are this node's own or loopback addresses.
     std::set<IpAddr> local_peers;
-    std::size_t link_local_peers = 0;  // IPv6 link-local peers left out (they need an interface)
+    std::size_t link_local_peers = 0;      // IPv6 link-local peers left out (they need an interface)
     std::uint8_t protocol = kOurProtocol;  // what "ours" looks like, to tell stale from imposter
 };
 

@@ -45,8 +45,8 @@ struct IpAddr {
 };
 
 struct Prefix {
-    IpAddr addr;           // host bits zero when built by parse_prefix/masked; the kernel may hold
-                           // rules with host bits set ("from 10.1.0.1/24"), decoded as they are
+    IpAddr addr;  // host bits zero when built by parse_prefix/masked; the kernel may hold
+                  // rules with host bits set ("from 10.1.0.1/24"), decoded as they are
     std::uint8_t len = 0;
 
     auto operator<=>(const Prefix&) const = default;

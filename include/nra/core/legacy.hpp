@@ -12,8 +12,8 @@ namespace nra {
 struct LegacyParse {
     Model model;
     std::vector<Diagnostic> diagnostics;  // invalid entries, skipped
-    bool fatal = false;  // not a config at all, or peers/address-pools of the wrong shape
-                         // (the last diagnostic says why); the caller keeps its last good config
+    bool fatal = false;                   // not a config at all, or peers/address-pools of the wrong shape
+                                          // (the last diagnostic says why); the caller keeps its last good config
     // peers or address-pools is present as a list (`peers: []` included): the
     // document means to configure. Without one (an empty document, `peers:`
     // with nothing after it, unrelated keys) it holds no configuration, and

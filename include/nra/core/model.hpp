@@ -38,8 +38,8 @@ struct Diagnostic {
 
 struct Peer {
     IpAddr address;
-    std::uint16_t weight = 0;  // 0: use PEER_WEIGHT
-    std::string name;          // for logs: "peers[0]" or namespace/name
+    std::uint16_t weight = 0;                   // 0: use PEER_WEIGHT
+    std::string name;                           // for logs: "peers[0]" or namespace/name
     std::vector<LabelSelector> node_selectors;  // OR-ed; empty = all nodes
 };
 

@@ -41,14 +41,14 @@ bool add_would_collide(const Rule& request, const Rule& r);
 // One rule of the kernel's list (kernel order) that references the table.
 struct RuleEntry {
     const Rule* rule = nullptr;
-    std::int32_t keep = -1;      // >= 0: a copy of wanted rule #keep (copies are interchangeable)
+    std::int32_t keep = -1;         // >= 0: a copy of wanted rule #keep (copies are interchangeable)
     Reason why = Reason::Imposter;  // keep < 0: why it goes
 };
 
 // A wanted rule the kernel does not hold.
 struct MissingRule {
     const Rule* rule = nullptr;
-    std::int32_t keep = -1;      // its wanted-rule number, distinct from every entry's
+    std::int32_t keep = -1;  // its wanted-rule number, distinct from every entry's
 };
 
 struct RulePlan {
@@ -63,7 +63,7 @@ struct RulePlan {
     // Unwanted rules left in place: no order of requests removes them without
     // losing a wanted rule (only possible for a request without priority).
     std::vector<const Rule*> stuck;
-    std::size_t moved = 0;       // wanted rules moved behind a target
+    std::size_t moved = 0;  // wanted rules moved behind a target
 };
 
 RulePlan plan_rule_changes(const std::vector<RuleEntry>& kernel_order, const std::vector<MissingRule>& missing);

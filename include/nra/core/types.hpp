@@ -17,7 +17,13 @@ namespace nra {
 
 // FR_ACT_*
 enum class RuleAction : std::uint8_t {
-    Unspec = 0, ToTable = 1, Goto = 2, Nop = 3, Blackhole = 6, Unreachable = 7, Prohibit = 8,
+    Unspec = 0,
+    ToTable = 1,
+    Goto = 2,
+    Nop = 3,
+    Blackhole = 6,
+    Unreachable = 7,
+    Prohibit = 8,
 };
 
 // RTN_* and RTPROT_* values used by the core.
@@ -54,14 +60,14 @@ struct Rule {
     std::optional<Prefix> dst;   // "to"
     std::uint8_t tos = 0;
     RuleAction action = RuleAction::ToTable;
-    std::uint32_t flags = 0;     // FIB_RULE_INVERT etc. (only user-visible bits)
+    std::uint32_t flags = 0;  // FIB_RULE_INVERT etc. (only user-visible bits)
     std::uint32_t table = 0;
     std::uint32_t fwmark = 0;
     std::uint32_t fwmask = 0;
     std::string iifname;
     std::string oifname;
     std::uint32_t goto_target = 0;
-    std::uint32_t flow = 0;      // realms
+    std::uint32_t flow = 0;  // realms
     std::uint64_t tun_id = 0;
     std::optional<std::uint32_t> suppress_ifgroup;
     std::optional<std::uint32_t> suppress_prefixlen;
@@ -91,15 +97,15 @@ struct Route {
     Family family = Family::V4;
     std::uint32_t table = 0;
     Prefix dst;
-    Prefix src;                  // IPv6 source-specific routes; len 0 otherwise
+    Prefix src;  // IPv6 source-specific routes; len 0 otherwise
     std::uint8_t tos = 0;
     std::uint32_t priority = 0;  // metric
     std::uint8_t protocol = 0;
     std::uint8_t type = kRouteTypeUnicast;
     std::uint8_t scope = kScopeUniverse;
-    std::uint32_t oif = 0;       // single-path device, informational
-    std::uint32_t nh_id = 0;     // RTA_NH_ID (nexthop objects), never ours
-    std::vector<Nexthop> nexthops;  // sorted by gateway; empty for gatewayless routes
+    std::uint32_t oif = 0;                     // single-path device, informational
+    std::uint32_t nh_id = 0;                   // RTA_NH_ID (nexthop objects), never ours
+    std::vector<Nexthop> nexthops;             // sorted by gateway; empty for gatewayless routes
     std::vector<std::uint16_t> unknown_attrs;  // as in Rule
     KernelMsg raw;
 

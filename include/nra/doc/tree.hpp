@@ -27,14 +27,14 @@ namespace tree_detail {
 struct Arena;
 
 // The fields every view of a node shares (the node's storage).
-#define NRA_NODE_FIELDS                                                                               \
-    NodeKind kind_;                                                                                   \
-    std::uint8_t flags_; /* bit 0: quoted scalar; bit 1: root owning the arena held in next_ */       \
-    std::uint16_t unused_;                                                                            \
-    std::uint32_t line_, column_;                                                                     \
-    std::uint32_t size_;   /* scalar bytes, seq items or map entries */                               \
-    const void* data_;     /* scalar bytes, or the first child */                                     \
-    const void* next_      /* next sibling (or the arena, for an owning root) */
+#define NRA_NODE_FIELDS                                                                         \
+    NodeKind kind_;                                                                             \
+    std::uint8_t flags_; /* bit 0: quoted scalar; bit 1: root owning the arena held in next_ */ \
+    std::uint16_t unused_;                                                                      \
+    std::uint32_t line_, column_;                                                               \
+    std::uint32_t size_; /* scalar bytes, seq items or map entries */                           \
+    const void* data_;   /* scalar bytes, or the first child */                                 \
+    const void* next_    /* next sibling (or the arena, for an owning root) */
 
 struct Fields {
     NRA_NODE_FIELDS;
@@ -44,7 +44,8 @@ struct Fields {
 struct ScalarView {
     NRA_NODE_FIELDS;
     std::string_view view() const {
-        return kind_ == NodeKind::Scalar ? std::string_view(static_cast<const char*>(data_), size_) : std::string_view();
+        return kind_ == NodeKind::Scalar ? std::string_view(static_cast<const char*>(data_), size_)
+                                         : std::string_view();
     }
     std::string str() const { return std::string(view()); }
     operator std::string() const { return str(); }
@@ -146,7 +147,7 @@ struct Node {
     bool quoted() const { return f_.flags_ & kQuoted; }  // a scalar written 'x' or "x"
     std::size_t line() const { return f_.line_; }        // 1-based position in the source
     std::size_t column() const { return f_.column_; }
-    const Node* get(std::string_view key) const;   // map lookup, nullptr if absent
+    const Node* get(std::string_view key) const;  // map lookup, nullptr if absent
     // "line L column C", or "line L column C (path)" with a path
     std::string where(std::string_view path = {}) const;
 

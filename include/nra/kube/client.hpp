@@ -28,11 +28,11 @@ class EventLoop;
 namespace nra::kube {
 
 struct Response {
-    int status = 0;           // 0: no HTTP response (transport or protocol error)
-    std::string error;        // set when status == 0
+    int status = 0;               // 0: no HTTP response (transport or protocol error)
+    std::string error;            // set when status == 0
     bool protocol_error = false;  // the bytes received were not valid HTTP/framing (vs. a cut connection)
     ResponseHead head;
-    std::string body;         // whole-mode body (lists, GETs, non-2xx replies)
+    std::string body;  // whole-mode body (lists, GETs, non-2xx replies)
 };
 
 class ApiClient {
@@ -69,7 +69,7 @@ public:
 private:
     friend class Call;
     void start_lookup();
-    void connect_failed();  // no address of the cache answered
+    void connect_failed();                        // no address of the cache answered
     void park(std::shared_ptr<Connection> conn);  // idle keep-alive pool
     std::shared_ptr<Connection> take_idle();
     void unpark(Connection* conn);
@@ -78,8 +78,8 @@ private:
     ApiConfig cfg_;
     std::unique_ptr<TlsContext> tls_;
     std::unique_ptr<TokenSource> token_;
-    std::unique_ptr<Resolver> resolver_;     // only for host names
-    std::vector<Address> addrs_;             // last good addresses, in connect order
+    std::unique_ptr<Resolver> resolver_;  // only for host names
+    std::vector<Address> addrs_;          // last good addresses, in connect order
     std::chrono::steady_clock::time_point resolved_at_{};
     bool addrs_stale_ = false;
     bool lookup_pending_ = false;

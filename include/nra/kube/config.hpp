@@ -24,17 +24,17 @@ namespace nra::kube {
 inline constexpr std::string_view kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 struct ApiConfig {
-    std::string source;          // "in-cluster" or "kubeconfig /path (context X)": for logs
-    bool tls = true;             // false only for an explicit http:// server (no credentials sent)
-    std::string host;            // without brackets
+    std::string source;  // "in-cluster" or "kubeconfig /path (context X)": for logs
+    bool tls = true;     // false only for an explicit http:// server (no credentials sent)
+    std::string host;    // without brackets
     std::uint16_t port = 443;
     bool host_is_ip = false;
-    std::string path_prefix;     // from the server URL, no trailing '/'
-    std::string server_name;     // tls-server-name: SNI + verification name ("" = host)
+    std::string path_prefix;  // from the server URL, no trailing '/'
+    std::string server_name;  // tls-server-name: SNI + verification name ("" = host)
 
-    std::string ca_pem;          // CA bundle (PEM); required unless insecure
-    std::string ca_origin;       // file path or "certificate-authority-data", for errors
-    bool insecure = false;       // insecure-skip-tls-verify
+    std::string ca_pem;     // CA bundle (PEM); required unless insecure
+    std::string ca_origin;  // file path or "certificate-authority-data", for errors
+    bool insecure = false;  // insecure-skip-tls-verify
     std::string client_cert_pem;
     std::string client_key_pem;
 
@@ -43,16 +43,16 @@ struct ApiConfig {
     // ExecCredential's status.token used until a new one arrives; re-run
     // shortly before expirationTimestamp (TokenSource) and after a 401.
     struct ExecPlugin {
-        std::string command;                 // resolved against the kubeconfig's directory when relative with '/'
+        std::string command;  // resolved against the kubeconfig's directory when relative with '/'
         std::vector<std::string> args;
-        std::vector<std::string> env;        // "NAME=value"
+        std::vector<std::string> env;  // "NAME=value"
         std::string api_version;
     };
     std::optional<ExecPlugin> exec;
-    std::string token;           // static token (kubeconfig `token`)
-    std::string token_file;      // re-read when it changes (service account, tokenFile)
+    std::string token;       // static token (kubeconfig `token`)
+    std::string token_file;  // re-read when it changes (service account, tokenFile)
 
-    std::string namespace_;      // context namespace / service-account namespace file ("" = unknown)
+    std::string namespace_;  // context namespace / service-account namespace file ("" = unknown)
 
     std::string host_header() const;  // "host:port" with IPv6 brackets
     std::string url() const;          // for logs
@@ -132,8 +132,8 @@ public:
 
 private:
     void reload();
-    void run_plugin();           // synchronous (no loop)
-    void start_plugin();         // on the loop
+    void run_plugin();    // synchronous (no loop)
+    void start_plugin();  // on the loop
     bool plugin_due() const;
     void plugin_result(const nra::ScriptResult& r);
     void schedule(std::chrono::milliseconds d);
@@ -141,7 +141,7 @@ private:
     std::optional<ApiConfig::ExecPlugin> exec_;
     EventLoop* loop_ = nullptr;
     std::unique_ptr<ChildProcess> child_;
-    std::uint64_t timer_ = 0;              // the next scheduled run (refresh or retry)
+    std::uint64_t timer_ = 0;  // the next scheduled run (refresh or retry)
     std::vector<std::function<void()>> waiters_;
     std::chrono::seconds backoff_{0};
     Clock::time_point refresh_at_{Clock::time_point::max()};

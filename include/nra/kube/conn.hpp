@@ -45,9 +45,9 @@ std::string openssl_errors();
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
     struct Handlers {
-        std::function<void()> on_open;                          // TLS established: writes flow
+        std::function<void()> on_open;  // TLS established: writes flow
         std::function<void(std::string_view)> on_data;
-        std::function<void(const std::string& error)> on_close; // "" = orderly EOF; never after close()
+        std::function<void(const std::string& error)> on_close;  // "" = orderly EOF; never after close()
     };
 
     // Connects to `addrs` in order (resolved beforehand: ApiClient), each

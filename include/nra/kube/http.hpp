@@ -19,7 +19,7 @@ namespace nra::kube {
 struct ResponseHead {
     int status = 0;
     std::string reason;
-    int minor_version = 1;  // HTTP/1.x
+    int minor_version = 1;                                     // HTTP/1.x
     std::vector<std::pair<std::string, std::string>> headers;  // in order, names as sent
 
     // First value of a header (case-insensitive name), "" if absent.
@@ -46,13 +46,13 @@ public:
     // 4 MiB keeps one parse well inside the DaemonSet's memory limit while
     // leaving room for the biggest object etcd stores (1.5 MiB).
     struct Limits {
-        std::size_t max_head = 64 * 1024;           // the whole head: status line(s), 1xx heads, headers
-        std::size_t max_headers = 128;              // header fields in the head
-        std::size_t max_trailers = 64 * 1024;       // the whole trailer section of a chunked body
-        std::size_t max_chunk_line = 1024;          // one chunk-size line (with extensions)
-        std::size_t max_line = 4 * 1024 * 1024;     // one watch event
-        std::size_t max_body = 4 * 1024 * 1024;     // a whole 2xx body (a list page, a GET)
-        std::size_t max_error_body = 64 * 1024;     // a whole non-2xx body (a Status)
+        std::size_t max_head = 64 * 1024;        // the whole head: status line(s), 1xx heads, headers
+        std::size_t max_headers = 128;           // header fields in the head
+        std::size_t max_trailers = 64 * 1024;    // the whole trailer section of a chunked body
+        std::size_t max_chunk_line = 1024;       // one chunk-size line (with extensions)
+        std::size_t max_line = 4 * 1024 * 1024;  // one watch event
+        std::size_t max_body = 4 * 1024 * 1024;  // a whole 2xx body (a list page, a GET)
+        std::size_t max_error_body = 64 * 1024;  // a whole non-2xx body (a Status)
     };
 
     ResponseParser() = default;
@@ -84,10 +84,17 @@ public:
 
 private:
     enum class State {
-        Idle, StatusLine, Headers,
-        BodyLength, BodyUntilClose,
-        ChunkSize, ChunkData, ChunkDataEnd, Trailers,
-        Done, Failed,
+        Idle,
+        StatusLine,
+        Headers,
+        BodyLength,
+        BodyUntilClose,
+        ChunkSize,
+        ChunkData,
+        ChunkDataEnd,
+        Trailers,
+        Done,
+        Failed,
     };
 
     bool take_line(std::string_view data, std::size_t& pos, std::string& line, std::size_t cap, bool& complete);
@@ -106,9 +113,9 @@ private:
     bool lines_ = false;
     bool keep_alive_ = false;
     ResponseHead head_;
-    std::string scratch_;     // partial status/header/chunk-size/trailer line
-    std::string body_;        // whole mode
-    std::string line_;        // streaming mode: the partial line
+    std::string scratch_;  // partial status/header/chunk-size/trailer line
+    std::string body_;     // whole mode
+    std::string line_;     // streaming mode: the partial line
     std::size_t remaining_ = 0;
     std::size_t body_bytes_ = 0;
     std::size_t head_bytes_ = 0;     // of the whole head so far

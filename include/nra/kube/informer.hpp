@@ -25,7 +25,7 @@ public:
         std::string path;            // "/api/v1/namespaces/NS/configmaps"
         std::string field_selector;  // "metadata.name=config" ("" = none)
         Kind kind;
-        bool watch = true;           // false: list once and stop (ONESHOT)
+        bool watch = true;  // false: list once and stop (ONESHOT)
     };
 
     Informer(EventLoop& loop, ApiClient& client, Spec spec, std::function<void()> on_change);

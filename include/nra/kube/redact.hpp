@@ -26,17 +26,24 @@ void register_key_pem(std::string_view pem);
 void clear_secrets();
 
 // `text` with every registered secret replaced by [REDACTED], plus the
-// generic patterns: "Bearer <credential>" (any case) and JWT-shaped strings ("eyJ…​.…​[.…]", service-account and OIDC tokens).
+// generic patterns: "Bearer <credential>" (any case) and JWT-shaped strings ("eyJ….…[.…]", service-account and
+// OIDC tokens).
 std::string redact(std::string_view text);
 
 // log::write with the message and every string field redacted.
 namespace klog {
 void write(log::Level l, std::string_view msg, std::initializer_list<log::Field> fields = {});
-inline void error(std::string_view m, std::initializer_list<log::Field> f = {}) { klog::write(log::Level::Error, m, f); }
+inline void error(std::string_view m, std::initializer_list<log::Field> f = {}) {
+    klog::write(log::Level::Error, m, f);
+}
 inline void warn(std::string_view m, std::initializer_list<log::Field> f = {}) { klog::write(log::Level::Warn, m, f); }
 inline void info(std::string_view m, std::initializer_list<log::Field> f = {}) { klog::write(log::Level::Info, m, f); }
-inline void verbose(std::string_view m, std::initializer_list<log::Field> f = {}) { klog::write(log::Level::Verbose, m, f); }
-inline void debug(std::string_view m, std::initializer_list<log::Field> f = {}) { klog::write(log::Level::Debug, m, f); }
+inline void verbose(std::string_view m, std::initializer_list<log::Field> f = {}) {
+    klog::write(log::Level::Verbose, m, f);
+}
+inline void debug(std::string_view m, std::initializer_list<log::Field> f = {}) {
+    klog::write(log::Level::Debug, m, f);
+}
 }  // namespace klog
 
 }  // namespace nra::kube

@@ -22,14 +22,14 @@ struct nlmsghdr;
 namespace nra::nl {
 
 struct OpResult {
-    int error = 0;         // 0 or a positive errno; benign errnos already mapped to 0
-    std::string ext_ack;   // the kernel's extended-ACK message, if any
+    int error = 0;        // 0 or a positive errno; benign errnos already mapped to 0
+    std::string ext_ack;  // the kernel's extended-ACK message, if any
 };
 
 struct DumpResult {
     bool ok = false;
-    Observed observed;     // rules (both families) whose table == table; routes in the table
-    std::string error;     // what failed, with errno text and ext-ack
+    Observed observed;  // rules (both families) whose table == table; routes in the table
+    std::string error;  // what failed, with errno text and ext-ack
 };
 
 // A link or address change (only with Rtnl(Follow::LinksAndAddresses)).
@@ -44,7 +44,7 @@ struct Event {
     Type type;
     std::variant<Rule, Route> object;  // rule and route events
     Interface iface;                   // link and address events
-    std::uint32_t portid = 0;  // nlmsg_pid: the port that caused it (ours for our own echoes)
+    std::uint32_t portid = 0;          // nlmsg_pid: the port that caused it (ours for our own echoes)
 
     bool is_interface() const { return type >= Type::NewLink; }
 };
@@ -56,8 +56,8 @@ struct AddressDump {
 };
 
 struct DrainResult {
-    bool overrun = false;   // ENOBUFS: events were lost, resync everything
-    bool error = false;     // unexpected socket error (logged by the caller)
+    bool overrun = false;  // ENOBUFS: events were lost, resync everything
+    bool error = false;    // unexpected socket error (logged by the caller)
     std::string what;
 };
 
@@ -106,13 +106,16 @@ private:
 // or 0 when the message does not fit (nothing past cap is ever written; the
 // buffer's contents are then unspecified). An attribute or nest longer than
 // its 16-bit length can say never fits.
-std::size_t encode_rule(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const Rule& r);
-std::size_t encode_route(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const Route& r);
+std::size_t encode_rule(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags,
+                        std::uint32_t seq, const Rule& r);
+std::size_t encode_route(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags,
+                         std::uint32_t seq, const Route& r);
 // The kernel's own message of an object read from it, with type, flags and
 // seq replaced (pid 0): how a foreign object is deleted by exactly the
 // attributes the kernel reported, as `ip rule flush` does. 0 when there is
 // no message or it does not fit.
-std::size_t encode_kernel_msg(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags, std::uint32_t seq, const KernelMsg& msg);
+std::size_t encode_kernel_msg(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags,
+                              std::uint32_t seq, const KernelMsg& msg);
 // nullopt-like: returns false when the message is not a rule/route of AF_INET/AF_INET6 or is malformed.
 // These stay bool + out-parameter rather than Result<T>: they run for every
 // object of every dump and event (tens of thousands per resync), decode into

@@ -12,10 +12,10 @@ namespace nra {
 struct KubeOptions {
     std::string namespace_override;  // METALLB_NAMESPACE ("" = service-account namespace file, then metallb-system)
     std::string configmap_name = "config";  // METALLB_CONFIGMAP_NAME
-    bool use_crds = false;            // METALLB_USE_CRDS
-    std::string node_name;            // NODE_NAME ("" = node selectors not evaluated: every peer applies)
-    std::string kubeconfig;           // --kubeconfig ("" = in-cluster, then $KUBECONFIG, then ~/.kube/config)
-    bool list_only = false;           // ONESHOT: list every stream once, never watch
+    bool use_crds = false;                  // METALLB_USE_CRDS
+    std::string node_name;                  // NODE_NAME ("" = node selectors not evaluated: every peer applies)
+    std::string kubeconfig;                 // --kubeconfig ("" = in-cluster, then $KUBECONFIG, then ~/.kube/config)
+    bool list_only = false;                 // ONESHOT: list every stream once, never watch
 };
 
 // Throws std::runtime_error with a clear message when no usable API server

@@ -24,8 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Our error wording is plain ASCII text; a token that holds a byte the
     // wording never uses cannot appear in an error by coincidence (a token
     // like "expirationTimestamp (not an RF" can).
-    const bool distinctive = token.find_first_not_of(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;'()/_-") != std::string::npos;
+    const bool distinctive =
+        token.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;'()/_-") !=
+        std::string::npos;
     if (!error.empty() && distinctive && error.find(token) != std::string::npos) std::abort();
     return 0;
 }

@@ -86,17 +86,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     int heads = 0, ends = 0;
     for (const HttpEvent& e : whole.events) {
         switch (e.kind) {
-            case HttpEvent::Kind::Head: ++heads; break;
-            case HttpEvent::Kind::Line:
-                if (e.data.empty() || e.data.size() > limits.max_line || e.data.find('\n') != std::string::npos)
-                    std::abort();
-                break;
-            case HttpEvent::Kind::Done:
-                // A 2xx body within max_body, any other within max_error_body.
-                if (e.data.size() > std::max(limits.max_body, limits.max_error_body)) std::abort();
-                ++ends;
-                break;
-            case HttpEvent::Kind::Error: ++ends; break;
+        case HttpEvent::Kind::Head:
+            ++heads;
+            break;
+        case HttpEvent::Kind::Line:
+            if (e.data.empty() || e.data.size() > limits.max_line || e.data.find('\n') != std::string::npos)
+                std::abort();
+            break;
+        case HttpEvent::Kind::Done:
+            // A 2xx body within max_body, any other within max_error_body.
+            if (e.data.size() > std::max(limits.max_body, limits.max_error_body)) std::abort();
+            ++ends;
+            break;
+        case HttpEvent::Kind::Error:
+            ++ends;
+            break;
         }
     }
     if (heads > 1 || ends != 1 || whole.events.back().kind == HttpEvent::Kind::Head) std::abort();

@@ -81,10 +81,14 @@ void list_body(simdjson::dom::parser& parser, Kind kind, const std::string& body
         const Kind ik = item["kind"].get(k) ? kind : kind_of(k, kind);
         auto decoded = decode(ik, item);
         if (!decoded) continue;
-        if (auto* p = std::get_if<CrdPeer>(&*decoded)) input.peers.push_back(std::move(*p));
-        else if (auto* p = std::get_if<CrdPool>(&*decoded)) input.pools.push_back(std::move(*p));
-        else if (auto* a = std::get_if<CrdAdvertisement>(&*decoded)) input.advertisements.push_back(std::move(*a));
-        else if (auto* n = std::get_if<NodeInfo>(&*decoded)) input.node_labels = n->labels;
+        if (auto* p = std::get_if<CrdPeer>(&*decoded))
+            input.peers.push_back(std::move(*p));
+        else if (auto* p = std::get_if<CrdPool>(&*decoded))
+            input.pools.push_back(std::move(*p));
+        else if (auto* a = std::get_if<CrdAdvertisement>(&*decoded))
+            input.advertisements.push_back(std::move(*a));
+        else if (auto* n = std::get_if<NodeInfo>(&*decoded))
+            input.node_labels = n->labels;
     }
     const CrdSelection sel = select_crd(input);
     if (sel.model.peers.size() > input.peers.size()) std::abort();

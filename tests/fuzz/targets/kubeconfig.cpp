@@ -40,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool two = cut != std::string_view::npos;
     try {
         nra::kube::ApiConfig cfg = nra::kube::load_kubeconfig(
-            two ? std::vector<std::string>{"/k/config", "/k/second"} : std::vector<std::string>{"/k/config"}, !two, env);
+            two ? std::vector<std::string>{"/k/config", "/k/second"} : std::vector<std::string>{"/k/config"}, !two,
+            env);
         if (cfg.host.empty() && cfg.tls) std::abort();  // a loaded configuration names its server
         (void)cfg.host_header();
         (void)cfg.url();

@@ -36,7 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<std::uint32_t> buf((size + 3) / 4);
     if (size) std::memcpy(buf.data(), data, size);
     int len = static_cast<int>(size);
-    for (auto* m = reinterpret_cast<const nlmsghdr*>(buf.data()); nra::nl::detail::nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+    for (auto* m = reinterpret_cast<const nlmsghdr*>(buf.data()); nra::nl::detail::nlmsg_ok(m, len);
+         m = mnl_nlmsg_next(m, &len)) {
         nra::Rule rule;
         if (nra::nl::decode_rule(m, rule)) {
             if (!family_ok(rule.family)) std::abort();
