@@ -340,7 +340,7 @@ private:
     // and the same address may sit on several links.
     void refresh_local_addresses() {
         auto a = kernel_->dump_addresses();
-        if (!a.ok) {
+        if (!a) {
             log::error("cannot read the node's addresses; will retry on the next address change or tick",
                        {{"error", a.error}});
             addrs_dirty_ = false;  // not at once: a failing dump must not spin the loop
@@ -348,7 +348,7 @@ private:
             return;
         }
         addrs_dirty_ = addrs_failed_ = false;
-        std::set<IpAddr> now(a.addresses.begin(), a.addresses.end());
+        std::set<IpAddr> now(a.value->begin(), a.value->end());
         if (now == local_addrs_) return;
         local_addrs_ = std::move(now);
         if (!model_ || !desired_) return;

@@ -116,13 +116,13 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
 Result<std::size_t> KernelMirror::refresh(Kernel& kernel) {
     if (rules_valid_ && routes_valid_) return Result<std::size_t>::ok(0);
     auto d = kernel.dump(table_, !rules_valid_, !routes_valid_);
-    if (!d.ok) return Result<std::size_t>::fail(d.error);
+    if (!d) return Result<std::size_t>::fail(d.error);
     std::size_t dumped = 0;
     if (!rules_valid_) {
-        dumped = d.observed.rules.size();
-        rules_.assign(std::move(d.observed.rules));
+        dumped = d.value->rules.size();
+        rules_.assign(std::move(d.value->rules));
     }
-    if (!routes_valid_) routes_ = std::move(d.observed.routes);
+    if (!routes_valid_) routes_ = std::move(d.value->routes);
     rules_valid_ = routes_valid_ = true;
     return Result<std::size_t>::ok(dumped);
 }

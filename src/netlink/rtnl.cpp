@@ -346,8 +346,9 @@ int Rtnl::event_fd() const { return mnl_socket_get_fd(impl_->events); }
 
 std::uint32_t Rtnl::request_portid() const { return impl_->req_portid; }
 
-DumpResult Rtnl::dump(std::uint32_t table, bool want_rules, bool want_routes) {
-    DumpResult res;
+Result<Observed> Rtnl::dump(std::uint32_t table, bool want_rules, bool want_routes) {
+    Observed observed;
+    std::string error;
     Impl& d = *impl_;
     d.warm();
     for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
@@ -368,25 +369,24 @@ DumpResult Rtnl::dump(std::uint32_t table, bool want_rules, bool want_routes) {
                             if (decode_route(m, r) && r.table == table) routes.push_back(std::move(r));
                         }
                     },
-                    res.error);
+                    error);
                 if (err == 0) {
-                    for (auto& r : rules) res.observed.rules.push_back(std::move(r));
-                    for (auto& r : routes) res.observed.routes.push_back(std::move(r));
+                    for (auto& r : rules) observed.rules.push_back(std::move(r));
+                    for (auto& r : routes) observed.routes.push_back(std::move(r));
                 }
             }
             if (err) {
-                if (err == EINTR) res.error += " (gave up after retries)";
-                return res;
+                if (err == EINTR) error += " (gave up after retries)";
+                return Result<Observed>::fail(std::move(error));
             }
         }
     }
-    res.error.clear();
-    res.ok = true;
-    return res;
+    return Result<Observed>::ok(std::move(observed));
 }
 
-AddressDump Rtnl::dump_addresses() {
-    AddressDump res;
+Result<std::vector<IpAddr>> Rtnl::dump_addresses() {
+    std::vector<IpAddr> addresses;
+    std::string error;
     Impl& d = *impl_;
     for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
         int err = EINTR;
@@ -398,17 +398,15 @@ AddressDump Rtnl::dump_addresses() {
                     Interface i;
                     if (m->nlmsg_type == RTM_NEWADDR && decode_address(m, i)) found.push_back(i.address);
                 },
-                res.error);
-            if (err == 0) res.addresses.insert(res.addresses.end(), found.begin(), found.end());
+                error);
+            if (err == 0) addresses.insert(addresses.end(), found.begin(), found.end());
         }
         if (err) {
-            if (err == EINTR) res.error += " (gave up after retries)";
-            return res;
+            if (err == EINTR) error += " (gave up after retries)";
+            return Result<std::vector<IpAddr>>::fail(std::move(error));
         }
     }
-    res.error.clear();
-    res.ok = true;
-    return res;
+    return Result<std::vector<IpAddr>>::ok(std::move(addresses));
 }
 
 std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {

@@ -111,8 +111,8 @@ void apply_ok(Rtnl& nl, const std::vector<Op>& ops) {
 Observed dump_ok(Rtnl& nl, std::uint32_t table) {
     auto d = nl.dump(table);
     INFO(d.error);
-    REQUIRE(d.ok);
-    return d.observed;
+    REQUIRE(d);
+    return *d.value;
 }
 
 std::string types_text(const std::vector<std::uint16_t>& v) {
@@ -137,9 +137,9 @@ TEST_CASE("a table that does not exist dumps as empty") {
     Rtnl nl;
     auto d = nl.dump(4242);
     INFO(d.error);
-    REQUIRE(d.ok);
-    CHECK(d.observed.rules.empty());
-    CHECK(d.observed.routes.empty());
+    REQUIRE(d);
+    CHECK(d.value->rules.empty());
+    CHECK(d.value->routes.empty());
 }
 
 TEST_CASE("rules of both families: add, read back, delete; benign EEXIST/ENOENT") {
@@ -806,9 +806,9 @@ TEST_CASE("a route too large for one dumpable message is refused, nothing sent; 
         Rtnl fresh;  // a fresh socket's first dump reads it back whole
         auto d = fresh.dump(1000, false, true);
         INFO(d.error);
-        REQUIRE(d.ok);
-        REQUIRE(d.observed.routes.size() == 1);
-        CHECK(strip(d.observed.routes[0]) == fits);
+        REQUIRE(d);
+        REQUIRE(d.value->routes.size() == 1);
+        CHECK(strip(d.value->routes[0]) == fits);
         apply_ok(nl, {op(OpKind::DelRoute, fits)});
     }
 }

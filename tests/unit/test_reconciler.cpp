@@ -37,20 +37,19 @@ public:
     bool overrun_next = false;
     int dumps = 0, applied = 0;
 
-    nl::DumpResult dump(std::uint32_t table, bool want_rules, bool want_routes) override {
+    Result<Observed> dump(std::uint32_t table, bool want_rules, bool want_routes) override {
         ++dumps;
-        nl::DumpResult d;
-        d.ok = true;
+        Observed d;
         if (want_rules)
             for (auto& fam : rules)
                 for (auto& r : fam)
-                    if (r.table == table) d.observed.rules.push_back(r);
+                    if (r.table == table) d.rules.push_back(r);
         if (want_routes)
             for (auto& r : routes)
-                if (r.table == table) d.observed.routes.push_back(r);
-        return d;
+                if (r.table == table) d.routes.push_back(r);
+        return Result<Observed>::ok(std::move(d));
     }
-    nl::AddressDump dump_addresses() override { return nl::AddressDump{true, {}, {}}; }
+    Result<std::vector<IpAddr>> dump_addresses() override { return Result<std::vector<IpAddr>>::ok({}); }
     std::uint32_t portid() const override { return kSelf; }
 
     nl::DrainResult drain_events(const std::function<void(const nl::Event&)>& fn) override {

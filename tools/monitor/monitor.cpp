@@ -515,7 +515,7 @@ bool selected(const Options& o, const std::variant<Rule, Route>& obj) {
 
 int run_dump(const Options& o, nra::nl::Rtnl& nl) {
     auto d = nl.dump(o.table);
-    if (!d.ok) {
+    if (!d) {
         std::fprintf(stderr, "nra-monitor: dump of table %u failed: %s\n", o.table, d.error.c_str());
         return 1;
     }
@@ -526,8 +526,8 @@ int run_dump(const Options& o, nra::nl::Rtnl& nl) {
         else
             emit(std::string(x.kind) + " " + x.text);
     };
-    for (const auto& r : d.observed.rules) line(r);
-    for (const auto& r : d.observed.routes) line(r);
+    for (const auto& r : d.value->rules) line(r);
+    for (const auto& r : d.value->routes) line(r);
     return 0;
 }
 

@@ -17,8 +17,8 @@ public:
     virtual ~Kernel() = default;
     // Rules (both families) referencing `table` in the kernel's list order,
     // and the routes in `table`.
-    virtual nl::DumpResult dump(std::uint32_t table, bool rules, bool routes) = 0;
-    virtual nl::AddressDump dump_addresses() = 0;
+    virtual Result<Observed> dump(std::uint32_t table, bool rules, bool routes) = 0;
+    virtual Result<std::vector<IpAddr>> dump_addresses() = 0;
     // One result per op, in order (see nl::Rtnl::apply).
     virtual std::vector<nl::OpResult> apply(const std::vector<Op>& ops) = 0;
     // Every pending event, without blocking.
@@ -30,10 +30,10 @@ public:
 class RtnlKernel final : public Kernel {
 public:
     explicit RtnlKernel(nl::Rtnl& rtnl) : rtnl_(rtnl) {}
-    nl::DumpResult dump(std::uint32_t table, bool rules, bool routes) override {
+    Result<Observed> dump(std::uint32_t table, bool rules, bool routes) override {
         return rtnl_.dump(table, rules, routes);
     }
-    nl::AddressDump dump_addresses() override { return rtnl_.dump_addresses(); }
+    Result<std::vector<IpAddr>> dump_addresses() override { return rtnl_.dump_addresses(); }
     std::vector<nl::OpResult> apply(const std::vector<Op>& ops) override { return rtnl_.apply(ops); }
     nl::DrainResult drain_events(const std::function<void(const nl::Event&)>& fn) override {
         return rtnl_.drain_events(fn);

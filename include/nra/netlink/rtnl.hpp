@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "nra/base/result.hpp"
 #include "nra/core/types.hpp"
 
 struct nlmsghdr;
@@ -24,12 +25,6 @@ namespace nra::nl {
 struct OpResult {
     int error = 0;        // 0 or a positive errno; benign errnos already mapped to 0
     std::string ext_ack;  // the kernel's extended-ACK message, if any
-};
-
-struct DumpResult {
-    bool ok = false;
-    Observed observed;  // rules (both families) whose table == table; routes in the table
-    std::string error;  // what failed, with errno text and ext-ack
 };
 
 // A link or address change (only with Rtnl(Follow::LinksAndAddresses)).
@@ -47,12 +42,6 @@ struct Event {
     std::uint32_t portid = 0;          // nlmsg_pid: the port that caused it (ours for our own echoes)
 
     bool is_interface() const { return type >= Type::NewLink; }
-};
-
-struct AddressDump {
-    bool ok = false;
-    std::vector<IpAddr> addresses;  // every address of every link, both families
-    std::string error;
 };
 
 struct DrainResult {
@@ -82,10 +71,12 @@ public:
     // yet is empty, not an error. Retries on NLM_F_DUMP_INTR.
     // `rules`/`routes` select what to dump (the agent re-dumps only what it
     // cannot track from events).
-    DumpResult dump(std::uint32_t table, bool rules = true, bool routes = true);
+    // The error says what failed, with errno text and ext-ack.
+    Result<Observed> dump(std::uint32_t table, bool rules = true, bool routes = true);
 
     // The node's own addresses (all links, both families).
-    AddressDump dump_addresses();
+    // Every address of every link, both families.
+    Result<std::vector<IpAddr>> dump_addresses();
 
     // Applies ops in order, batched into as few sendmsg calls as possible,
     // one ack per op. EEXIST on AddRule and ENOENT/ESRCH on deletes are success.
