@@ -41,20 +41,20 @@ std::string openssl_errors() {
 }
 
 TlsContext::TlsContext(const ApiConfig& cfg) {
-    ctx_ = SSL_CTX_new(TLS_client_method());
+    ctx_.reset(SSL_CTX_new(TLS_client_method()));
     if (!ctx_) throw std::runtime_error("TLS: cannot create context: " + openssl_errors());
-    SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
-    SSL_CTX_set_mode(ctx_,
+    SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx_.get(),
                      SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     // A peer closing the TCP connection without close_notify is an ordinary
     // EOF here; the HTTP layer knows whether the response was complete.
-    SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_options(ctx_.get(), SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
     static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    SSL_CTX_set_alpn_protos(ctx_, alpn, sizeof alpn);
+    SSL_CTX_set_alpn_protos(ctx_.get(), alpn, sizeof alpn);
 
     if (!cfg.insecure) {
         if (!cfg.ca_pem.empty()) {
-            X509_STORE* store = SSL_CTX_get_cert_store(ctx_);
+            X509_STORE* store = SSL_CTX_get_cert_store(ctx_.get());
             BioPtr bio = mem_bio(cfg.ca_pem);
             int n = 0;
             while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
@@ -64,37 +64,41 @@ TlsContext::TlsContext(const ApiConfig& cfg) {
             }
             ERR_clear_error();  // the loop ends with a "no start line" error
             if (n == 0) {
-                SSL_CTX_free(ctx_);
+                ctx_.reset();
                 throw std::runtime_error("TLS: no PEM certificate in CA " + cfg.ca_origin);
             }
         } else {
-            SSL_CTX_set_default_verify_paths(ctx_);
+            SSL_CTX_set_default_verify_paths(ctx_.get());
         }
     }
     if (!cfg.client_cert_pem.empty()) {
         BioPtr bio = mem_bio(cfg.client_cert_pem);
         X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
-        bool ok = cert && SSL_CTX_use_certificate(ctx_, cert) == 1;
+        bool ok = cert && SSL_CTX_use_certificate(ctx_.get(), cert) == 1;
         X509_free(cert);
         while (ok) {  // the rest of the file is the chain
             X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
             if (!extra) break;
-            if (SSL_CTX_add_extra_chain_cert(ctx_, extra) != 1) X509_free(extra);
+            if (SSL_CTX_add_extra_chain_cert(ctx_.get(), extra) != 1) X509_free(extra);
         }
         ERR_clear_error();
         BioPtr kbio = mem_bio(cfg.client_key_pem);
         EVP_PKEY* key = ok ? PEM_read_bio_PrivateKey(kbio.get(), nullptr, nullptr, nullptr) : nullptr;
-        ok = key && SSL_CTX_use_PrivateKey(ctx_, key) == 1 && SSL_CTX_check_private_key(ctx_) == 1;
+        ok = key && SSL_CTX_use_PrivateKey(ctx_.get(), key) == 1 && SSL_CTX_check_private_key(ctx_.get()) == 1;
         EVP_PKEY_free(key);
         if (!ok) {
             const std::string why = openssl_errors();
-            SSL_CTX_free(ctx_);
+            ctx_.reset();
             throw std::runtime_error("TLS: unusable client certificate/key: " + why);
         }
     }
 }
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() = default;
+
+void TlsContext::CtxFree::operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+
+void Connection::SslFree::operator()(SSL* s) const { SSL_free(s); }
 
 Connection::Connection(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls)
     : loop_(loop), cfg_(cfg), tls_(tls) {}
@@ -119,9 +123,8 @@ void Connection::cancel_attempt_timer() {
 void Connection::next_address(std::string why) {
     cancel_attempt_timer();
     last_connect_error_ = std::move(why);
-    loop_.remove(fd_);
-    ::close(fd_);
-    fd_ = -1;
+    loop_.remove(fd_.get());
+    fd_.reset();
     std::string error;
     if (!connect_next(error)) fail(error);
 }
@@ -149,11 +152,11 @@ bool Connection::connect_next(std::string& error) {
             ::close(fd);
             continue;
         }
-        fd_ = fd;
+        fd_.reset(fd);
         state_ = State::Connecting;
         interest_ = EPOLLOUT;
         std::weak_ptr<Connection> weak = weak_from_this();
-        loop_.add(fd_, interest_, [weak](std::uint32_t ev) {
+        loop_.add(fd_.get(), interest_, [weak](std::uint32_t ev) {
             if (auto self = weak.lock()) self->on_events(ev);
         });
         const std::string target = addr.text();
@@ -162,7 +165,7 @@ bool Connection::connect_next(std::string& error) {
             auto self = weak.lock();
             if (!self) return;
             self->attempt_timer_ = 0;
-            if (self->state_ != State::Connecting || self->fd_ < 0) return;
+            if (self->state_ != State::Connecting || !self->fd_) return;
             self->next_address("connect to " + target + ": no answer within " + std::to_string(limit.count()) + " ms");
         });
         return true;
@@ -184,17 +187,13 @@ void Connection::close() {
 }
 
 void Connection::teardown() {
-    if (state_ == State::Closed && fd_ < 0) return;
+    if (state_ == State::Closed && !fd_.get()) return;
     state_ = State::Closed;
     cancel_attempt_timer();
-    if (ssl_) {
-        SSL_free(ssl_);
-        ssl_ = nullptr;
-    }
-    if (fd_ >= 0) {
-        loop_.remove(fd_);
-        ::close(fd_);
-        fd_ = -1;
+    ssl_.reset();
+    if (fd_.get()) {
+        loop_.remove(fd_.get());
+        fd_.reset();
     }
     wbuf_.clear();
 }
@@ -216,7 +215,7 @@ void Connection::on_events(std::uint32_t events) {
         if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
         int err = 0;
         socklen_t len = sizeof err;
-        ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+        ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
         if (err != 0) {
             next_address("connect to " + addrs_[next_addr_ - 1].text() + ": " + std::strerror(err));
             return;
@@ -245,23 +244,23 @@ void Connection::on_connected() {
         if (state_ == State::Open) flush();
         return;
     }
-    ssl_ = SSL_new(tls_->get());
+    ssl_.reset(SSL_new(tls_->get()));
     if (!ssl_) return fail("TLS: " + openssl_errors());
-    SSL_set_fd(ssl_, fd_);
-    SSL_set_connect_state(ssl_);
+    SSL_set_fd(ssl_.get(), fd_.get());
+    SSL_set_connect_state(ssl_.get());
     const std::string& name = cfg_.server_name.empty() ? cfg_.host : cfg_.server_name;
     unsigned char buf[16];
     const bool name_is_ip = inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
-    if (!name_is_ip) SSL_set_tlsext_host_name(ssl_, name.c_str());  // no SNI for IP literals (RFC 6066)
+    if (!name_is_ip) SSL_set_tlsext_host_name(ssl_.get(), name.c_str());  // no SNI for IP literals (RFC 6066)
     if (!cfg_.insecure) {
-        X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl_.get());
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         const int ok = name_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
                                   : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
         if (ok != 1) return fail("TLS: cannot set the verification name '" + name + "'");
-        SSL_set_verify(ssl_, SSL_VERIFY_PEER, nullptr);
+        SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER, nullptr);
     } else {
-        SSL_set_verify(ssl_, SSL_VERIFY_NONE, nullptr);
+        SSL_set_verify(ssl_.get(), SSL_VERIFY_NONE, nullptr);
     }
     state_ = State::Handshaking;
     handshake();
@@ -269,7 +268,7 @@ void Connection::on_connected() {
 
 void Connection::handshake() {
     ERR_clear_error();
-    const int rc = SSL_do_handshake(ssl_);
+    const int rc = SSL_do_handshake(ssl_.get());
     if (rc == 1) {
         state_ = State::Open;
         update_interest();
@@ -278,19 +277,19 @@ void Connection::handshake() {
         if (state_ == State::Open) read_some();  // data may already be buffered
         return;
     }
-    const int err = SSL_get_error(ssl_, rc);
+    const int err = SSL_get_error(ssl_.get(), rc);
     if (err == SSL_ERROR_WANT_READ) {
         interest_ = EPOLLIN;
-        loop_.modify(fd_, interest_);
+        loop_.modify(fd_.get(), interest_);
         return;
     }
     if (err == SSL_ERROR_WANT_WRITE) {
         interest_ = EPOLLIN | EPOLLOUT;
-        loop_.modify(fd_, interest_);
+        loop_.modify(fd_.get(), interest_);
         return;
     }
     std::string why;
-    const long verify = SSL_get_verify_result(ssl_);
+    const long verify = SSL_get_verify_result(ssl_.get());
     if (verify != X509_V_OK) {
         why = std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
         ERR_clear_error();
@@ -308,7 +307,7 @@ void Connection::read_some() {
     read_wants_write_ = false;
     while (state_ == State::Open) {
         if (!ssl_) {
-            const ssize_t n = ::read(fd_, buf, sizeof buf);
+            const ssize_t n = ::read(fd_.get(), buf, sizeof buf);
             if (n > 0) {
                 if (h_.on_data) h_.on_data(std::string_view(buf, static_cast<std::size_t>(n)));
                 continue;
@@ -319,12 +318,12 @@ void Connection::read_some() {
             return fail(std::string("read: ") + std::strerror(errno));
         }
         ERR_clear_error();
-        const int n = SSL_read(ssl_, buf, sizeof buf);
+        const int n = SSL_read(ssl_.get(), buf, sizeof buf);
         if (n > 0) {
             if (h_.on_data) h_.on_data(std::string_view(buf, static_cast<std::size_t>(n)));
             continue;
         }
-        const int err = SSL_get_error(ssl_, n);
+        const int err = SSL_get_error(ssl_.get(), n);
         if (err == SSL_ERROR_WANT_READ) break;
         if (err == SSL_ERROR_WANT_WRITE) {
             read_wants_write_ = true;
@@ -344,7 +343,7 @@ void Connection::flush() {
     write_wants_read_ = false;
     while (state_ == State::Open && !wbuf_.empty()) {
         if (!ssl_) {
-            const ssize_t n = ::send(fd_, wbuf_.data(), wbuf_.size(), MSG_NOSIGNAL);
+            const ssize_t n = ::send(fd_.get(), wbuf_.data(), wbuf_.size(), MSG_NOSIGNAL);
             if (n > 0) {
                 wbuf_.erase(0, static_cast<std::size_t>(n));
                 continue;
@@ -354,12 +353,12 @@ void Connection::flush() {
             return fail(std::string("write: ") + std::strerror(errno));
         }
         ERR_clear_error();
-        const int n = SSL_write(ssl_, wbuf_.data(), static_cast<int>(wbuf_.size()));
+        const int n = SSL_write(ssl_.get(), wbuf_.data(), static_cast<int>(wbuf_.size()));
         if (n > 0) {
             wbuf_.erase(0, static_cast<std::size_t>(n));
             continue;
         }
-        const int err = SSL_get_error(ssl_, n);
+        const int err = SSL_get_error(ssl_.get(), n);
         if (err == SSL_ERROR_WANT_WRITE) break;
         if (err == SSL_ERROR_WANT_READ) {
             write_wants_read_ = true;
@@ -377,7 +376,7 @@ void Connection::update_interest() {
     if ((!wbuf_.empty() && !write_wants_read_) || read_wants_write_) want |= EPOLLOUT;
     if (want != interest_) {
         interest_ = want;
-        loop_.modify(fd_, interest_);
+        loop_.modify(fd_.get(), interest_);
     }
 }
 

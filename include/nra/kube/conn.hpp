@@ -19,6 +19,8 @@
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
+#include "nra/base/fd.hpp"
+
 namespace nra {
 class EventLoop;
 }
@@ -33,10 +35,13 @@ public:
     ~TlsContext();
     TlsContext(const TlsContext&) = delete;
     TlsContext& operator=(const TlsContext&) = delete;
-    SSL_CTX* get() const { return ctx_; }
+    SSL_CTX* get() const { return ctx_.get(); }
 
 private:
-    SSL_CTX* ctx_ = nullptr;
+    struct CtxFree {
+        void operator()(SSL_CTX* c) const;
+    };
+    std::unique_ptr<SSL_CTX, CtxFree> ctx_;
 };
 
 // The most recent OpenSSL errors as text (drains the error queue).
@@ -90,8 +95,11 @@ private:
     const TlsContext* tls_;
     Handlers h_;
     State state_ = State::Connecting;
-    int fd_ = -1;
-    SSL* ssl_ = nullptr;
+    struct SslFree {
+        void operator()(SSL* s) const;
+    };
+    Fd fd_;
+    std::unique_ptr<SSL, SslFree> ssl_;
     std::vector<Address> addrs_;
     std::size_t next_addr_ = 0;
     std::chrono::milliseconds per_address_{3000};
