@@ -79,10 +79,17 @@ Reconciler::Outcome Reconciler::reconcile(const Desired& desired, FightLimiter* 
             out.ok = false;
             break;
         }
-        if (fights && fights->note(ops, now)) out.fight = true;
+        const bool fight_now = fights && fights->note(ops, now);
+        out.fight |= fight_now;
         out.changes += ops.size();
         if (!apply(ops, out)) {
             out.ok = false;
+            break;
+        }
+        // Fighting another writer: one pass per round, so the next round goes
+        // through the limiter instead of chasing the writer here.
+        if (fight_now) {
+            out.seen.foreign = true;
             break;
         }
     }
