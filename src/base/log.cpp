@@ -264,29 +264,36 @@ std::size_t copy_plain(std::string& out, std::string_view s, std::size_t i, Spec
 
 }  // namespace
 
+// The escapes both formats share; false for any other byte.
+static bool common_escape(std::string& out, unsigned char c) {
+    switch (c) {
+    case '"':
+        out += "\\\"";
+        return true;
+    case '\\':
+        out += "\\\\";
+        return true;
+    case '\n':
+        out += "\\n";
+        return true;
+    case '\r':
+        out += "\\r";
+        return true;
+    case '\t':
+        out += "\\t";
+        return true;
+    default:
+        return false;
+    }
+}
+
 std::string json_escape(std::string_view s) {
     std::string out;
     out.reserve(s.size() + 2);
     const auto special = [](unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; };
     for (std::size_t i = 0; (i = copy_plain(out, s, i, special)) < s.size(); ++i) {
         const auto c = static_cast<unsigned char>(s[i]);
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
+        if (!common_escape(out, c)) {
             if (c < 0x20) {
                 char buf[8];
                 std::snprintf(buf, sizeof buf, "\\u%04x", c);
@@ -307,26 +314,8 @@ std::string text_escape(std::string_view s, bool quote_if_needed) {
     bool quote = quote_if_needed && s.empty();
     for (std::size_t i = 0; (i = copy_plain(out, s, i, special)) < s.size(); ++i) {
         const auto c = static_cast<unsigned char>(s[i]);
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            quote = quote_if_needed;
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            hex_escape(out, c);
-        }
+        if (c == '"') quote = quote_if_needed;
+        if (!common_escape(out, c)) hex_escape(out, c);
     }
     if (quote_if_needed && !quote) quote = out.find_first_of(" =") != std::string::npos;
     return quote ? "\"" + out + "\"" : out;
