@@ -109,6 +109,13 @@ void describe_metrics(metrics::Registry& m) {
                "Configurations delivered by the source (changed), and refused ones (error).");
     m.describe("config_last_error_timestamp_seconds", Type::Gauge,
                "Unix time the source last refused its input (0: never).");
+    m.describe("source_lists_total", Type::Counter,
+               "Kubernetes lists started (each stream's first included: more mean relists).");
+    m.describe("source_watches_total", Type::Counter,
+               "Kubernetes watches opened (re-opened after a timeout, a cut or silence included).");
+    m.describe("source_expired_total", Type::Counter,
+               "Kubernetes 410 Gone/Expired answers (each followed by a relist).");
+    m.describe("source_errors_total", Type::Counter, "Kubernetes requests that failed and were retried with backoff.");
     m.describe("fights_rate_limited_total", Type::Counter,
                "Corrections deferred because another writer keeps undoing them.");
     m.describe("netlink_overruns_total", Type::Counter, "Netlink event overruns (events lost; everything re-read).");
@@ -234,6 +241,13 @@ private:
         metrics_.set("peers_skipped", {{"reason", "ipv6_link_local"}},
                      desired_ ? static_cast<double>(desired_->link_local_peers) : 0);
         metrics_.set("config_synced", desired_ ? 1 : 0);
+        if (source_) {
+            const auto st = source_->stats();
+            metrics_.set("source_lists_total", static_cast<double>(st.lists));
+            metrics_.set("source_watches_total", static_cast<double>(st.watches));
+            metrics_.set("source_expired_total", static_cast<double>(st.expired));
+            metrics_.set("source_errors_total", static_cast<double>(st.errors));
+        }
     }
 
     void start_metrics_server() {
@@ -248,12 +262,11 @@ private:
     // The daemon, and ONESHOT: the same source; ONESHOT reconciles the first
     // configuration it delivers and exits.
     int run_loop() {
-        std::unique_ptr<Source> source;
         try {
             KubeOptions kube = cfg_.kube;
             kube.list_only = cfg_.oneshot || cfg_.dry_run;  // ONESHOT lists once, reconciles, exits
-            source = cfg_.static_file.empty() ? make_kube_source(kube)
-                                              : make_static_file_source(cfg_.static_file, cfg_.static_file_wait);
+            source_ = cfg_.static_file.empty() ? make_kube_source(kube)
+                                               : make_static_file_source(cfg_.static_file, cfg_.static_file_wait);
         } catch (const std::exception& e) {
             log::error("cannot set up the configuration source", {{"error", e.what()}});
             return 1;
@@ -271,14 +284,14 @@ private:
         const bool once = cfg_.oneshot || cfg_.dry_run;
         if (!once && cfg_.max_reconcile_wait.count() > 0) schedule_periodic();
         if (once) {
-            loop_.after(cfg_.sync_timeout, [this, &source] {
+            loop_.after(cfg_.sync_timeout, [this] {
                 log::error("ONESHOT: no configuration from the source in time; nothing changed",
-                           {{"source", source->describe()},
+                           {{"source", source_->describe()},
                             {"timeout_ms", static_cast<long long>(cfg_.sync_timeout.count())}});
                 finish(1);
             });
         }
-        log::info("starting", {{"source", source->describe()},
+        log::info("starting", {{"source", source_->describe()},
                                {"table", cfg_.settings.table},
                                {"rule_priority", cfg_.settings.rule_priority},
                                {"oneshot", cfg_.oneshot},
@@ -288,15 +301,15 @@ private:
             metrics_.inc("config_loads_total", {{"result", "changed"}});
             on_model(std::move(m));
         };
-        cb.failed = [this, &source](const std::string& error) {
+        cb.failed = [this](const std::string& error) {
             metrics_.inc("config_loads_total", {{"result", "error"}});
             metrics_.set("config_last_error_timestamp_seconds", unix_now());
             if (!cfg_.oneshot && !cfg_.dry_run) return;  // the daemon keeps its last good configuration
             log::error("ONESHOT: cannot load the configuration; nothing changed",
-                       {{"source", source->describe()}, {"error", error}});
+                       {{"source", source_->describe()}, {"error", error}});
             finish(1);
         };
-        source->start(loop_, std::move(cb));
+        source_->start(loop_, std::move(cb));
         loop_.wake();  // a source may deliver its first config synchronously in start()
         if (!stopped_) loop_.run();
         return exit_code_;
@@ -616,6 +629,7 @@ private:
     bool stopped_ = false;
     bool ready_ = false;  // a first configuration loaded and reconciled
     metrics::Registry metrics_;
+    std::unique_ptr<Source> source_;
     std::unique_ptr<http::Server> http_;
     // Reconcile scripts (declared after the loop: destroyed, and killed, first).
     enum class ScriptPhase { Idle, Pre, Post };

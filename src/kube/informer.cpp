@@ -73,6 +73,7 @@ void Informer::release_parser() {
 }
 
 void Informer::start() {
+    ++stats_.lists;
     stop_silence();
     continue_.clear();
     pending_.clear();
@@ -115,6 +116,7 @@ void Informer::on_list(Response r) {
     if (r.status == 0) return retry(Next::List, "list failed: " + r.error);
     if (r.status != 200) {
         auto st = parse_status(parser_, r.body);
+        if (r.status == 410) ++stats_.expired;
         if (r.status == 410 && !continue_.empty()) {
             // The continue token expired: restart from page 1 (a fresh snapshot).
             klog::info("kube: list continue token expired; restarting the list", {{"stream", spec_.name}});
@@ -202,6 +204,7 @@ void Informer::on_list(Response r) {
 }
 
 void Informer::watch() {
+    ++stats_.watches;
     std::uniform_int_distribution<long> dist(watch_min.count(), std::max(watch_min.count(), watch_max.count() - 1));
     const long timeout = dist(rng_);
     const std::string target = spec_.path + "?" + query(true) + "&timeoutSeconds=" + std::to_string(timeout);
@@ -291,8 +294,10 @@ void Informer::on_watch_line(std::string&& line) {
         return abort("malformed watch event", false);
     if (type == "ERROR") {
         auto st = decode_status(obj);
-        if (st && (st->code == 410 || st->reason == "Expired" || st->reason == "Gone"))
+        if (st && (st->code == 410 || st->reason == "Expired" || st->reason == "Gone")) {
+            ++stats_.expired;
             return abort("watch expired (" + (st->reason.empty() ? std::string("410") : st->reason) + ")", true);
+        }
         std::string why = "watch ERROR event";
         if (st)
             why += ": " + std::to_string(st->code) + " " + st->reason + (st->message.empty() ? "" : ": " + st->message);
@@ -347,6 +352,7 @@ void Informer::on_watch_done(Response r) {
     }
     auto st = parse_status(parser_, r.body);
     if (r.status == 410) {
+        ++stats_.expired;
         klog::info("kube: watch resourceVersion expired (HTTP 410); relisting", {{"stream", spec_.name}});
         return start();
     }
@@ -359,6 +365,7 @@ void Informer::on_watch_done(Response r) {
 }
 
 void Informer::retry(Next next, const std::string& why, int retry_after_seconds) {
+    ++stats_.errors;
     auto delay = backoff_.next();
     if (retry_after_seconds > 0)
         delay = std::max<std::chrono::milliseconds>(delay, std::chrono::seconds(retry_after_seconds));

@@ -95,6 +95,18 @@ public:
         }
     }
 
+    Stats stats() const override {
+        Stats t;
+        for (const auto& i : informers_) {
+            const auto& s = i->stats();
+            t.lists += s.lists;
+            t.watches += s.watches;
+            t.expired += s.expired;
+            t.errors += s.errors;
+        }
+        return t;
+    }
+
     std::string describe() const override {
         std::string s =
             opts_.use_crds ? "metallb.io CRDs in namespace " + ns_ : "ConfigMap " + ns_ + "/" + opts_.configmap_name;

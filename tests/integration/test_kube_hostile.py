@@ -71,7 +71,7 @@ class TestHostileBounds(HostileBase):
 
     def test_endless_continue_chain_is_stopped(self):
         """A relist answered by an endless `continue` chain (new objects on every page) stops at the
-        bound (10,000 objects; then, with one object a page, 100 pages), logs why, keeps the previous
+        bound (30,000 objects; then, with one object a page, 100 pages), logs why, keeps the previous
         objects and configuration, and memory stays bounded. When the server behaves, the next relist
         applies a change made meanwhile."""
         api = self.start_api()
@@ -81,7 +81,7 @@ class TestHostileBounds(HostileBase):
         api.wait_for_watch("/ipaddresspools")
         baseline = vm_kib(agent.proc.pid, "VmHWM")
         path = "/ipaddresspools"
-        for per_page, words in ((250, "list stopped: more than 10000 objects"),
+        for per_page, words in ((500, "list stopped: more than 30000 objects"),
                                 (1, "still sending continue tokens after 100 pages")):
             with self.subTest(per_page=per_page):
                 api.clear_faults()

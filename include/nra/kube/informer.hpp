@@ -37,6 +37,11 @@ public:
     bool synced() const { return synced_; }
     const std::map<std::string, KubeItem>& items() const { return cache_; }
 
+    struct Stats {
+        std::size_t lists = 0, watches = 0, expired = 0, errors = 0;
+    };
+    const Stats& stats() const { return stats_; }
+
     // Timeouts (tests may shorten them).
     std::chrono::milliseconds list_timeout{60000};
     std::chrono::seconds watch_min{300}, watch_max{600};
@@ -50,7 +55,7 @@ public:
     // cache a watch fills. Over a bound: the list is dropped (cache and
     // configuration kept), an error logged, and the list retried with backoff.
     std::size_t max_list_pages = 100;
-    std::size_t max_items = 10000;
+    std::size_t max_items = 30000;
     std::size_t max_list_bytes = 16 * 1024 * 1024;  // response bodies summed over the pages
 
 private:
@@ -100,6 +105,7 @@ private:
     std::string watch_abort_reason_;
     EventLoop::TimerId timer_ = 0;
     EventLoop::TimerId silence_timer_ = 0;
+    Stats stats_;
 };
 
 }  // namespace nra::kube

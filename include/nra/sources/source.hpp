@@ -5,6 +5,7 @@
 // invalid it keeps quiet (and logs), so the last good config stays enforced.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,7 +25,15 @@ public:
         // daemon keeps its last good configuration and waits for a fix.
         std::function<void(const std::string& error)> failed;
     };
+    // What a list/watch source has been through (metrics); zero elsewhere.
+    struct Stats {
+        std::size_t lists = 0;    // lists from the first page (the first of each stream included)
+        std::size_t watches = 0;  // watches opened (re-opened after a timeout, a cut or silence included)
+        std::size_t expired = 0;  // 410 Gone/Expired answers (a relist follows)
+        std::size_t errors = 0;   // failed requests retried with backoff
+    };
     virtual ~Source() = default;
+    virtual Stats stats() const { return {}; }
     virtual void start(EventLoop& loop, Callbacks cb) = 0;
     virtual std::string describe() const = 0;  // "static file /etc/x.yaml", "ConfigMap metallb-system/config"
 };
