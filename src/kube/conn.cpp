@@ -187,11 +187,11 @@ void Connection::close() {
 }
 
 void Connection::teardown() {
-    if (state_ == State::Closed && !fd_.get()) return;
+    if (state_ == State::Closed && !fd_) return;
     state_ = State::Closed;
     cancel_attempt_timer();
     ssl_.reset();
-    if (fd_.get()) {
+    if (fd_) {
         loop_.remove(fd_.get());
         fd_.reset();
     }

@@ -269,11 +269,21 @@ void Informer::abort_watch(std::string why, bool relist_now) {
     auto call = std::move(call_);
     ApiClient::cancel(call);  // no on_watch_done for this call
     if (relist_now) {
-        klog::info("kube: " + watch_abort_reason_ + "; relisting", {{"stream", spec_.name}});
-        start();
+        relist_after_expiry(watch_abort_reason_);
     } else {
         retry(Next::List, watch_abort_reason_);
     }
+}
+
+// An expired resourceVersion means relist at once; one that expires again
+// right after that relist (a server compacting faster than we can watch, or
+// answering every watch with 410) goes through the backoff, never a hot loop.
+void Informer::relist_after_expiry(const std::string& why) {
+    const auto now = EventLoop::Clock::now();
+    if (now - last_expiry_relist_ < kExpiryRelistSpacing) return retry(Next::List, why + " again soon after a relist");
+    last_expiry_relist_ = now;
+    klog::info("kube: " + why + "; relisting", {{"stream", spec_.name}});
+    start();
 }
 
 void Informer::erase(const std::string& key) {
@@ -353,8 +363,7 @@ void Informer::on_watch_done(Response r) {
     auto st = parse_status(parser_, r.body);
     if (r.status == 410) {
         ++stats_.expired;
-        klog::info("kube: watch resourceVersion expired (HTTP 410); relisting", {{"stream", spec_.name}});
-        return start();
+        return relist_after_expiry("watch resourceVersion expired (HTTP 410)");
     }
     if (r.status == 504 && st &&
         std::find(st->cause_reasons.begin(), st->cause_reasons.end(), "ResourceVersionTooLarge") !=

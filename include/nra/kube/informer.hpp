@@ -100,6 +100,9 @@ private:
     // watching
     ApiClient::CallPtr call_;
     EventLoop::Clock::time_point watch_started_{};
+    EventLoop::Clock::time_point last_expiry_relist_{};
+    static constexpr std::chrono::seconds kExpiryRelistSpacing{10};
+    void relist_after_expiry(const std::string& why);
     std::size_t watch_events_ = 0;
     bool watch_aborted_ = false;  // the stream asked for a relist (ERROR event, bad line)
     std::string watch_abort_reason_;
