@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 
 #include "nra/base/text.hpp"
@@ -43,6 +44,9 @@ const OptionSpec kOptions[] = {
     {"use-crds", "METALLB_USE_CRDS", "false", "use the metallb.io CRDs instead of the ConfigMap", true},
     {"node-name", "NODE_NAME", "unset", "this node's name, for peer node selectors"},
     {"kubeconfig", "", "unset", "kubeconfig file to use (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)"},
+    {"watch-silence-timeout", "KUBE_WATCH_SILENCE_TIMEOUT", "180",
+     "seconds (decimals allowed, 0.5..3600) a Kubernetes watch may stay silent (no event, no bookmark) before it is "
+     "reopened"},
     {"sync-timeout", "SYNC_TIMEOUT", "30000", "ms ONESHOT waits for the API server before failing (Kubernetes modes)"},
     {"log-level", "LOG_LEVEL", "info", "error|warn|info|verbose|debug|silly"},
     {"log-format", "LOG_FORMAT", "json", "json (one object per line) or text"},
@@ -159,6 +163,13 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
         auto v = parse_ms(*r, err);
         if (!v) return false;
         c.static_file_wait = *v;
+    }
+    if (auto* r = get("watch-silence-timeout")) {
+        char* end = nullptr;
+        const double secs = std::strtod(r->value.c_str(), &end);
+        if (end == r->value.c_str() || *end != '\0' || !(secs >= 0.5 && secs <= 3600))
+            return err = "invalid " + quote(*r) + ": expected seconds between 0.5 and 3600", false;
+        c.kube.watch_silence = std::chrono::milliseconds(static_cast<long long>(secs * 1000));
     }
     if (auto* r = get("sync-timeout")) {
         auto v = parse_ms(*r, err);

@@ -360,20 +360,6 @@ private:
     std::string last_diagnostics_;
 };
 
-// KUBE_WATCH_SILENCE_TIMEOUT: seconds (decimals allowed, 0.5-3600) a watch
-// may stay silent before it is reopened; default 180 (3x the API server's
-// bookmark cadence).
-std::chrono::milliseconds watch_silence(const Env& env) {
-    const auto text = env.getenv("KUBE_WATCH_SILENCE_TIMEOUT");
-    if (!text || text->empty()) return Informer::kDefaultWatchSilence;
-    char* end = nullptr;
-    const double secs = std::strtod(text->c_str(), &end);
-    if (end == text->c_str() || *end != '\0' || !(secs >= 0.5 && secs <= 3600))
-        throw std::runtime_error("KUBE_WATCH_SILENCE_TIMEOUT: expected seconds between 0.5 and 3600, got '" + *text +
-                                 "'");
-    return std::chrono::milliseconds(static_cast<long long>(secs * 1000));
-}
-
 }  // namespace
 
 std::unique_ptr<Source> make_kube_source(const KubeOptions& options) {
@@ -384,7 +370,7 @@ std::unique_ptr<Source> make_kube_source(const KubeOptions& options) {
     if (cfg.tls) TlsContext check(cfg);  // fail now on an unusable CA or client certificate
     std::string ns = resolve_namespace(options.namespace_override, env);
     if (options.configmap_name.empty() && !options.use_crds) throw std::runtime_error("empty ConfigMap name");
-    return std::make_unique<KubeSource>(options, std::move(cfg), std::move(ns), watch_silence(env));
+    return std::make_unique<KubeSource>(options, std::move(cfg), std::move(ns), options.watch_silence);
 }
 
 }  // namespace nra

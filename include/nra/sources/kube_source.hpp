@@ -2,6 +2,7 @@
 // metallb.io CRDs with this node's labels, from list/watch informers.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -16,6 +17,9 @@ struct KubeOptions {
     std::string node_name;                  // NODE_NAME ("" = node selectors not evaluated: every peer applies)
     std::string kubeconfig;                 // --kubeconfig ("" = in-cluster, then $KUBECONFIG, then ~/.kube/config)
     bool list_only = false;                 // ONESHOT: list every stream once, never watch
+    // KUBE_WATCH_SILENCE_TIMEOUT: a watch silent (no event, no bookmark) this
+    // long is reopened; 3x the API server's bookmark cadence by default.
+    std::chrono::milliseconds watch_silence{180000};
 };
 
 // Throws std::runtime_error with a clear message when no usable API server
