@@ -9,7 +9,7 @@ import os
 import re
 import signal
 import subprocess
-import threading
+import sys
 import time
 
 from netns import SANITIZED, NetnsTestCase, figure, legacy_yaml, wait_until
@@ -111,19 +111,10 @@ class TestInPlaceRewrites(StaticFileBase):
         about 1,000 times a second, alternating two versions that share most pools: sampled all along, the
         table never misses a shared rule (a half-written file, or the empty file right after O_TRUNC, is
         never applied)."""
-        if SANITIZED:
-            # Under ASan the agent's reads are several times slower, and one run
-            # in the clean-clone CI applied a truncated version once (1 of 86
-            # samples): a race between a read judged complete and the next
-            # in-place write that the plain build has not shown. Tracked as an
-            # open problem (docs/reliability/static-file.md); the plain build
-            # keeps asserting it.
-            self.skipTest("timing-sensitive under AddressSanitizer: see docs/reliability/static-file.md")
         va = legacy_yaml(P, [("p", "bgp", ["10.50.1.0/24"] + SHARED)]).encode()
         vb = legacy_yaml(P, [("p", "bgp", ["10.50.2.0/24"] + SHARED)]).encode()
         agent = self.start(cidrs=["10.50.1.0/24"] + SHARED)
         shared = set(SHARED)
-        stop = threading.Event()
         writes = [0]
 
         def chunks(b: bytes, n: int = 5) -> list[bytes]:
@@ -134,21 +125,26 @@ class TestInPlaceRewrites(StaticFileBase):
 
         ca, cb = chunks(va), chunks(vb)
 
-        def writer():
-            i = 0
-            while not stop.is_set():
-                fd = os.open(self.cfg, os.O_WRONLY | os.O_TRUNC)
-                try:
-                    for c in (ca if i % 2 == 0 else cb):
-                        os.write(fd, c)
-                        time.sleep(0.0001)
-                finally:
-                    os.close(fd)
-                i += 1
-                writes[0] = i
-
-        t = threading.Thread(target=writer, daemon=True)
-        t.start()
+        # The writer is a process of its own. A thread of this process would
+        # share its descriptors with the `ip` processes the sampler forks: a
+        # fork taken while version N is open ends that file description (and
+        # inotify's close of it) only when the child execs, after the writer
+        # has begun version N+1 - a late close no writer of its own makes.
+        prog = (
+            "import os, sys, time\n"
+            "path, ca, cb = sys.argv[1], eval(sys.argv[2]), eval(sys.argv[3])\n"
+            "i = 0\n"
+            "while not os.path.exists(path + '.stop'):\n"
+            "    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)\n"
+            "    for c in (ca if i % 2 == 0 else cb):\n"
+            "        os.write(fd, c)\n"
+            "        time.sleep(0.0001)\n"
+            "    os.close(fd)\n"
+            "    i += 1\n"
+            "print(i)\n")
+        stop_file = str(self.cfg) + ".stop"
+        w = subprocess.Popen([sys.executable, "-c", prog, str(self.cfg), repr(ca), repr(cb)],
+                             stdout=subprocess.PIPE, text=True)
         samples, missing = 0, []
         try:
             deadline = time.monotonic() + 4.0
@@ -158,8 +154,9 @@ class TestInPlaceRewrites(StaticFileBase):
                 if not shared <= srcs:
                     missing.append(sorted(shared - srcs))
         finally:
-            stop.set()
-            t.join(5)
+            open(stop_file, "w").close()
+            writes[0] = int(w.communicate(timeout=10)[0].strip() or 0)
+            os.unlink(stop_file)
         figure(f"in-place rewrites: {writes[0]} in 4 s, {samples} rule samples")
         self.assertGreater(writes[0], 200, "the writer did not run fast enough to test anything")
         self.assertEqual(missing, [], f"shared rules missing in {len(missing)} of {samples} samples")
