@@ -29,6 +29,7 @@
 #include "nra/base/signals.hpp"
 #include "nra/netlink/rtnl.hpp"
 #include "nra/sources/kube_source.hpp"
+#include "nra/sources/legacy_text.hpp"
 #include "nra/sources/static_file.hpp"
 
 namespace nra {
@@ -43,10 +44,6 @@ constexpr std::size_t kTrimAfter = 1000;
 constexpr unsigned kFullResyncTicks = 10;
 constexpr auto kRetryInitial = std::chrono::milliseconds(1000);
 constexpr auto kRetryMax = std::chrono::milliseconds(30000);
-
-void log_diagnostics(const std::vector<Diagnostic>& diags) {
-    for (const auto& d : diags) log::warn("configuration entry skipped", {{"where", d.where}, {"error", d.what}});
-}
 
 void log_warnings(const std::vector<Diagnostic>& warnings) {
     for (const auto& w : warnings)
@@ -329,7 +326,7 @@ private:
     // Returns true when the desired state changed.
     bool set_model(Model m) {
         Desired d = desired_state(m, cfg_.settings, local_addrs_);
-        log_diagnostics(d.diagnostics);
+        log_skipped_entries("desired state", d.diagnostics);
         log_warnings(d.warnings);
         model_ = std::move(m);
         return set_desired(std::move(d));
