@@ -4,6 +4,7 @@
 // Model once (pointing into the caches, copying no object) and only a Model
 // that differs from the last delivered one is passed on. Nothing is delivered before every stream has listed once.
 #include <chrono>
+#include <map>
 #include <csignal>
 #include <cstdlib>
 #include <stdexcept>
@@ -200,18 +201,78 @@ private:
                                     " (are the MetalLB CRDs installed?)");
         discovery_backoff_.reset();
         parser_ = simdjson::dom::parser();  // release what a big discovery document made it keep
+        if (crd_started_) return rediscovered(peers, pools, ads);
         klog::info("kube: metallb.io discovered",
                    {{"bgppeers", peers}, {"ipaddresspools", pools}, {"bgpadvertisements", ads}});
-        const std::string base = "/apis/metallb.io/";
-        add_informer({"bgppeers", base + peers + "/namespaces/" + ns_ + "/bgppeers", "", Kind::BgpPeer}, &peers_);
-        add_informer(
-            {"ipaddresspools", base + pools + "/namespaces/" + ns_ + "/ipaddresspools", "", Kind::IpAddressPool},
-            &pools_);
-        add_informer(
-            {"bgpadvertisements", base + ads + "/namespaces/" + ns_ + "/bgpadvertisements", "", Kind::BgpAdvertisement},
-            &ads_);
+        crd_started_ = true;
+        add_crd_informer("bgppeers", peers, Kind::BgpPeer, &peers_);
+        add_crd_informer("ipaddresspools", pools, Kind::IpAddressPool, &pools_);
+        add_crd_informer("bgpadvertisements", ads, Kind::BgpAdvertisement, &ads_);
         add_node_informer();
         for (auto& i : informers_) i->start();
+    }
+
+    Informer::Spec crd_spec(const std::string& resource, const std::string& version, Kind kind) {
+        Informer::Spec spec{resource, "/apis/metallb.io/" + version + "/namespaces/" + ns_ + "/" + resource, "", kind};
+        spec.on_not_found = [this, alive = std::weak_ptr<bool>(alive_)] {
+            if (!alive.expired()) rediscover_soon();
+        };
+        return spec;
+    }
+
+    void add_crd_informer(const std::string& resource, const std::string& version, Kind kind, Informer** slot) {
+        add_informer(crd_spec(resource, version, kind), slot);
+        crd_versions_[resource] = version;
+    }
+
+    // A list or watch of a discovered version answered 404 (the CRDs were
+    // upgraded and that version is no longer served): discovery runs again,
+    // with its own backoff, reset once a version changed. The informers keep
+    // retrying meanwhile, and the caches (hence the configuration) are kept.
+    void rediscover_soon() {
+        if (discovery_call_ || discovery_timer_) return;  // already under way
+        const auto delay = rediscovery_backoff_.next();
+        klog::warn("kube: a discovered metallb.io version answered 404; discovery runs again",
+                   {{"retry_in_ms", static_cast<long long>(delay.count())}});
+        discovery_timer_ = loop_->after(delay, [this] {
+            discovery_timer_ = 0;
+            discover();
+        });
+    }
+
+    // Discovery after a 404: each resource whose version changed gets a new
+    // informer at the new version (unsynced until it has listed, so nothing
+    // is derived from a half-switched set of caches).
+    void rediscovered(const std::string& peers, const std::string& pools, const std::string& ads) {
+        bool changed = false;
+        auto swap = [&](const std::string& resource, const std::string& version, Kind kind, Informer** slot) {
+            if (crd_versions_[resource] == version) return;
+            klog::info("kube: metallb.io version changed; switching",
+                       {{"resource", resource}, {"from", crd_versions_[resource]}, {"to", version}});
+            changed = true;
+            Informer::Spec spec = crd_spec(resource, version, kind);
+            spec.watch = !opts_.list_only;
+            auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { ++changes_; });
+            inf->watch_silence = watch_silence_;
+            for (auto& i : informers_) {
+                if (i.get() == *slot) {
+                    i = std::move(inf);
+                    *slot = i.get();
+                    break;
+                }
+            }
+            crd_versions_[resource] = version;
+            (*slot)->start();
+        };
+        swap("bgppeers", peers, Kind::BgpPeer, &peers_);
+        swap("ipaddresspools", pools, Kind::IpAddressPool, &pools_);
+        swap("bgpadvertisements", ads, Kind::BgpAdvertisement, &ads_);
+        if (changed) {
+            rediscovery_backoff_.reset();
+        } else {
+            klog::info("kube: metallb.io discovery unchanged",
+                       {{"bgppeers", peers}, {"ipaddresspools", pools}, {"bgpadvertisements", ads}});
+        }
     }
 
     void discovery_failed(const std::string& why) {
@@ -345,6 +406,9 @@ private:
     ApiClient::CallPtr discovery_call_;
     EventLoop::TimerId discovery_timer_ = 0;
     Backoff discovery_backoff_;
+    Backoff rediscovery_backoff_;
+    bool crd_started_ = false;                         // the CRD informers exist
+    std::map<std::string, std::string> crd_versions_;  // resource -> version its informer uses
     std::vector<std::string> versions_;
     std::vector<std::pair<std::string, std::string>> served_;  // (resource, version)
 
@@ -364,7 +428,7 @@ private:
 
 std::unique_ptr<Source> make_kube_source(const KubeOptions& options) {
     const Env env = Env::process();
-    ApiConfig cfg = load_api_config(options.kubeconfig, env);
+    ApiConfig cfg = load_api_config(options.kubeconfig, env, options.context);
     register_secret(cfg.token);
     register_key_pem(cfg.client_key_pem);
     if (cfg.tls) TlsContext check(cfg);  // fail now on an unusable CA or client certificate
