@@ -208,7 +208,8 @@ std::string parse_proxy_url(std::string_view text, ApiConfig::Proxy& out) {
         if (!password.empty()) register_secret(password);
     }
     const bool v6 = out.host.find(':') != std::string::npos;
-    out.display = "http://" + (user.empty() && !has_password ? std::string() : user + (has_password ? ":***" : "") + "@") +
+    out.display = "http://" +
+                  (user.empty() && !has_password ? std::string() : user + (has_password ? ":***" : "") + "@") +
                   (v6 ? "[" + out.host + "]" : out.host) + ":" + std::to_string(out.port);
     return "";
 }
@@ -251,7 +252,8 @@ bool use_proxy(std::string_view no_proxy, std::string_view host_in, std::uint16_
         if (suffix.rfind("*.", 0) == 0) suffix.erase(0, 1);
         const bool match_host = suffix.front() != '.';
         if (match_host) suffix.insert(suffix.begin(), '.');
-        const bool ends = host.size() >= suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0;
+        const bool ends =
+            host.size() >= suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0;
         if (ends || (match_host && host == suffix.substr(1))) return false;
     }
     return true;

@@ -84,7 +84,8 @@ POST /admin/watch-inject           {"path": SUBSTR, and one of "event": {...} | 
                                    ERROR ends the stream (0-size chunk) like the real server
 POST /admin/listener               {"up": false} stop accepting (connection refused), {"up": true}
                                    listen again on the same port
-POST /admin/tls                    {"cert": PATH, "key": PATH} serve another certificate from now on
+POST /admin/tls                    {"cert": PATH, "key": PATH, "client_ca": PATH (optional)} serve another
+                                   certificate (and trust another client CA) from now on
 
 Fault rules
 -----------
@@ -218,6 +219,11 @@ DEFAULT_CONFIG = {
     "idle_timeout": 300.0,            # keep-alive idle timeout of API connections
     "path_prefix": "",                # e.g. "/k8s": the API is served under this prefix only
     "log_bodies": False,
+    # CONNECT proxy (--proxy-port): "proxy_auth": "user:password" requires that
+    # Proxy-Authorization (Basic) and answers 407 otherwise; "proxy_refuse":
+    # {"status": 403, "reason": "Forbidden"} refuses every CONNECT.
+    "proxy_auth": None,
+    "proxy_refuse": None,
 }
 
 
@@ -766,6 +772,18 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         if len(parts) < 2 or parts[0] != "CONNECT":
             entry["status"] = 405
             self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            return
+        refuse = app.config.get("proxy_refuse")
+        auth = app.config.get("proxy_auth")
+        if not refuse and auth:
+            want = "Basic " + base64.b64encode(auth.encode()).decode()
+            if headers.get("Proxy-Authorization") != want:
+                refuse = {"status": 407, "reason": "Proxy Authentication Required"}
+        if refuse:
+            entry["status"] = int(refuse.get("status", 403))
+            reason = refuse.get("reason", "Forbidden")
+            self.wfile.write(f"HTTP/1.1 {entry['status']} {reason}\r\nContent-Length: 0\r\n"
+                             f"Proxy-Authenticate: Basic realm=\"fakeapi\"\r\n\r\n".encode())
             return
         host, _, port = parts[1].rpartition(":")
         try:
@@ -1736,6 +1754,8 @@ class AdminApi:
                 app.stop_listening()
             return 200, {"listening": app.api_httpd is not None, "port": app.port}
         if (method, path) == ("POST", "/admin/tls"):
+            if body.get("client_ca"):
+                app.client_ca = body["client_ca"]
             app.ssl_context = app._make_context(body["cert"], body["key"])
             return 200, {"ok": True}
         raise LookupError(f"no admin endpoint {method} {path}")
