@@ -301,10 +301,10 @@ void ApiClient::refresh_tls() {
         *pems[i] = std::move(*text.value);
     }
     if (error.empty()) {
-        register_key_pem(next.client_key_pem);
         try {
             auto ctx = std::make_shared<const TlsContext>(next);
-            tls_ = std::move(ctx);  // connections being set up keep the old one
+            register_key_pem(next.client_key_pem);  // only once it is the key in use
+            tls_ = std::move(ctx);                  // connections being set up keep the old one
             cfg_.ca_pem = std::move(next.ca_pem);
             cfg_.client_cert_pem = std::move(next.client_cert_pem);
             cfg_.client_key_pem = std::move(next.client_key_pem);

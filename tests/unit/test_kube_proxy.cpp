@@ -226,7 +226,8 @@ TEST_CASE("kubeconfig --context: selects a context, unknown ones are a usage err
 TEST_CASE("CONNECT request and reply status line") {
     ApiConfig cfg;
     REQUIRE(parse_server_url("https://[fd00::1]:6443", cfg).empty());
-    CHECK(build_connect(cfg, "ua/1") == "CONNECT [fd00::1]:6443 HTTP/1.1\r\nHost: [fd00::1]:6443\r\nUser-Agent: ua/1\r\n\r\n");
+    CHECK(build_connect(cfg, "ua/1") ==
+          "CONNECT [fd00::1]:6443 HTTP/1.1\r\nHost: [fd00::1]:6443\r\nUser-Agent: ua/1\r\n\r\n");
     cfg.proxy = ApiConfig::Proxy{};
     REQUIRE(parse_proxy_url("http://u:p@proxy:3128", *cfg.proxy).empty());
     REQUIRE(parse_server_url("https://api.example:443", cfg).empty());
