@@ -751,7 +751,8 @@ class AdminUnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
 
 class ProxyHandler(socketserver.StreamRequestHandler):
     """HTTP CONNECT proxy (for proxy-url tests): tunnels to any host:port and
-    logs each CONNECT as a request-log entry of type "proxy"."""
+    logs each CONNECT as a request-log entry of type "proxy". An absolute-form
+    GET (http://host:port/path) is forwarded too (entry "forwarded": true)."""
 
     rbufsize = 0  # unbuffered: nothing after the CONNECT headers may be swallowed
 
@@ -769,6 +770,8 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         entry = app.log_request({"type": "proxy", "method": parts[0] if parts else "", "path": "",
                                  "target": parts[1] if len(parts) > 1 else "", "headers": headers,
                                  "status": None})
+        if len(parts) >= 2 and parts[0] == "GET" and parts[1].startswith("http://"):
+            return self.forward(entry, parts[1], headers)
         if len(parts) < 2 or parts[0] != "CONNECT":
             entry["status"] = 405
             self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
@@ -813,6 +816,35 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         t.start()
         pump(self.connection, upstream)
         t.join()
+        upstream.close()
+
+    def forward(self, entry, url, headers):
+        """An absolute-form GET (a client of an http:// server through the proxy): sent to the API
+        server (over TLS: the fake API only speaks TLS) with Connection: close, the reply relayed."""
+        rest = url[len("http://"):]
+        hostport, _, path = rest.partition("/")
+        host, _, port = hostport.rpartition(":")
+        entry["forwarded"] = True
+        entry["status"] = 200
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            upstream = ctx.wrap_socket(socket.create_connection((host.strip("[]"), int(port)), timeout=10))
+        except (OSError, ValueError):
+            entry["status"] = 502
+            self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        req = f"GET /{path} HTTP/1.1\r\n"
+        for k, v in headers.items():
+            if k.lower() not in ("proxy-authorization", "connection"):
+                req += f"{k}: {v}\r\n"
+        upstream.sendall((req + "Connection: close\r\n\r\n").encode("latin-1"))
+        try:
+            while data := upstream.recv(65536):
+                self.wfile.write(data)
+        except OSError:
+            pass
         upstream.close()
 
 

@@ -114,6 +114,21 @@ class TestKubeProxy(KubeTestCase):
         self.assert_alive(agent)
         self.assertEqual(agent.stop(signal.SIGTERM), 0)
 
+    def test_http_server_through_http_proxy(self):
+        """An http:// server with HTTP_PROXY: requests go to the proxy in absolute form (no CONNECT),
+        with Proxy-Authorization; HTTPS_PROXY does not apply to it."""
+        api = self.start_proxied_api(auth=False)
+        api.put_object(configmap(cfg(P, C1)))
+        kc = self.kubeconfig(api, name="kc-http", server=f"http://{API_IP}:{api.port}", ca=None, token=False)
+        self.kube_oneshot(kubeconfig=kc, HTTP_PROXY=self.proxy_url(api, "user:passw0rd@"),
+                          HTTPS_PROXY="http://192.0.2.1:9")
+        self.assert_state(C1, P)
+        fwd = self.tunnels(api)
+        self.assertTrue(fwd and all(t.get("forwarded") and t["method"] == "GET" for t in fwd), fwd)
+        self.assertTrue(all(t["target"].startswith(f"http://{API_IP}:{api.port}/api/v1/") for t in fwd), fwd)
+        want = "Basic " + base64.b64encode(b"user:passw0rd").decode()
+        self.assertTrue(all(t["headers"].get("Proxy-Authorization") == want for t in fwd), fwd)
+
     def test_https_proxy_url_refused_clearly(self):
         """An https:// proxy (TLS to the proxy) is not supported: a clear start-up error."""
         api = self.start_proxied_api()
