@@ -4,9 +4,9 @@
 // Model once (pointing into the caches, copying no object) and only a Model
 // that differs from the last delivered one is passed on. Nothing is delivered before every stream has listed once.
 #include <chrono>
-#include <map>
 #include <csignal>
 #include <cstdlib>
+#include <map>
 #include <stdexcept>
 
 #include "nra/base/log.hpp"
@@ -116,10 +116,15 @@ public:
     }
 
 private:
-    void add_informer(Informer::Spec spec, Informer** slot) {
+    std::unique_ptr<Informer> make_informer(Informer::Spec spec) {
         spec.watch = !opts_.list_only;
         auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { ++changes_; });
         inf->watch_silence = watch_silence_;
+        return inf;
+    }
+
+    void add_informer(Informer::Spec spec, Informer** slot) {
+        auto inf = make_informer(std::move(spec));
         *slot = inf.get();
         informers_.push_back(std::move(inf));
     }
@@ -250,10 +255,7 @@ private:
             klog::info("kube: metallb.io version changed; switching",
                        {{"resource", resource}, {"from", crd_versions_[resource]}, {"to", version}});
             changed = true;
-            Informer::Spec spec = crd_spec(resource, version, kind);
-            spec.watch = !opts_.list_only;
-            auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { ++changes_; });
-            inf->watch_silence = watch_silence_;
+            auto inf = make_informer(crd_spec(resource, version, kind));
             for (auto& i : informers_) {
                 if (i.get() == *slot) {
                     i = std::move(inf);
