@@ -3,6 +3,9 @@
 // Informers keep caches; the changes of one dispatch round re-derive the
 // Model once (pointing into the caches, copying no object) and only a Model
 // that differs from the last delivered one is passed on. Nothing is delivered before every stream has listed once.
+// Under a sustained burst, derivations are spaced by DeriveThrottle (a
+// multiple of the last one's cost, at most 50 ms); after a quiet spell a change
+// is derived at once.
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -18,6 +21,7 @@
 #include "nra/kube/informer.hpp"
 #include "nra/sources/kube_source.hpp"
 #include "nra/sources/legacy_text.hpp"
+#include "nra/sources/throttle.hpp"
 #include "nra/kube/redact.hpp"
 
 namespace nra {
@@ -68,6 +72,7 @@ public:
     ~KubeSource() override {
         informers_.clear();
         if (loop_ && discovery_timer_) loop_->cancel(discovery_timer_);
+        if (loop_ && derive_timer_) loop_->cancel(derive_timer_);
         ApiClient::cancel(discovery_call_);
     }
 
@@ -77,11 +82,17 @@ public:
         cb_ = std::move(cb);
         // Changes an informer reports are only counted; the model is derived
         // once after the dispatch round that brought them (a burst of watch
-        // events, a list's pages) has been applied to the caches.
+        // events, a list's pages) has been applied to the caches - at once,
+        // or, while changes keep coming, when the throttle's hold is over.
         loop.after_dispatch([this, alive = std::weak_ptr<bool>(alive_)] {
-            if (alive.expired() || changes_ == 0) return;
-            const std::size_t n = std::exchange(changes_, 0);
-            derive(n);
+            if (alive.expired() || changes_ == 0 || derive_timer_) return;
+            const auto now = EventLoop::Clock::now();
+            const auto when = throttle_.earliest(now);
+            if (when <= now) return derive_pending(std::chrono::microseconds(0));
+            derive_timer_ = loop_->at(when, [this, now] {
+                derive_timer_ = 0;
+                derive_pending(std::chrono::duration_cast<std::chrono::microseconds>(EventLoop::Clock::now() - now));
+            });
         });
         client_ = std::make_unique<ApiClient>(loop, cfg_);
         klog::info("kube: source starting", {{"source", describe()}, {"server", cfg_.url()}, {"config", cfg_.source}});
@@ -307,12 +318,22 @@ private:
         return Labels{};
     }
 
+    // Derives what the informers changed, timing it for the throttle (the
+    // configuration callback, which computes the desired state, included).
+    // `held`: how long the throttle made the changes wait.
+    void derive_pending(std::chrono::microseconds held) {
+        const auto t0 = EventLoop::Clock::now();
+        derive(std::exchange(changes_, 0), held);
+        throttle_.ran(t0, EventLoop::Clock::now());
+    }
+
     // `changes`: informer changes coalesced into this derivation.
-    void derive(std::size_t changes) {
+    void derive(std::size_t changes, std::chrono::microseconds held) {
         if (informers_.empty()) return;
         for (const auto& i : informers_)
             if (!i->synced()) return;
-        klog::debug("kube: deriving the configuration", {{"changes", changes}});
+        klog::debug("kube: deriving the configuration",
+                    {{"changes", changes}, {"held_us", static_cast<long long>(held.count())}});
         std::optional<Model> m = opts_.use_crds ? derive_crds() : derive_configmap();
         if (!m) return;
         if (delivered_ && same_model(*m, last_)) return;
@@ -414,7 +435,9 @@ private:
     std::vector<std::string> versions_;
     std::vector<std::pair<std::string, std::string>> served_;  // (resource, version)
 
-    std::size_t changes_ = 0;                                     // informer changes not derived yet
+    std::size_t changes_ = 0;  // informer changes not derived yet
+    DeriveThrottle throttle_;
+    EventLoop::TimerId derive_timer_ = 0;                         // a held derivation
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // the after-dispatch hook outlives the source
     bool delivered_ = false;
     Model last_;
