@@ -460,11 +460,9 @@ private:
         u128 first, last;
         std::size_t entry;  // into entries_
     };
-    struct Entry {
-        std::string where;  // "line L column C (address-pools[i].addresses[j])"
-        std::string path;   // "address-pools[i].addresses[j]"
-        std::size_t pool;   // index in address-pools
-        std::string pool_name;
+    struct Entry {         // strings are built only for the entries reported
+        const Node* node;  // the address entry (in the tree, alive while parsing)
+        std::uint32_t pool, index;
     };
     // An address's family and its widest CIDR (aggregation-length checks).
     struct Widest {
@@ -483,6 +481,8 @@ private:
             if (!mapping(pool, path, "address pool", kPoolKeys)) continue;
             const std::string name = str(pool, "name", path);
             if (speaker_) {
+                pool_names_.resize(i + 1);
+                pool_names_[i] = name;
                 if (name.empty())
                     problem(pool, path, "address pool has no name");
                 else if (!names.insert(name).second)
@@ -538,7 +538,7 @@ private:
                         for (const Prefix& p : ps) lowest = std::min<unsigned>(lowest, p.len);
                         spans_.push_back(
                             Span{ps.front().family(), ps.front().first(), ps.back().last(), entries_.size()});
-                        entries_.push_back(Entry{a.where(apath), apath, i, name});
+                        entries_.push_back(Entry{&a, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j)});
                         widest.push_back(Widest{std::string(text), ps.front().family(), lowest});
                     }
                     if (bgp)
@@ -600,10 +600,14 @@ private:
             if (widest && widest->family == s.family && s.first <= widest->last) {
                 const Entry& a = entries_[std::min(s.entry, widest->entry)];  // in document order
                 const Entry& b = entries_[std::max(s.entry, widest->entry)];
-                const std::string what =
-                    "overlaps " + a.path + (a.pool == b.pool ? " of the same pool" : " of pool " + quote(a.pool_name));
+                const auto path = [](const Entry& e) {
+                    return idx(idx("address-pools", e.pool) + ".addresses", e.index);
+                };
                 if (out_.diagnostics.size() < kMaxLegacyDiagnostics)
-                    out_.diagnostics.push_back({b.where, what});
+                    out_.diagnostics.push_back(
+                        {b.node->where(path(b)),
+                         "overlaps " + path(a) +
+                             (a.pool == b.pool ? " of the same pool" : " of pool " + quote(pool_names_[a.pool]))});
                 else
                     ++out_.diagnostics_dropped;
             }
@@ -617,6 +621,7 @@ private:
     std::set<std::string> community_names_;
     std::vector<Span> spans_;
     std::vector<Entry> entries_;
+    std::vector<std::string> pool_names_;  // by index in address-pools (speaker rules)
 };
 
 }  // namespace

@@ -106,15 +106,14 @@ TEST_CASE("speaker rules: each v0.12 rejection refuses the whole document") {
     refused(kPeer + "  router-id: not-an-ip\n" + kPool, "invalid router-id");
     refused(kPeer + "  source-address: 10.0.0\n" + kPool, "invalid source-address");
     refused(kPeer + "  ebgp-multihop: maybe\n" + kPool, "ebgp-multihop must be true or false");
-    refused("peers:\n- {peer-address: 10.0.0.1, my-asn: 1, peer-asn: 1, ebgp-multihop: true}\n" + kPool,
-            "iBGP peer");
+    refused("peers:\n- {peer-address: 10.0.0.1, my-asn: 1, peer-asn: 1, ebgp-multihop: true}\n" + kPool, "iBGP peer");
     refused(kPeer + "  bfd-profile: nope\n" + kPool, "bfd profile 'nope'");
     refused(kPeer + "- peer-address: 10.0.0.1\n  peer-asn: 64500\n  my-asn: 64501\n" + kPool, "already exists");
     refused(kPeer + "  node-selectors:\n  - match-expressions:\n    - {key: a, operator: in, values: [b]}\n" + kPool,
             "unknown operator 'in'");
-    refused(kPeer + "  node-selectors:\n  - match-expressions:\n    - {key: a, operator: Exists, values: [b]}\n" +
-                kPool,
-            "");
+    refused(
+        kPeer + "  node-selectors:\n  - match-expressions:\n    - {key: a, operator: Exists, values: [b]}\n" + kPool,
+        "");
     // Pools.
     refused(kPeer + "address-pools:\n- name: a\n  addresses: [10.1.0.0/24]\n", "no protocol");
     refused(kPeer + "address-pools:\n- name: a\n  protocol: bgpp\n  addresses: [10.1.0.0/24]\n",
@@ -126,8 +125,7 @@ TEST_CASE("speaker rules: each v0.12 rejection refuses the whole document") {
     refused(kPeer + "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [10.1.0.0/33]\n", "invalid address");
     refused(kPeer + "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [10.1.0.9-10.1.0.1]\n",
             "invalid address");
-    refused(kPeer + "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [10.1.0.1]\n",
-            "needs a prefix length");
+    refused(kPeer + "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [10.1.0.1]\n", "needs a prefix length");
     // Overlaps: between pools (layer2 ones included) and inside one pool.
     refused(kPeer + kPool + "- name: b\n  protocol: layer2\n  addresses: [10.1.0.128/25]\n",
             "overlaps address-pools[0].addresses[0] of pool 'a'", "line 11 column 15 (address-pools[1].addresses[0])");
@@ -142,8 +140,9 @@ TEST_CASE("speaker rules: each v0.12 rejection refuses the whole document") {
     refused(kPeer + kPool + "  bgp-advertisements:\n  - localpref: -1\n", "localpref must be");
     refused(kPeer + kPool + "  bgp-advertisements:\n  - communities: [nope]\n", "invalid community 'nope'");
     refused(kPeer + kPool + "  bgp-advertisements:\n  - communities: ['1:65536']\n", "invalid community");
-    refused(kPeer + "address-pools:\n- name: a\n  protocol: layer2\n  addresses: [10.1.0.0/24]\n"
-                    "  bgp-advertisements:\n  - {}\n",
+    refused(kPeer +
+                "address-pools:\n- name: a\n  protocol: layer2\n  addresses: [10.1.0.0/24]\n"
+                "  bgp-advertisements:\n  - {}\n",
             "layer2");
     refused(kPeer + kPool + "  auto-assign: 'no'\n", "auto-assign must be true or false");
     refused(kPeer + kPool + "bgp-communities:\n  x: 1-2\n", "invalid community '1-2'");
@@ -180,9 +179,9 @@ TEST_CASE("file rules: speaker-only fields are neither required nor checked") {
     CHECK_FALSE(minimal.rejected());
     CHECK(minimal.model.peers.size() == 2);
     CHECK(minimal.model.addresses.size() == 2);  // a bare address is a /32 here
-    auto speaker_only = parse(kPeer + "  hold-time: 1s\n  peer-port: 99999\n" + kPool +
-                                  "  bgp-advertisements:\n  - aggregation-length: 8\n",
-                              LegacyRules::File);
+    auto speaker_only = parse(
+        kPeer + "  hold-time: 1s\n  peer-port: 99999\n" + kPool + "  bgp-advertisements:\n  - aggregation-length: 8\n",
+        LegacyRules::File);
     CHECK_FALSE(speaker_only.rejected());
     // Layer2 pools' addresses are not the agent's: not checked by the file rules.
     auto l2 = parse(kPeer + kPool + "- protocol: layer2\n  addresses: [nonsense]\n", LegacyRules::File);
@@ -192,11 +191,11 @@ TEST_CASE("file rules: speaker-only fields are neither required nor checked") {
 
 TEST_CASE("file rules: what the agent reads refuses the whole file") {
     for (const std::string& bad : {
-             std::string("peers:\n- peer-address: 10.0.0.300\n") + kPool,       // invalid peer address
-             std::string("peers:\n- peer-asn: 1\n") + kPool,                     // no peer-address
-             kPeer + "address-pools:\n- addresses: [10.1.0.0/24]\n",             // pool without protocol
+             std::string("peers:\n- peer-address: 10.0.0.300\n") + kPool,                    // invalid peer address
+             std::string("peers:\n- peer-asn: 1\n") + kPool,                                 // no peer-address
+             kPeer + "address-pools:\n- addresses: [10.1.0.0/24]\n",                         // pool without protocol
              kPeer + "address-pools:\n- protocol: bgp\n  addresses: [10.1.0.9-10.1.0.1]\n",  // invalid range
-             kPeer + kPool + "  typo: 1\n",                                       // unknown key
+             kPeer + kPool + "  typo: 1\n",                                                  // unknown key
              kPeer + "  node-selectors:\n  - match-expressions:\n    - {key: a, operator: In}\n" + kPool,
          }) {
         INFO(bad);
