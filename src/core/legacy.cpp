@@ -505,7 +505,7 @@ private:
             // only what the agent routes (bgp pools).
             if (!speaker_ && !bgp) continue;
             const Node* addrs = list(pool, "addresses", path);
-            if (speaker_ && !addrs && !(pool.get("addresses") && pool.get("addresses")->is_seq()))
+            if (const Node* raw = pool.get("addresses"); speaker_ && (!raw || raw->is_null()))
                 problem(pool, path, "address pool has no addresses");
             if (speaker_ && addrs && addrs->items.empty())
                 problem(*addrs, path + ".addresses", "address pool has no addresses");

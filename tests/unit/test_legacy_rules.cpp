@@ -122,6 +122,7 @@ TEST_CASE("speaker rules: each v0.12 rejection refuses the whole document") {
     refused(kPeer + kPool + "- name: a\n  protocol: bgp\n  addresses: [10.2.0.0/24]\n", "duplicate definition of pool");
     refused(kPeer + "address-pools:\n- name: a\n  protocol: bgp\n  addresses: []\n", "no addresses");
     refused(kPeer + "address-pools:\n- name: a\n  protocol: bgp\n", "no addresses");
+    refused(kPeer + "address-pools:\n- name: a\n  protocol: bgp\n  addresses: 10.1.0.0/24\n", "must be a list");
     refused(kPeer + "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [10.1.0.0/33]\n", "invalid address");
     refused(kPeer + "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [10.1.0.9-10.1.0.1]\n",
             "invalid address");
