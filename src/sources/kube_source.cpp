@@ -346,7 +346,15 @@ private:
             last_diagnostics_ = text;
             for (const auto& d : sel.diagnostics)
                 (sel.rejected ? klog::error : klog::warn)("kube: " + d.where + ": " + d.what, {});
-            if (sel.rejected) klog::error("kube: invalid MetalLB configuration; keeping the last good one");
+            if (sel.rejected) {
+                klog::error("kube: invalid MetalLB configuration; keeping the last good one");
+                if (cb_.failed)
+                    cb_.failed("invalid MetalLB configuration (" + std::to_string(sel.diagnostics.size()) +
+                               " problems; the first: " +
+                               (sel.diagnostics.empty() ? std::string("?")
+                                                        : sel.diagnostics[0].where + ": " + sel.diagnostics[0].what) +
+                               ")");
+            }
         }
         if (sel.rejected) return std::nullopt;
         return std::move(sel.model);

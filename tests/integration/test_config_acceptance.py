@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal
 
-from kube_harness import MNS, KubeTestCase, configmap, legacy_config
+from kube_harness import MNS, KubeTestCase, advertisement, bgppeer, configmap, legacy_config, pool
 from netns import NetnsTestCase, wait_until
 from test_metrics import GET, metric
 
@@ -145,6 +145,40 @@ class TestConfigMapAcceptance(KubeTestCase):
         self.assertEqual(self.ns.full_snapshot(), snap)
         api.put_object(configmap(legacy_config(P, [("p", "bgp", C1)])))
         self.wait_state(C1, P)
+
+
+class TestCrdAcceptance(KubeTestCase):
+    def test_invalid_object_set_keeps_the_previous_routing(self):
+        """As MetalLB's config controller: overlapping pools (one of them selected by no advertisement),
+        a peer with an invalid address, a pool without addresses each refuse the whole set; the previous
+        routing stays, the problem is logged at error and counted; the fix applies. An advertisement
+        naming a pool that does not exist is ignored, not a rejection."""
+        api = self.start_api()
+        api.put_object(bgppeer("a", "10.0.0.1"), pool("p", ["192.168.57.0/24"]), advertisement("ad", pools=["p"]))
+        agent = self.start_kube_agent(api, crds=True, METRICS_ADDRESS=f":{PORT}")
+        self.wait_state(["192.168.57.0/24"], ["10.0.0.1"])
+        wait_until(lambda: get_metrics(self.ns), 10, what="/metrics answering")
+        cases = [
+            ("overlapping pools", lambda: api.put_object(pool("q", ["192.168.57.128/25"])),
+             lambda: api.delete_object("IPAddressPool", "q"), "overlaps"),
+            ("invalid peer address", lambda: api.put_object(bgppeer("b", "10.0.0.300")),
+             lambda: api.delete_object("BGPPeer", "b"), "invalid spec.peerAddress"),
+            ("pool without addresses", lambda: api.put_object(pool("q", [])),
+             lambda: api.delete_object("IPAddressPool", "q"), "no spec.addresses"),
+        ]
+        for what, breaks, fixes, word in cases:
+            with self.subTest(what):
+                counted = errors_counted(self.ns)
+                n = len(agent.json_logs())
+                breaks()
+                self.wait_agent_log(agent, word, level="error", since=n)
+                wait_until(lambda: errors_counted(self.ns) >= counted + 1, 10, what=f"{what}: error counted")
+                self.assert_state(["192.168.57.0/24"], ["10.0.0.1"])
+                fixes()
+        api.put_object(advertisement("ad", pools=["p", "no-such-pool"]), pool("r", ["192.168.60.0/24"]),
+                       advertisement("ad2", pools=["r"]))
+        self.wait_state(["192.168.57.0/24", "192.168.60.0/24"], ["10.0.0.1"])
+        self.assert_alive(agent)
 
 
 class TestStaticFileAcceptance(NetnsTestCase):
