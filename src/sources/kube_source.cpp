@@ -353,27 +353,52 @@ private:
         Model model;
         const std::string where = "ConfigMap " + ns_ + "/" + opts_.configmap_name;
         if (!cm || !cm->has_config) {
-            if (cm_state_ != (cm ? 1 : 0)) {
-                klog::info(cm ? "kube: " + where + " has no 'config' key: empty configuration"
-                              : "kube: " + where + " does not exist: empty configuration");
-                cm_state_ = cm ? 1 : 0;
-            }
+            const int state = cm ? 1 : 0;
             parsed_text_.reset();
+            if (delivered_) {
+                // As MetalLB's speaker: a deleted ConfigMap (or one without
+                // its config key) leaves the last configuration in force.
+                if (cm_state_ != state)
+                    klog::warn("kube: " + where + (cm ? " has no 'config' key" : " was deleted") +
+                                   "; keeping the last good configuration. To remove the routing, apply an empty "
+                                   "configuration (data.config: 'peers: []') or run the agent once with "
+                                   "CLEANANDEXIT=1",
+                               {});
+                cm_state_ = state;
+                return std::nullopt;
+            }
+            // At start there is no last configuration: the speaker announces
+            // nothing, and the agent routes nothing.
+            if (cm_state_ != state)
+                klog::info("kube: " + where + (cm ? " has no 'config' key" : " does not exist") +
+                           ": empty configuration (nothing was configured since the agent started)");
+            cm_state_ = state;
         } else {
             cm_state_ = 2;
             if (!parsed_text_ || *parsed_text_ != cm->config) {
                 parsed_text_ = cm->config;
                 parsed_ok_ = false;
-                // An empty document or one without lists is an empty
-                // configuration here (as an absent ConfigMap is).
-                auto load = load_legacy_text(cm->config, where + " data.config");
+                // MetalLB v0.12's rules: any problem refuses the whole
+                // document. An empty document or one without lists is an
+                // empty configuration here (as v0.12 parses it).
+                const std::string origin = where + " data.config";
+                auto load = load_legacy_text(cm->config, origin, LegacyRules::Speaker);
+                std::string error;
                 if (!load) {
-                    klog::error("kube: invalid configuration in " + where + "; keeping the last good one",
-                                {{"error", load.error}});
+                    error = load.error;
+                } else if (load.value->rejected()) {
+                    error = rejection_summary(origin, load.value->problems);
                 } else {
-                    log_skipped_entries(where + " data.config", load.value->diagnostics);
                     parsed_ok_ = true;
                     parsed_model_ = std::move(load.value->model);
+                }
+                if (!parsed_ok_) {
+                    klog::error(
+                        std::string("kube: invalid configuration in ") + where +
+                            (delivered_ ? "; keeping the last good one" : "; nothing is changed until it is fixed"),
+                        {{"error", error}});
+                    if (load) log_config_problems(origin, load.value->problems);
+                    if (cb_.failed) cb_.failed(error);
                 }
             }
             if (!parsed_ok_) return std::nullopt;
@@ -405,7 +430,15 @@ private:
             last_diagnostics_ = text;
             for (const auto& d : sel.diagnostics)
                 (sel.rejected ? klog::error : klog::warn)("kube: " + d.where + ": " + d.what, {});
-            if (sel.rejected) klog::error("kube: invalid MetalLB configuration; keeping the last good one");
+            if (sel.rejected) {
+                klog::error("kube: invalid MetalLB configuration; keeping the last good one");
+                if (cb_.failed)
+                    cb_.failed("invalid MetalLB configuration (" + std::to_string(sel.diagnostics.size()) +
+                               " problems; the first: " +
+                               (sel.diagnostics.empty() ? std::string("?")
+                                                        : sel.diagnostics[0].where + ": " + sel.diagnostics[0].what) +
+                               ")");
+            }
         }
         if (sel.rejected) return std::nullopt;
         return std::move(sel.model);
