@@ -27,22 +27,24 @@ Route route(const char* dst, std::vector<Nexthop> hops = {}, std::uint32_t oif =
     return r;
 }
 
-Nexthop hop(const char* gw, std::uint32_t ifindex, std::uint16_t weight = 1) { return Nexthop{ip(gw), ifindex, weight}; }
+Nexthop hop(const char* gw, std::uint32_t ifindex, std::uint16_t weight = 1) {
+    return Nexthop{ip(gw), ifindex, weight};
+}
 
 std::vector<Route> main_table() {
     return {
-        route("10.0.0.0/24", {}, 2),                        // connected on dev 2
-        route("0.0.0.0/0", {hop("10.0.0.254", 2)}),         // default
-        route("10.9.0.0/16", {hop("10.0.0.1", 2)}),         // via the on-link router
-        route("10.9.9.0/24", {hop("10.0.0.3", 2)}),         // more specific
+        route("10.0.0.0/24", {}, 2),                                        // connected on dev 2
+        route("0.0.0.0/0", {hop("10.0.0.254", 2)}),                         // default
+        route("10.9.0.0/16", {hop("10.0.0.1", 2)}),                         // via the on-link router
+        route("10.9.9.0/24", {hop("10.0.0.3", 2)}),                         // more specific
         route("10.8.0.0/16", {hop("10.0.0.3", 2), hop("10.0.0.4", 2, 3)}),  // multipath
-        route("10.7.0.0/16", {}, 0, 0, 6),                  // blackhole
-        route("10.6.0.0/16", {}, 0, 0, 7),                  // unreachable
-        route("10.5.0.0/16", {}, 0, 0, 8),                  // prohibit
-        route("10.4.0.0/16", {hop("10.0.0.1", 2)}, 0, 100),  // two metrics: the lower wins
+        route("10.7.0.0/16", {}, 0, 0, 6),                                  // blackhole
+        route("10.6.0.0/16", {}, 0, 0, 7),                                  // unreachable
+        route("10.5.0.0/16", {}, 0, 0, 8),                                  // prohibit
+        route("10.4.0.0/16", {hop("10.0.0.1", 2)}, 0, 100),                 // two metrics: the lower wins
         route("10.4.0.0/16", {hop("10.0.0.3", 2)}, 0, 50),
         route("fd00::/64", {}, 2, 256),
-        route("fd09::/32", {hop("fe80::1", 2)}, 0, 1024),    // link-local gateway
+        route("fd09::/32", {hop("fe80::1", 2)}, 0, 1024),  // link-local gateway
         route("::/0", {hop("fd00::fe", 2)}, 0, 1024),
     };
 }
@@ -151,8 +153,9 @@ TEST_CASE("desired with paths: an unusable peer leaves the others' route intact 
     bool diag = false;
     for (const auto& x : d.diagnostics)
         diag |= x.where == "10.99.9.9" &&
-                x.what == "peer 10.99.9.9 cannot be a nexthop: no route to 10.99.9.9 in table main; skipped until "
-                          "that changes";
+                x.what ==
+                    "peer 10.99.9.9 cannot be a nexthop: no route to 10.99.9.9 in table main; skipped until "
+                    "that changes";
     CHECK(diag);
     // No IPv6 peer at all: as before, no IPv6 rules.
     CHECK(route_of(d, Family::V6) == nullptr);
