@@ -56,8 +56,6 @@ void add_peer_hops(const Peer& p, std::uint16_t weight, const PeerPaths* paths, 
     }
     const PeerPath& path = it->second;
     if (!path.usable()) {
-        d.diagnostics.push_back({p.name, "peer " + p.address.str() + " cannot be a nexthop: " + path.reason +
-                                             "; skipped until that changes"});
         d.unusable_peers.push_back(UnusablePeer{PeerKey{p.address, p.vrf}, p.name, path.kind, path.reason});
         return;
     }

@@ -53,8 +53,9 @@ struct Desired {
 // a loopback or the unspecified address is never a gateway: it is left out,
 // with a diagnostic, and listed in Desired::local_peers.
 // `paths`: how each peer is reached (null, or a peer without an entry: its
-// own address is the gateway). An unusable peer is left out with a
-// diagnostic and listed in Desired::unusable_peers; the others' nexthops
+// own address is the gateway). An unusable peer is left out and listed in
+// Desired::unusable_peers (a state of the network, not a configuration
+// error: the caller logs its changes); the others' nexthops
 // are their paths' hops, the peer's weight shared among them by the hops'
 // weights. Hops shared by several peers (same gateway and device) are one
 // nexthop with the weights summed (at most 256). A family whose peers are
