@@ -10,6 +10,9 @@ import time
 
 from kube_harness import KubeTestCase, advertisement, bgppeer, pool
 from netns import NetnsTestCase, figure_value, wait_until
+from test_metrics import GET
+
+METRICS_PORT = 7475
 
 C_ALL = ["192.168.57.0/24", "fd20::/64"]
 C4 = ["192.168.57.0/24"]
@@ -49,12 +52,16 @@ class PeerPathChecks:
         self.assertTrue(agent.alive())
         self.assertEqual(agent.stop(), 0)
 
+    def metric_lines(self, name: str) -> list[str]:
+        r = self.ns.run(["python3", "-c", GET, str(METRICS_PORT), "/metrics"], check=False)
+        return [l for l in r.stdout.splitlines() if l.startswith("metallb_nra_" + name + "{")]
+
     def unreachable_beside_good(self, extra_peers: dict | None = None):
         before = self.seed_foreign()["rules"]
         peers = {"good": "10.0.0.1", "lost": "10.99.9.9"}
         peers.update(extra_peers or {})
         # Periodic ticks every second: the warning must still come once, not every tick.
-        agent = self.start(peers, C4, MAX_RECONCILE_WAIT="1000")
+        agent = self.start(peers, C4, MAX_RECONCILE_WAIT="1000", METRICS_ADDRESS=f":{METRICS_PORT}")
         self.wait_state(C4, ["10.0.0.1"])
         w = agent.wait_log(lambda l: l.get("msg", "").startswith("peer cannot be a nexthop")
                            and l.get("peer") == "10.99.9.9", what="the unreachable peer named at warn")
@@ -65,11 +72,16 @@ class PeerPathChecks:
         self.assertEqual(len(unusable_warnings(agent, "10.99.9.9")), 1, "warned once per change of state")
         self.assertNotIn("kernel refused a change", agent.stderr())
         self.assertNotIn("reconcile failed", agent.stderr())
+        unusable = self.metric_lines("peer_unusable")
+        self.assertIn('metallb_nra_peer_unusable{peer="10.99.9.9",vrf="",reason="no_route"} 1', unusable)
+        self.assertIn('metallb_nra_peers_skipped{reason="unusable"} ' + str(len(peers) - 1),
+                      self.metric_lines("peers_skipped"))
         # A route to it appears: added through that route's gateway.
         self.ns.ip("route", "add", "10.99.0.0/16", "via", "10.0.0.4")
         self.wait_state(C4, ["10.0.0.1", "10.0.0.4"], timeout=FOLLOW)
         agent.wait_log(lambda l: l.get("msg") == "peer can be a nexthop again" and l.get("peer") == "10.99.9.9",
                        what="the peer logged as usable again")
+        self.assertFalse([l for l in self.metric_lines("peer_unusable") if "10.99.9.9" in l])
         # An unreachable route to it: left out again, warned again (a new state).
         self.ns.ip("route", "replace", "unreachable", "10.99.0.0/16")
         self.wait_state(C4, ["10.0.0.1"], timeout=FOLLOW)
