@@ -28,6 +28,7 @@
 #include "nra/base/metrics.hpp"
 #include "nra/base/signals.hpp"
 #include "nra/kube/config.hpp"
+#include "nra/core/peer_path.hpp"
 #include "nra/netlink/rtnl.hpp"
 #include "nra/sources/kube_source.hpp"
 #include "nra/sources/legacy_text.hpp"
@@ -102,6 +103,9 @@ void describe_metrics(metrics::Registry& m) {
                "Rules referencing the managed table in the kernel, by family and table.");
     m.describe("installed_routes", Type::Gauge, "Routes in the managed table in the kernel, by family and table.");
     m.describe("peers_skipped", Type::Gauge, "Peers of the configuration that are not nexthops, by reason.");
+    m.describe("peer_unusable", Type::Gauge,
+               "1 for each configured peer that cannot be reached through its lookup table (main or its VRF's), "
+               "by peer, vrf and reason.");
     m.describe("config_synced", Type::Gauge, "1 once a first good configuration was loaded.");
     m.describe("config_loads_total", Type::Counter,
                "Configurations delivered by the source (changed), and refused ones (error).");
@@ -238,6 +242,13 @@ private:
                      desired_ ? static_cast<double>(desired_->local_peers.size()) : 0);
         metrics_.set("peers_skipped", {{"reason", "ipv6_link_local"}},
                      desired_ ? static_cast<double>(desired_->link_local_peers) : 0);
+        metrics_.set("peers_skipped", {{"reason", "unusable"}},
+                     desired_ ? static_cast<double>(desired_->unusable_peers.size()) : 0);
+        metrics_.clear("peer_unusable");
+        if (desired_)
+            for (const UnusablePeer& u : desired_->unusable_peers)
+                metrics_.set("peer_unusable", {{"peer", u.peer.address.str()}, {"vrf", u.peer.vrf}, {"reason", u.kind}},
+                             1);
         metrics_.set("config_synced", desired_ ? 1 : 0);
         if (source_) {
             const auto st = source_->stats();
@@ -329,16 +340,99 @@ private:
 
     // Returns true when the desired state changed.
     bool set_model(Model m) {
-        Desired d = desired_state(m, cfg_.settings, local_addrs_);
+        model_ = std::move(m);
+        update_paths();
+        Desired d = derive();
         log_skipped_entries("desired state", d.diagnostics);
         log_warnings(d.warnings);
-        model_ = std::move(m);
         return set_desired(std::move(d));
+    }
+
+    Desired derive() const { return desired_state(*model_, cfg_.settings, local_addrs_, &paths_); }
+
+    // ---- peer paths ----------------------------------------------------
+    // How every peer is reached: through the routes of its lookup table
+    // (main, or its VRF's), kept from dumps that route, link and address
+    // events (and the periodic tick) invalidate. Returns true when a peer's
+    // path changed; each change of a peer's state is logged once.
+    bool update_paths() {
+        if (!model_) return false;
+        bool any_vrf = false;
+        for (const Peer& p : model_->peers) any_vrf |= !p.vrf.empty();
+        if (lookup_dirty_) {
+            lookup_routes_.clear();
+            links_.clear();
+            links_loaded_ = false;
+        }
+        lookup_dirty_ = false;
+        if (any_vrf && !links_loaded_) {
+            auto l = kernel_->dump_links();
+            if (!l) return lookup_failed("links", l.error);
+            links_ = std::move(*l.value);
+            links_loaded_ = true;
+        }
+        PeerPaths next;
+        std::set<std::uint32_t> tables{kMainTable};
+        for (const Peer& p : model_->peers) {
+            PeerKey key{p.address, p.vrf};
+            if (next.count(key)) continue;
+            std::uint32_t table = kMainTable;
+            std::string name = "main";
+            if (!p.vrf.empty()) {
+                auto it = std::find_if(links_.begin(), links_.end(),
+                                       [&](const nl::Link& l) { return l.is_vrf && l.name == p.vrf; });
+                if (it == links_.end()) {
+                    next.emplace(std::move(key), unusable_vrf(p.vrf));
+                    continue;
+                }
+                table = it->vrf_table;
+                name = std::to_string(table) + " (VRF " + p.vrf + ")";
+            }
+            tables.insert(table);
+            auto routes = lookup_routes_.find(table);
+            if (routes == lookup_routes_.end()) {
+                auto r = kernel_->dump(table, false, true);
+                if (!r) return lookup_failed("routes of table " + name, r.error);
+                routes = lookup_routes_.emplace(table, std::move(r.value->routes)).first;
+            }
+            next.emplace(std::move(key), resolve_peer(p.address, routes->second, name));
+        }
+        tables.erase(cfg_.settings.table);
+        mirror_.set_lookup_tables(std::move(tables));
+        if (next == paths_) return false;
+        for (const auto& [key, path] : next) {
+            auto old = paths_.find(key);
+            const bool was = old != paths_.end();
+            if (!path.usable()) {
+                if (!was || old->second.reason != path.reason)
+                    log::warn("peer cannot be a nexthop; the route carries the other peers",
+                              {{"peer", key.address.str()}, {"vrf", key.vrf}, {"reason", path.reason}});
+            } else if (!was || old->second.hops != path.hops) {
+                std::string via;
+                for (const Nexthop& h : path.hops) via += (via.empty() ? "" : ",") + h.gateway.str();
+                const bool back = was && !old->second.usable();
+                log::write(
+                    back || path.recursive ? log::Level::Info : log::Level::Debug,
+                    back ? "peer can be a nexthop again" : "peer path",
+                    {{"peer", key.address.str()}, {"vrf", key.vrf}, {"via", via}, {"recursive", path.recursive}});
+            }
+        }
+        paths_ = std::move(next);
+        return true;
+    }
+
+    // A failed dump keeps the last paths; retried on the next event or tick
+    // (never at once: a failing dump must not spin the loop).
+    bool lookup_failed(const std::string& what, const std::string& error) {
+        log::error("cannot read the " + what + " peers are resolved through; keeping their last paths",
+                   {{"error", error}});
+        return false;
     }
 
     bool set_desired(Desired d) {
         if (desired_ && desired_->rules == d.rules && desired_->routes == d.routes) {
             desired_->local_peers = std::move(d.local_peers);
+            desired_->unusable_peers = std::move(d.unusable_peers);
             return false;
         }
         log::info("desired state", {{"rules", d.rules.size()},
@@ -366,7 +460,7 @@ private:
         if (now == local_addrs_) return;
         local_addrs_ = std::move(now);
         if (!model_ || !desired_) return;
-        Desired d = desired_state(*model_, cfg_.settings, local_addrs_);
+        Desired d = derive();
         for (const IpAddr& p : d.local_peers)
             if (!desired_->local_peers.count(p))
                 log::warn("peer skipped: it is now a local address",
@@ -389,6 +483,8 @@ private:
         kernel_dirty_ |= seen.foreign;
         links_dirty_ |= seen.interface;
         addrs_dirty_ |= seen.address;
+        // Links and addresses take routes with them, often silently.
+        lookup_dirty_ |= seen.lookup || seen.interface;
     }
 
     // Log lines the reader has not taken yet are written when it can take
@@ -445,6 +541,7 @@ private:
             // anyway, and on SIGHUP.
             mirror_.invalidate_routes();
             if (addrs_failed_) addrs_dirty_ = true;
+            lookup_dirty_ = true;  // routes can vanish without a notification
             if (++ticks_ % kFullResyncTicks == 0) {
                 mirror_.invalidate_rules();
                 addrs_dirty_ = true;
@@ -463,11 +560,17 @@ private:
     // for a script: they restore the state the last reconcile established.
     void maybe_reconcile() {
         if (addrs_dirty_) refresh_local_addresses();
+        if (lookup_dirty_ && model_ && desired_ && update_paths() && set_desired(derive())) {
+            config_dirty_ = true;
+            paths_trigger_ = true;
+        }
         if (!desired_ || deferred_) return;  // never act before a first good config
         if (cfg_.dry_run) return dry_run();
         if (!config_dirty_ && !timer_due_ && !kernel_dirty_ && !links_dirty_) return;
         const bool establishing = config_dirty_ || timer_due_;
-        const char* trigger = config_dirty_  ? (cfg_.oneshot ? "oneshot" : "config")
+        const char* trigger = config_dirty_  ? (cfg_.oneshot     ? "oneshot"
+                                                : paths_trigger_ ? "paths"
+                                                                 : "config")
                               : timer_due_   ? (mirror_.rules_valid() ? "periodic" : "resync")
                               : links_dirty_ ? "link"
                                              : "kernel";
@@ -475,13 +578,13 @@ private:
             const bool corrective = !establishing && !links_dirty_;
             const auto now = Clock::now();
             if (corrective && !fights_.allow(now)) return defer(now);
-            config_dirty_ = timer_due_ = kernel_dirty_ = links_dirty_ = false;
+            config_dirty_ = timer_due_ = kernel_dirty_ = links_dirty_ = paths_trigger_ = false;
             const bool ok = reconcile(trigger, *desired_, corrective, now);
             if (cfg_.oneshot) finish(ok ? 0 : 1);
             return;
         }
         if (establishing && script_phase_ == ScriptPhase::Idle) {
-            config_dirty_ = timer_due_ = false;
+            config_dirty_ = timer_due_ = paths_trigger_ = false;
             start_pre(trigger);
         }
         if ((kernel_dirty_ || links_dirty_) && applied_) {
@@ -550,7 +653,7 @@ private:
         if (out.ok || out.waiting_for_network) retry_backoff_ = kRetryInitial;
         // Foreign, link and address changes drained while applying must not
         // wait for the next unrelated event.
-        if (config_dirty_ || kernel_dirty_ || timer_due_ || links_dirty_ || addrs_dirty_) loop_.wake();
+        if (config_dirty_ || kernel_dirty_ || timer_due_ || links_dirty_ || addrs_dirty_ || lookup_dirty_) loop_.wake();
         return out.ok;
     }
 
@@ -621,6 +724,11 @@ private:
     std::optional<Desired> desired_;
     std::optional<Model> model_;    // the last configuration, re-evaluated when local addresses change
     std::set<IpAddr> local_addrs_;  // the node's addresses (all links)
+    PeerPaths paths_;               // how each peer of model_ is reached
+    std::map<std::uint32_t, std::vector<Route>> lookup_routes_;  // main and VRF tables, as last dumped
+    std::vector<nl::Link> links_;                                // for VRF peers' tables
+    bool links_loaded_ = false;
+    bool lookup_dirty_ = true, paths_trigger_ = false;
     unsigned ticks_ = 0;
     std::chrono::milliseconds retry_backoff_ = kRetryInitial;
     bool retry_pending_ = false;

@@ -54,6 +54,7 @@ void KernelMirror::Seen::merge(const Seen& o) {
     foreign |= o.foreign;
     interface |= o.interface;
     address |= o.address;
+    lookup |= o.lookup;
     overrun |= o.overrun;
     if (!o.error.empty()) error = o.error;
 }
@@ -81,7 +82,12 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
         }
         const bool is_rule = std::holds_alternative<Rule>(e.object);
         const std::uint32_t t = is_rule ? std::get<Rule>(e.object).table : std::get<Route>(e.object).table;
-        if (t != table_) return;  // outside the managed table: never our business
+        if (t != table_) {
+            // Outside the managed table: never changed, but a route of a
+            // lookup table may change how a peer is reached.
+            if (!is_rule && lookup_tables_.count(t)) seen.lookup = true;
+            return;
+        }
         const bool foreign = e.portid != self;
         if (is_rule) {
             const Rule& r = std::get<Rule>(e.object);
@@ -107,7 +113,7 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
     });
     if (res.overrun) {
         rules_valid_ = routes_valid_ = false;
-        seen.overrun = seen.foreign = seen.interface = seen.address = true;
+        seen.overrun = seen.foreign = seen.interface = seen.address = seen.lookup = true;
     }
     if (res.error) seen.error = res.what;
     return seen;

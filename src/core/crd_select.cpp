@@ -157,6 +157,7 @@ CrdSelection select_crd(const CrdInputView& in) {
         Peer peer;
         peer.address = *addr;
         peer.name = id(p->ns, p->name);
+        peer.vrf = p->vrf;
         if (auto w = p->labels.find(kLabelWeight); w != p->labels.end()) {
             if (auto weight = parse_weight(w->second)) {
                 peer.weight = *weight;

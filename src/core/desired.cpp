@@ -52,6 +52,59 @@ std::vector<const Rule*> sorted_rules(const std::vector<const Rule*>& rules, con
     return out;
 }
 
+// A peer's nexthops: its own address without a path (on-link as written),
+// its path's hops with the peer's weight shared by the hops' weights, or
+// none (listed as unusable) when the path says it cannot be reached.
+void add_peer_hops(const Peer& p, std::uint16_t weight, const PeerPaths* paths, std::vector<Nexthop>& out, Desired& d) {
+    const auto it = paths ? paths->find(PeerKey{p.address, p.vrf}) : PeerPaths::const_iterator{};
+    if (!paths || it == paths->end()) {
+        out.push_back(Nexthop{p.address, 0, weight});
+        return;
+    }
+    const PeerPath& path = it->second;
+    if (!path.usable()) {
+        d.unusable_peers.push_back(UnusablePeer{PeerKey{p.address, p.vrf}, p.name, path.kind, path.reason});
+        return;
+    }
+    std::uint32_t total = 0;
+    for (const Nexthop& h : path.hops) total += std::max<std::uint32_t>(h.weight, 1);
+    for (const Nexthop& h : path.hops) {
+        const std::uint32_t share = (std::uint32_t{weight} * std::max<std::uint32_t>(h.weight, 1) + total / 2) / total;
+        out.push_back(
+            Nexthop{h.gateway, h.ifindex, static_cast<std::uint16_t>(std::clamp<std::uint32_t>(share, 1, 256))});
+    }
+}
+
+// Sorted, one nexthop per gateway and device: several peers reached through
+// the same gateway weigh their sum (capped at the kernel's 256).
+std::vector<Nexthop> merge_hops(std::vector<Nexthop> nh) {
+    std::sort(nh.begin(), nh.end());
+    std::vector<Nexthop> out;
+    out.reserve(nh.size());
+    for (const Nexthop& h : nh) {
+        if (!out.empty() && out.back().gateway == h.gateway && out.back().ifindex == h.ifindex) {
+            out.back().weight = static_cast<std::uint16_t>(std::min<std::uint32_t>(out.back().weight + h.weight, 256));
+            continue;
+        }
+        out.push_back(h);
+    }
+    if (out.size() == 1) out[0].weight = 1;  // single-gateway form: no weight
+    return out;
+}
+
+void add_route(Desired& d, const Settings& s, Family fam, std::vector<Nexthop> nh) {
+    const bool v6 = fam == Family::V6;
+    Route r;
+    r.family = fam;
+    r.table = s.table;
+    r.dst = v6 ? s.destination_v6 : s.destination_v4;
+    r.src = Prefix{IpAddr{fam, {}}, 0};
+    r.priority = v6 ? kIpv6DefaultMetric : 0;
+    r.protocol = s.protocol;
+    r.nexthops = std::move(nh);
+    d.routes.push_back(std::move(r));
+}
+
 }  // namespace
 
 std::string local_peer_reason(const IpAddr& a, const std::set<IpAddr>& local) {
@@ -61,12 +114,13 @@ std::string local_peer_reason(const IpAddr& a, const std::set<IpAddr>& local) {
     return {};
 }
 
-Desired desired_state(const Model& model, const Settings& s, const std::set<IpAddr>& local) {
+Desired desired_state(const Model& model, const Settings& s, const std::set<IpAddr>& local, const PeerPaths* paths) {
     Desired d;
     d.protocol = s.protocol;
 
     // Peers per family, first occurrence of an address wins.
     std::vector<Nexthop> hops[2];
+    bool configured[2] = {false, false};  // the family has peers (usable or not)
     std::set<IpAddr> seen;
     for (const Peer& p : model.peers) {
         if (p.address.is_v6_link_local()) {
@@ -82,7 +136,9 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
             continue;
         }
         if (!seen.insert(p.address).second) continue;
-        hops[p.address.family == Family::V6].push_back(Nexthop{p.address, 0, p.weight ? p.weight : s.peer_weight});
+        const int v6 = p.address.family == Family::V6;
+        configured[v6] = true;
+        add_peer_hops(p, p.weight ? p.weight : s.peer_weight, paths, hops[v6], d);
     }
 
     std::vector<Prefix> prefixes;
@@ -120,25 +176,21 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
         auto& nh = hops[v6];
         const auto n_cidrs =
             std::count_if(d.cidrs.begin(), d.cidrs.end(), [&](const Prefix& p) { return p.family() == fam; });
-        if (nh.empty()) {
+        if (nh.empty() && !configured[v6]) {
             if (n_cidrs)
                 d.diagnostics.push_back({"pools", std::to_string(n_cidrs) + " " + std::string(family_name(fam)) +
                                                       " pool CIDR(s) ignored: no " + std::string(family_name(fam)) +
                                                       " peer"});
             continue;
         }
-        std::sort(nh.begin(), nh.end());
-        if (nh.size() == 1) nh[0].weight = 1;  // single-gateway form: no weight
-        Route r;
-        r.family = fam;
-        r.table = s.table;
-        r.dst = v6 ? s.destination_v6 : s.destination_v4;
-        r.src = Prefix{IpAddr{fam, {}}, 0};
-        r.priority = v6 ? kIpv6DefaultMetric : 0;
-        r.protocol = s.protocol;
-        r.nexthops = nh;
-        d.routes.push_back(std::move(r));
-
+        if (nh.empty()) {
+            if (n_cidrs)
+                d.diagnostics.push_back({"peers", "no " + std::string(family_name(fam)) +
+                                                      " peer can be reached: the rules stay, the table has no " +
+                                                      std::string(family_name(fam)) + " route until one can"});
+        } else {
+            add_route(d, s, fam, merge_hops(std::move(nh)));
+        }
         for (const Prefix& p : d.cidrs) {
             if (p.family() != fam) continue;
             Rule rule;

@@ -5,6 +5,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
@@ -239,6 +240,10 @@ struct Rtnl::Impl {
             // Strict checking: all-zero header but the family, no attributes.
             auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
             ifa->ifa_family = family;
+        } else if (type == RTM_GETLINK) {
+            // Strict checking: all-zero header, no attributes.
+            auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+            ifi->ifi_family = family;
         } else if (type == RTM_GETRULE) {
             // Strict checking accepts no filter in a rule dump: header
             // all-zero but the family, no attributes.
@@ -282,8 +287,13 @@ struct Rtnl::Impl {
                     if (err) {
                         what = std::string(type == RTM_GETRULE   ? "rule"
                                            : type == RTM_GETADDR ? "address"
+                                           : type == RTM_GETLINK ? "link"
                                                                  : "route") +
-                               " dump (" + (family == AF_INET ? "inet" : "inet6") + "): " + errno_text(err);
+                               " dump (" +
+                               (family == AF_INET    ? "inet"
+                                : family == AF_INET6 ? "inet6"
+                                                     : "all") +
+                               "): " + errno_text(err);
                         std::string ext = ext_ack_msg(m);
                         if (!ext.empty()) what += " (" + ext + ")";
                         return err;
@@ -407,6 +417,59 @@ Result<std::vector<IpAddr>> Rtnl::dump_addresses() {
         }
     }
     return Result<std::vector<IpAddr>>::ok(std::move(addresses));
+}
+
+Result<std::vector<Link>> Rtnl::dump_links() {
+    std::string error;
+    Impl& d = *impl_;
+    d.warm();
+    int err = EINTR;
+    std::vector<Link> links;
+    for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
+        links.clear();
+        err = d.dump_once(
+            RTM_GETLINK, AF_UNSPEC, 0,
+            [&](const nlmsghdr* m) {
+                Link l;
+                if (decode_link_info(m, l)) links.push_back(std::move(l));
+            },
+            error);
+    }
+    if (err) {
+        if (err == EINTR) error += " (gave up after retries)";
+        return Result<std::vector<Link>>::fail(std::move(error));
+    }
+    return Result<std::vector<Link>>::ok(std::move(links));
+}
+
+bool decode_link_info(const nlmsghdr* nlh, Link& out) {
+    if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(ifinfomsg)) return false;
+    const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
+    Link l;
+    l.ifindex = ifi->ifi_index;
+    detail::AttrTable<IFLA_MAX> tb;
+    if (!tb.parse(nlh, sizeof(ifinfomsg))) return false;
+    if (const nlattr* n = tb[IFLA_IFNAME]) {
+        auto* s = static_cast<const char*>(mnl_attr_get_payload(n));
+        l.name.assign(s, strnlen(s, mnl_attr_get_payload_len(n)));
+    }
+    if (const nlattr* li = tb[IFLA_LINKINFO]) {
+        detail::AttrTable<IFLA_INFO_MAX> info;
+        if (!info.parse_nested(li)) return false;
+        if (const nlattr* k = info[IFLA_INFO_KIND]) {
+            auto* s = static_cast<const char*>(mnl_attr_get_payload(k));
+            l.is_vrf = std::string(s, strnlen(s, mnl_attr_get_payload_len(k))) == "vrf";
+        }
+        if (l.is_vrf) {
+            if (const nlattr* data = info[IFLA_INFO_DATA]) {
+                detail::AttrTable<IFLA_VRF_MAX> vrf;
+                if (!vrf.parse_nested(data)) return false;
+                detail::attr_u32(vrf[IFLA_VRF_TABLE], l.vrf_table);
+            }
+        }
+    }
+    out = std::move(l);
+    return true;
 }
 
 std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {

@@ -812,3 +812,20 @@ TEST_CASE("a route too large for one dumpable message is refused, nothing sent; 
         apply_ok(nl, {op(OpKind::DelRoute, fits)});
     }
 }
+
+TEST_CASE("links dump: every link with its index and name; none is a VRF here") {
+    Rtnl nl;
+    auto links = nl.dump_links();
+    INFO(links.error);
+    REQUIRE(links);
+    REQUIRE(!links.value->empty());
+    bool lo = false;
+    for (const nl::Link& l : *links.value) {
+        INFO(l.name);
+        CHECK(static_cast<int>(if_nametoindex(l.name.c_str())) == l.ifindex);
+        CHECK_FALSE(l.is_vrf);
+        lo |= l.name == "lo" && l.ifindex == 1;
+    }
+    CHECK(lo);
+    CHECK(links.value->size() == count_lines("ip -o link show"));
+}

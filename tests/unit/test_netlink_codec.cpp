@@ -6,6 +6,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
 #include <arpa/inet.h>
@@ -503,4 +504,54 @@ TEST_CASE("codec: a prefix longer than its family is malformed (fuzz regression)
     rtm->rtm_dst_len = 24;
     rtm->rtm_src_len = 200;
     CHECK_FALSE(nl::decode_route(b.nlh(), rt));
+}
+
+namespace {
+
+// An RTM_NEWLINK as the kernel reports a device: name, and for `kind` the
+// link info (with the VRF table when table != 0).
+std::vector<char> link_msg(int ifindex, const char* name, const char* kind, std::uint32_t table) {
+    std::vector<char> buf(1024);
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = RTM_NEWLINK;
+    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+    ifi->ifi_index = ifindex;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+    if (kind) {
+        nlattr* li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+        mnl_attr_put_strz(nlh, IFLA_INFO_KIND, kind);
+        if (table) {
+            nlattr* data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+            mnl_attr_put_u32(nlh, IFLA_VRF_TABLE, table);
+            mnl_attr_nest_end(nlh, data);
+        }
+        mnl_attr_nest_end(nlh, li);
+    }
+    buf.resize(nlh->nlmsg_len);
+    return buf;
+}
+
+}  // namespace
+
+TEST_CASE("codec: links decode with name, and a VRF's table from IFLA_LINKINFO / IFLA_INFO_DATA") {
+    nl::Link l;
+    auto vrf = link_msg(7, "red", "vrf", 77);
+    REQUIRE(nl::decode_link_info(reinterpret_cast<const nlmsghdr*>(vrf.data()), l));
+    CHECK(l.ifindex == 7);
+    CHECK(l.name == "red");
+    CHECK(l.is_vrf);
+    CHECK(l.vrf_table == 77);
+    auto veth = link_msg(3, "v0", "veth", 0);
+    REQUIRE(nl::decode_link_info(reinterpret_cast<const nlmsghdr*>(veth.data()), l));
+    CHECK(l.name == "v0");
+    CHECK_FALSE(l.is_vrf);
+    CHECK(l.vrf_table == 0);
+    auto plain = link_msg(1, "lo", nullptr, 0);
+    REQUIRE(nl::decode_link_info(reinterpret_cast<const nlmsghdr*>(plain.data()), l));
+    CHECK(l.name == "lo");
+    CHECK_FALSE(l.is_vrf);
+    // Truncated: no ifinfomsg.
+    auto shortm = plain;
+    reinterpret_cast<nlmsghdr*>(shortm.data())->nlmsg_len = sizeof(nlmsghdr) + 4;
+    CHECK_FALSE(nl::decode_link_info(reinterpret_cast<const nlmsghdr*>(shortm.data()), l));
 }

@@ -50,6 +50,7 @@ public:
         return Result<Observed>::ok(std::move(d));
     }
     Result<std::vector<IpAddr>> dump_addresses() override { return Result<std::vector<IpAddr>>::ok({}); }
+    Result<std::vector<nl::Link>> dump_links() override { return Result<std::vector<nl::Link>>::ok({}); }
     std::uint32_t portid() const override { return kSelf; }
 
     nl::DrainResult drain_events(const std::function<void(const nl::Event&)>& fn) override {

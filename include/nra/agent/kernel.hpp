@@ -19,6 +19,8 @@ public:
     // and the routes in `table`.
     virtual Result<Observed> dump(std::uint32_t table, bool rules, bool routes) = 0;
     virtual Result<std::vector<IpAddr>> dump_addresses() = 0;
+    // Every link (VRF devices with their tables).
+    virtual Result<std::vector<nl::Link>> dump_links() = 0;
     // One result per op, in order (see nl::Rtnl::apply).
     virtual std::vector<nl::OpResult> apply(const std::vector<Op>& ops) = 0;
     // Every pending event, without blocking.
@@ -34,6 +36,7 @@ public:
         return rtnl_.dump(table, rules, routes);
     }
     Result<std::vector<IpAddr>> dump_addresses() override { return rtnl_.dump_addresses(); }
+    Result<std::vector<nl::Link>> dump_links() override { return rtnl_.dump_links(); }
     std::vector<nl::OpResult> apply(const std::vector<Op>& ops) override { return rtnl_.apply(ops); }
     nl::DrainResult drain_events(const std::function<void(const nl::Event&)>& fn) override {
         return rtnl_.drain_events(fn);

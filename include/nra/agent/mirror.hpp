@@ -58,6 +58,7 @@ public:
         bool foreign = false;    // another writer changed the managed table
         bool interface = false;  // a link or an address changed (routes may have gone silently)
         bool address = false;    // an address changed (local peers)
+        bool lookup = false;     // a route changed in a table peers are resolved through
         bool overrun = false;    // events were lost: everything re-read
         std::string error;       // event socket error, if any
         void merge(const Seen& o);
@@ -67,6 +68,10 @@ public:
     Seen drain(Kernel& kernel);
     // Re-reads what is invalid. Returns how many rules were dumped.
     Result<std::size_t> refresh(Kernel& kernel);
+
+    // Tables whose route changes are reported as Seen::lookup (main and the
+    // VRF tables peers are resolved through); the managed table never is.
+    void set_lookup_tables(std::set<std::uint32_t> tables) { lookup_tables_ = std::move(tables); }
 
     void invalidate_routes() { routes_valid_ = false; }
     void invalidate_rules() { rules_valid_ = false; }
@@ -81,6 +86,7 @@ public:
 
 private:
     std::uint32_t table_;
+    std::set<std::uint32_t> lookup_tables_;
     RuleMirror rules_;
     std::vector<Route> routes_;
     bool rules_valid_ = false, routes_valid_ = false;

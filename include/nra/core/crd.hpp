@@ -24,7 +24,7 @@ struct CrdPeer {
     Labels labels;
     std::string peer_address;                   // spec.peerAddress ("" if absent)
     std::string interface_name;                 // spec.interface (unnumbered peers)
-    std::string vrf;                            // spec.vrf (informational)
+    std::string vrf;                            // spec.vrf: the peer is resolved through that VRF's table
     std::vector<LabelSelector> node_selectors;  // spec.nodeSelectors, OR-ed; empty = all nodes
     std::string invalid;                        // set by the decoder: why a selector could not be read
 };

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nra/core/model.hpp"
+#include "nra/core/peer_path.hpp"
 #include "nra/core/types.hpp"
 
 namespace nra {
@@ -24,6 +25,15 @@ struct Settings {
     std::uint8_t protocol = kOurProtocol;
 };
 
+// A configured peer that cannot be a nexthop (see peer_path.hpp).
+struct UnusablePeer {
+    PeerKey peer;
+    std::string name;  // as in Peer::name
+    std::string kind;  // PeerPath::kind
+    std::string reason;
+    auto operator<=>(const UnusablePeer&) const = default;
+};
+
 struct Desired {
     std::vector<Route> routes;  // at most one per family
     std::vector<Rule> rules;    // sorted, unique
@@ -34,14 +44,24 @@ struct Desired {
     std::vector<Diagnostic> warnings;
     // Peers left out because they are this node's own or loopback addresses.
     std::set<IpAddr> local_peers;
-    std::size_t link_local_peers = 0;      // IPv6 link-local peers left out (they need an interface)
-    std::uint8_t protocol = kOurProtocol;  // what "ours" looks like, to tell stale from imposter
+    std::size_t link_local_peers = 0;          // IPv6 link-local peers left out (they need an interface)
+    std::vector<UnusablePeer> unusable_peers;  // peers whose path says they cannot be reached
+    std::uint8_t protocol = kOurProtocol;      // what "ours" looks like, to tell stale from imposter
 };
 
 // `local`: the node's own addresses (all links). A peer that is one of them,
 // a loopback or the unspecified address is never a gateway: it is left out,
 // with a diagnostic, and listed in Desired::local_peers.
-Desired desired_state(const Model& model, const Settings& settings, const std::set<IpAddr>& local = {});
+// `paths`: how each peer is reached (null, or a peer without an entry: its
+// own address is the gateway). An unusable peer is left out and listed in
+// Desired::unusable_peers (a state of the network, not a configuration
+// error: the caller logs its changes); the others' nexthops
+// are their paths' hops, the peer's weight shared among them by the hops'
+// weights. Hops shared by several peers (same gateway and device) are one
+// nexthop with the weights summed (at most 256). A family whose peers are
+// all unusable keeps its rules and has no route until one is reachable.
+Desired desired_state(const Model& model, const Settings& settings, const std::set<IpAddr>& local = {},
+                      const PeerPaths* paths = nullptr);
 
 // Why `a` cannot be a peer given the node's addresses, or empty.
 std::string local_peer_reason(const IpAddr& a, const std::set<IpAddr>& local);

@@ -41,6 +41,7 @@ struct Peer {
     std::uint16_t weight = 0;                   // 0: use PEER_WEIGHT
     std::string name;                           // for logs: "peers[0]" or namespace/name
     std::vector<LabelSelector> node_selectors;  // OR-ed; empty = all nodes
+    std::string vrf = {};                       // VRF device it is reached through ("" = the main table)
 };
 
 struct AddressEntry {

@@ -34,6 +34,15 @@ struct Interface {
     IpAddr address;           // address events: the local address (IFA_LOCAL, else IFA_ADDRESS)
 };
 
+// A link as a dump reports it: what peer resolution needs (VRF devices and
+// their tables).
+struct Link {
+    int ifindex = 0;
+    std::string name;
+    bool is_vrf = false;          // IFLA_INFO_KIND "vrf"
+    std::uint32_t vrf_table = 0;  // IFLA_VRF_TABLE of a VRF (IFLA_LINKINFO / IFLA_INFO_DATA)
+};
+
 struct Event {
     enum class Type { NewRule, DelRule, NewRoute, DelRoute, NewLink, DelLink, NewAddr, DelAddr };
     Type type;
@@ -78,6 +87,9 @@ public:
     // Every address of every link, both families.
     Result<std::vector<IpAddr>> dump_addresses();
 
+    // Every link: index, name, and for a VRF device its table.
+    Result<std::vector<Link>> dump_links();
+
     // Applies ops in order, batched into as few sendmsg calls as possible,
     // one ack per op. EEXIST on AddRule and ENOENT/ESRCH on deletes are success.
     std::vector<OpResult> apply(const std::vector<Op>& ops);
@@ -116,6 +128,8 @@ std::size_t encode_kernel_msg(void* buf, std::size_t cap, std::uint16_t nlmsg_ty
 // `raw` (routes: unless they use a nexthop object, deleted by key and id).
 bool decode_rule(const nlmsghdr* nlh, Rule& out);
 bool decode_route(const nlmsghdr* nlh, Route& out);
+// An RTM_NEWLINK: index, name and VRF table. False when malformed.
+bool decode_link_info(const nlmsghdr* nlh, Link& out);
 inline constexpr std::uint16_t kNestedAttr = 0x8000;
 
 // The largest route message the agent sends. The kernel reports a route in
