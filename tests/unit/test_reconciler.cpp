@@ -106,7 +106,7 @@ public:
                 if (add_would_collide(r, o)) return;  // EEXIST: success for an exclusive add
         auto pos = std::find_if(list.begin(), list.end(), [&](const Rule& o) { return o.priority > r.priority; });
         list.insert(pos, r);
-        events.push_back(nl::Event{nl::Event::Type::NewRule, r, {}, port});
+        events.push_back(nl::Event{nl::Event::Type::NewRule, r, {}, port, {}});
     }
     void del_rule(const Rule& req, std::uint32_t port) {
         auto& list = rules[req.family == Family::V6];
@@ -114,7 +114,7 @@ public:
         if (it == list.end()) return;  // ENOENT: success for a delete
         Rule gone = *it;
         list.erase(it);
-        events.push_back(nl::Event{nl::Event::Type::DelRule, gone, {}, port});
+        events.push_back(nl::Event{nl::Event::Type::DelRule, gone, {}, port, {}});
     }
     void replace_route(const Route& r, std::uint32_t port) {
         auto it =
@@ -123,7 +123,7 @@ public:
             *it = r;
         else
             routes.push_back(r);
-        events.push_back(nl::Event{nl::Event::Type::NewRoute, r, {}, port});
+        events.push_back(nl::Event{nl::Event::Type::NewRoute, r, {}, port, {}});
     }
     void del_route(const Route& r, std::uint32_t port) {
         auto it =
@@ -131,7 +131,7 @@ public:
         if (it == routes.end()) return;
         Route gone = *it;
         routes.erase(it);
-        events.push_back(nl::Event{nl::Event::Type::DelRoute, gone, {}, port});
+        events.push_back(nl::Event{nl::Event::Type::DelRoute, gone, {}, port, {}});
     }
     void check() {
         for (const Rule& w : must_keep) {

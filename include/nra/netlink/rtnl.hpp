@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "nra/base/result.hpp"
+#include "nra/core/nexthop_objects.hpp"
 #include "nra/core/types.hpp"
 
 struct nlmsghdr;
@@ -34,14 +35,37 @@ struct Interface {
     IpAddr address;           // address events: the local address (IFA_LOCAL, else IFA_ADDRESS)
 };
 
-struct Event {
-    enum class Type { NewRule, DelRule, NewRoute, DelRoute, NewLink, DelLink, NewAddr, DelAddr };
-    Type type;
-    std::variant<Rule, Route> object;  // rule and route events
-    Interface iface;                   // link and address events
-    std::uint32_t portid = 0;          // nlmsg_pid: the port that caused it (ours for our own echoes)
+// A neighbour entry (RTM_NEWNEIGH/RTM_DELNEIGH of AF_INET/AF_INET6).
+struct Neighbour {
+    IpAddr dst;
+    std::uint32_t ifindex = 0;
+    std::uint16_t state = 0;  // ndm_state, NUD_*
+};
 
-    bool is_interface() const { return type >= Type::NewLink; }
+struct Event {
+    enum class Type {
+        NewRule,
+        DelRule,
+        NewRoute,
+        DelRoute,
+        NewLink,
+        DelLink,
+        NewAddr,
+        DelAddr,
+        NewNexthop,  // only after subscribe_nexthops()
+        DelNexthop,
+        NewNeigh,
+        DelNeigh,
+    };
+    Type type;
+    std::variant<Rule, Route, NexthopObject> object;  // rule, route and nexthop events
+    Interface iface;                                  // link and address events
+    std::uint32_t portid = 0;                         // nlmsg_pid: the port that caused it (ours for our own echoes)
+    Neighbour neigh;                                  // neighbour events (last: aggregate order)
+
+    bool is_interface() const { return type >= Type::NewLink && type <= Type::DelAddr; }
+    bool is_nexthop() const { return type == Type::NewNexthop || type == Type::DelNexthop; }
+    bool is_neighbour() const { return type == Type::NewNeigh || type == Type::DelNeigh; }
 };
 
 struct DrainResult {
@@ -77,6 +101,18 @@ public:
     // The node's own addresses (all links, both families).
     // Every address of every link, both families.
     Result<std::vector<IpAddr>> dump_addresses();
+
+    // Joins RTNLGRP_NEXTHOP and RTNLGRP_NEIGH on the event socket (call
+    // before the first nexthop dump, so nothing is lost in between).
+    // Throws std::system_error like the constructor.
+    void subscribe_nexthops();
+    // Every nexthop object (all ids; the caller filters its range). On a
+    // kernel without nexthop objects the error carries EOPNOTSUPP's text.
+    Result<std::vector<NexthopObject>> dump_nexthops();
+    // Every neighbour entry of both families.
+    Result<std::vector<Neighbour>> dump_neighbours();
+    // Nexthop ops in order, batched like apply(); ENOENT on a delete is success.
+    std::vector<OpResult> apply_nexthops(const std::vector<NhOp>& ops);
 
     // Applies ops in order, batched into as few sendmsg calls as possible,
     // one ack per op. EEXIST on AddRule and ENOENT/ESRCH on deletes are success.
@@ -116,6 +152,16 @@ std::size_t encode_kernel_msg(void* buf, std::size_t cap, std::uint16_t nlmsg_ty
 // `raw` (routes: unless they use a nexthop object, deleted by key and id).
 bool decode_rule(const nlmsghdr* nlh, Rule& out);
 bool decode_route(const nlmsghdr* nlh, Route& out);
+// Nexthop objects (nhmsg + NHA_*). Replace = NLM_F_CREATE|NLM_F_REPLACE;
+// a delete carries the id only. Attributes the decoder does not model
+// (encapsulations, NHA_RES_BUCKET, ...) go to unknown_attrs; RTNH_F_DEAD,
+// LINKDOWN, OFFLOAD, TRAP and the resilient group's UNBALANCED_TIME are
+// state, not part of the object.
+std::size_t encode_nexthop(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags,
+                           std::uint32_t seq, const NexthopObject& o);
+bool decode_nexthop(const nlmsghdr* nlh, NexthopObject& out);
+// RTM_NEWNEIGH/RTM_DELNEIGH of AF_INET/AF_INET6 with NDA_DST.
+bool decode_neighbour(const nlmsghdr* nlh, Neighbour& out);
 inline constexpr std::uint16_t kNestedAttr = 0x8000;
 
 // The largest route message the agent sends. The kernel reports a route in
