@@ -99,12 +99,14 @@ Result<NhAssignment> assign_ids(const std::vector<NhKey>& wanted, const NhAssign
         while (next <= s.id_max && taken.count(next)) ++next;
         if (next > s.id_max || next < s.id_min)
             return Result<NhAssignment>::fail("nexthop id range " + std::to_string(s.id_min) + "-" +
-                                              std::to_string(s.id_max) + " exhausted (" +
-                                              std::to_string(want.size()) + " objects wanted)");
+                                              std::to_string(s.id_max) + " exhausted (" + std::to_string(want.size()) +
+                                              " objects wanted)");
         out[k] = next;
         taken.insert(next);
-        if (next == s.id_max) next = 0;  // no further id (guards the wrap at UINT32_MAX)
-        else ++next;
+        if (next == s.id_max)
+            next = 0;  // no further id (guards the wrap at UINT32_MAX)
+        else
+            ++next;
     }
     return Result<NhAssignment>::ok(std::move(out));
 }
@@ -126,8 +128,8 @@ Result<NexthopLayout> nexthop_layout(const std::vector<Route>& routes, const std
         bool all = true;
         for (const Nexthop& nh : r.nexthops) {
             if (link_of(nh)) continue;
-            out.notes.push_back("route " + r.str() + " stays multipath: no link is known for peer " +
-                                nh.gateway.str() + " (a nexthop object needs a device)");
+            out.notes.push_back("route " + r.str() + " stays multipath: no link is known for peer " + nh.gateway.str() +
+                                " (a nexthop object needs a device)");
             all = false;
             break;
         }

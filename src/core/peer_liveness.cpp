@@ -21,8 +21,7 @@ std::string PeerLiveness::state_name(std::uint16_t state) {
 }
 
 void PeerLiveness::set_peers(const std::map<IpAddr, std::uint32_t>& peers) {
-    for (auto it = peers_.begin(); it != peers_.end();)
-        it = peers.count(it->first) ? std::next(it) : peers_.erase(it);
+    for (auto it = peers_.begin(); it != peers_.end();) it = peers.count(it->first) ? std::next(it) : peers_.erase(it);
     for (const auto& [a, ifindex] : peers) {
         Peer& p = peers_[a];
         if (p.ifindex != ifindex) {
@@ -83,9 +82,10 @@ std::vector<PeerLiveness::Transition> PeerLiveness::link(std::uint32_t ifindex, 
         // A link coming up forgets a FAILED entry from before: the kernel
         // flushes the link's neighbours when it goes down.
         if (up) p.neigh_failed = false;
-        if (auto t = settle(a, p, std::string(up ? "alive (link " : "dead (link ") + std::to_string(ifindex) +
-                                      (up ? " up)" : " down)"),
-                            now))
+        if (auto t = settle(
+                a, p,
+                std::string(up ? "alive (link " : "dead (link ") + std::to_string(ifindex) + (up ? " up)" : " down)"),
+                now))
             out.push_back(std::move(*t));
     }
     return out;
@@ -119,10 +119,13 @@ std::set<IpAddr> PeerLiveness::dead() const {
     return out;
 }
 
-std::vector<Nexthop> PeerLiveness::filter(const std::vector<Nexthop>& hops) const {
+std::vector<Nexthop> PeerLiveness::filter(const std::vector<Nexthop>& hops, const std::set<IpAddr>& current) const {
     std::vector<Nexthop> out;
     for (const Nexthop& nh : hops)
         if (alive(nh.gateway)) out.push_back(nh);
+    if (out.empty())
+        for (const Nexthop& nh : hops)
+            if (current.count(nh.gateway)) out.push_back(nh);
     if (out.empty()) return hops;
     if (out.size() == 1 && hops.size() > 1) out[0].weight = 1;  // the single-gateway form
     return out;

@@ -163,6 +163,7 @@ bool decode_address(const nlmsghdr* nlh, Interface& out) {
     const std::size_t len = ifa->ifa_family == AF_INET ? 4 : 16;
     if (mnl_attr_get_payload_len(a) != len) return false;
     out.ifindex = static_cast<int>(ifa->ifa_index);
+    out.prefix_len = ifa->ifa_prefixlen;
     out.address.family = ifa->ifa_family == AF_INET ? Family::V4 : Family::V6;
     out.address.bytes = {};
     std::memcpy(out.address.bytes.data(), mnl_attr_get_payload(a), len);
@@ -509,6 +510,31 @@ std::vector<OpResult> apply_batched(mnl_socket* sock, std::uint32_t portid, std:
 constexpr std::uint16_t kFlagsReplaceNexthop = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
 
 }  // namespace
+
+Result<std::vector<Interface>> Rtnl::dump_interface_addresses() {
+    std::vector<Interface> out;
+    std::string error;
+    Impl& d = *impl_;
+    for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
+        int err = EINTR;
+        for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
+            std::vector<Interface> found;
+            err = d.dump_once(
+                RTM_GETADDR, family, 0,
+                [&](const nlmsghdr* m) {
+                    Interface i;
+                    if (m->nlmsg_type == RTM_NEWADDR && decode_address(m, i)) found.push_back(i);
+                },
+                error);
+            if (err == 0) out.insert(out.end(), found.begin(), found.end());
+        }
+        if (err) {
+            if (err == EINTR) error += " (gave up after retries)";
+            return Result<std::vector<Interface>>::fail(std::move(error));
+        }
+    }
+    return Result<std::vector<Interface>>::ok(std::move(out));
+}
 
 std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
     Impl& d = *impl_;

@@ -130,3 +130,15 @@ TEST_CASE("liveness: peers no longer followed are forgotten; new ones start aliv
     l.set_peers({{addr("10.0.0.1"), 3}});
     CHECK(l.alive(addr("10.0.0.1")));
 }
+
+TEST_CASE("liveness: with the route's current peers, all dead keeps the last one standing") {
+    PeerLiveness l;
+    l.set_peers({{addr("10.0.0.1"), 3}, {addr("10.0.0.2"), 3}, {addr("10.0.0.3"), 3}});
+    auto all = hops({"10.0.0.1", "10.0.0.2", "10.0.0.3"});
+    for (const char* p : {"10.0.0.1", "10.0.0.2", "10.0.0.3"}) l.neighbour(addr(p), 3, nud::Failed, false, t0);
+    auto kept = l.filter(all, {addr("10.0.0.3")});
+    REQUIRE(kept.size() == 1);
+    CHECK(kept[0].gateway == addr("10.0.0.3"));
+    CHECK(kept[0].weight == 1);
+    CHECK(l.filter(all, {addr("10.0.0.9")}) == all);  // none of the current ones listed: all
+}

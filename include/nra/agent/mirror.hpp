@@ -59,7 +59,16 @@ public:
         bool interface = false;  // a link or an address changed (routes may have gone silently)
         bool address = false;    // an address changed (local peers)
         bool overrun = false;    // events were lost: everything re-read
+        bool nexthops = false;   // a nexthop object in the agent's range changed (ours or not)
         std::string error;       // event socket error, if any
+        // Neighbour entries and link states, in order (peer liveness);
+        // collected only with follow_nexthops().
+        struct Neigh {
+            nl::Neighbour n;
+            bool deleted;
+        };
+        std::vector<Neigh> neighbours;
+        std::vector<std::pair<std::uint32_t, bool>> links;  // ifindex, up
         void merge(const Seen& o);
     };
 
@@ -67,6 +76,14 @@ public:
     Seen drain(Kernel& kernel);
     // Re-reads what is invalid. Returns how many rules were dumped.
     Result<std::size_t> refresh(Kernel& kernel);
+
+    // Nexthop events of ids in [min, max] concern the agent (foreign ones
+    // trigger a correction; any re-reads the routes, which a deleted object
+    // takes with it silently); neighbour and link states are collected.
+    void follow_nexthops(std::uint32_t min, std::uint32_t max) {
+        nh_min_ = min;
+        nh_max_ = max;
+    }
 
     void invalidate_routes() { routes_valid_ = false; }
     void invalidate_rules() { rules_valid_ = false; }
@@ -84,6 +101,7 @@ private:
     RuleMirror rules_;
     std::vector<Route> routes_;
     bool rules_valid_ = false, routes_valid_ = false;
+    std::uint32_t nh_min_ = 1, nh_max_ = 0;  // empty: not following
 };
 
 }  // namespace nra

@@ -69,8 +69,8 @@ struct NexthopSettings {
 // (family x table).
 struct NhKey {
     bool group = false;
-    IpAddr gateway;            // !group
-    std::uint32_t ifindex = 0;  // !group
+    IpAddr gateway;              // !group
+    std::uint32_t ifindex = 0;   // !group
     Family family = Family::V4;  // group
     std::uint32_t table = 0;     // group
     auto operator<=>(const NhKey&) const = default;

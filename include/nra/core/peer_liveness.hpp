@@ -7,7 +7,7 @@
 // kMaxFlaps comebacks within kFlapWindow, its next comeback waits until the
 // hold time has passed (pending_until() says when to look again).
 // Never removes the last live peer: filter() keeps every peer when all are
-// dead.
+// dead (or, given the route's current peers, keeps those).
 #pragma once
 
 #include <chrono>
@@ -59,8 +59,10 @@ public:
 
     bool alive(const IpAddr& peer) const;
     std::set<IpAddr> dead() const;
-    // The live ones of `hops`, or all of them when none is alive.
-    std::vector<Nexthop> filter(const std::vector<Nexthop>& hops) const;
+    // The live ones of `hops`. When none is alive the route keeps what it
+    // has: those of `current` (its peers now) still among `hops` - the last
+    // live peer is never removed - or, when none is, all of `hops`.
+    std::vector<Nexthop> filter(const std::vector<Nexthop>& hops, const std::set<IpAddr>& current = {}) const;
 
     static std::string state_name(std::uint16_t state);
 

@@ -31,8 +31,9 @@ struct OpResult {
 // A link or address change (only with Rtnl(Follow::LinksAndAddresses)).
 struct Interface {
     int ifindex = 0;
-    std::uint32_t flags = 0;  // link events: IFF_* of the link
-    IpAddr address;           // address events: the local address (IFA_LOCAL, else IFA_ADDRESS)
+    std::uint32_t flags = 0;      // link events: IFF_* of the link
+    IpAddr address;               // address events: the local address (IFA_LOCAL, else IFA_ADDRESS)
+    std::uint8_t prefix_len = 0;  // address events: the length of its subnet
 };
 
 // A neighbour entry (RTM_NEWNEIGH/RTM_DELNEIGH of AF_INET/AF_INET6).
@@ -101,6 +102,10 @@ public:
     // The node's own addresses (all links, both families).
     // Every address of every link, both families.
     Result<std::vector<IpAddr>> dump_addresses();
+
+    // Every address of every link with its link and prefix length (which
+    // peers are on which link: a nexthop object needs the device).
+    Result<std::vector<Interface>> dump_interface_addresses();
 
     // Joins RTNLGRP_NEXTHOP and RTNLGRP_NEIGH on the event socket (call
     // before the first nexthop dump, so nothing is lost in between).
