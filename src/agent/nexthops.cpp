@@ -9,8 +9,7 @@ namespace nra {
 void NexthopManager::fall_back(const std::string& why) {
     if (fallen_back_) return;
     fallen_back_ = true;
-    log::warn("nexthop objects unavailable; routes stay multipath (NEXTHOP_OBJECTS=auto falls back)",
-              {{"error", why}});
+    log::warn("nexthop objects unavailable; routes stay multipath (NEXTHOP_OBJECTS=auto falls back)", {{"error", why}});
 }
 
 Result<bool> NexthopManager::refresh(Kernel& kernel) {
