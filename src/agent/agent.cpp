@@ -28,6 +28,7 @@
 #include "nra/base/loop.hpp"
 #include "nra/base/metrics.hpp"
 #include "nra/base/signals.hpp"
+#include "nra/kube/config.hpp"
 #include "nra/netlink/rtnl.hpp"
 #include "nra/sources/kube_source.hpp"
 #include "nra/sources/legacy_text.hpp"
@@ -339,6 +340,9 @@ private:
             kube.list_only = cfg_.oneshot || cfg_.dry_run;  // ONESHOT lists once, reconciles, exits
             source_ = cfg_.static_file.empty() ? make_kube_source(kube)
                                                : make_static_file_source(cfg_.static_file, cfg_.static_file_wait);
+        } catch (const kube::UnknownContext& e) {
+            log::error("cannot set up the configuration source", {{"error", e.what()}});
+            return 2;  // a usage error, like an invalid flag
         } catch (const std::exception& e) {
             log::error("cannot set up the configuration source", {{"error", e.what()}});
             return 1;

@@ -56,6 +56,8 @@ const OptionSpec kOptions[] = {
     {"use-crds", "METALLB_USE_CRDS", "false", "use the metallb.io CRDs instead of the ConfigMap", true},
     {"node-name", "NODE_NAME", "unset", "this node's name, for peer node selectors"},
     {"kubeconfig", "", "unset", "kubeconfig file to use (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)"},
+    {"context", "KUBE_CONTEXT", "unset",
+     "kubeconfig context to use instead of its current-context (the in-cluster configuration is then not used)"},
     {"watch-silence-timeout", "KUBE_WATCH_SILENCE_TIMEOUT", "180",
      "seconds (decimals allowed, 0.5..3600) a Kubernetes watch may stay silent (no event, no bookmark) before it is "
      "reopened"},
@@ -260,6 +262,7 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
         c.metrics_address = *a.value;
     }
     if (auto* r = get("kubeconfig")) c.kube.kubeconfig = r->value;
+    if (auto* r = get("context")) c.kube.context = r->value;
     return true;
 }
 

@@ -30,6 +30,60 @@ std::optional<std::uint16_t> parse_weight(const std::string& s) {
     return static_cast<std::uint16_t>(v);
 }
 
+// What makes MetalLB's config controller refuse the whole set of objects
+// (internal/config/config.go: peerFromCR, addressPoolFromCR, the overlap
+// check of poolsFor), for the fields the agent reads: a peer with an invalid
+// spec.peerAddress or with neither an address nor an interface, a pool
+// without addresses or with an invalid one, and CIDRs of two pools (or of
+// one) that overlap. Every pool counts, selected by an advertisement or not.
+// An advertisement naming a pool that does not exist is ignored (as MetalLB).
+void whole_set_rejections(const CrdInputView& in, CrdSelection& out) {
+    const auto reject = [&](std::string where, std::string what) {
+        out.diagnostics.push_back({std::move(where), std::move(what)});
+        out.rejected = true;
+    };
+    for (const CrdPeer* p : in.peers) {
+        const std::string where = "BGPPeer " + id(p->ns, p->name);
+        if (p->peer_address.empty() && p->interface_name.empty())
+            reject(where, "no spec.peerAddress nor spec.interface");
+        else if (!p->peer_address.empty() && !IpAddr::parse(p->peer_address))
+            reject(where, "invalid spec.peerAddress '" + p->peer_address + "'");
+    }
+    struct Span {
+        Family family;
+        u128 first, last;
+        const CrdPool* pool;
+        std::size_t index;
+    };
+    std::vector<Span> spans;
+    for (const CrdPool* pool : in.pools) {
+        const std::string where = "IPAddressPool " + id(pool->ns, pool->name);
+        if (pool->addresses.empty()) reject(where, "no spec.addresses");
+        for (std::size_t i = 0; i < pool->addresses.size(); ++i) {
+            auto parsed = i < pool->parsed.size() ? pool->parsed[i] : parse_pool_entry(pool->addresses[i]);
+            if (!parsed) {
+                reject(where + " spec.addresses[" + std::to_string(i) + "]",
+                       "invalid address '" + pool->addresses[i] + "': " + parsed.error);
+                continue;
+            }
+            if (!parsed.value->empty())
+                spans.push_back({parsed.value->front().family(), parsed.value->front().first(),
+                                 parsed.value->back().last(), pool, i});
+        }
+    }
+    // A range's CIDRs are contiguous: entries overlap exactly when their intervals do.
+    std::sort(spans.begin(), spans.end(),
+              [](const Span& a, const Span& b) { return std::tie(a.family, a.first) < std::tie(b.family, b.first); });
+    const Span* reach = nullptr;  // the earlier entry reaching furthest, same family
+    for (const Span& s : spans) {
+        if (reach && reach->family == s.family && s.first <= reach->last)
+            reject("IPAddressPool " + id(s.pool->ns, s.pool->name) + " spec.addresses[" + std::to_string(s.index) + "]",
+                   "'" + s.pool->addresses[s.index] + "' overlaps '" + reach->pool->addresses[reach->index] +
+                       "' of IPAddressPool " + id(reach->pool->ns, reach->pool->name));
+        if (!reach || reach->family != s.family || s.last > reach->last) reach = &s;
+    }
+}
+
 }  // namespace
 
 CrdSelection select_crd(const CrdInput& in) {
@@ -65,6 +119,7 @@ CrdSelection select_crd(const CrdInputView& in) {
     for (const CrdPeer* p : in.peers) check("BGPPeer", p->ns, p->name, p->invalid, p->node_selectors);
     for (const CrdAdvertisement* a : in.advertisements)
         check("BGPAdvertisement", a->ns, a->name, a->invalid, a->pool_selectors);
+    whole_set_rejections(in, out);
     if (out.rejected) return out;
 
     // Peers.

@@ -46,6 +46,13 @@ bool is_unspecified(const IpAddr& a) {
                        [](std::uint8_t b) { return b == 0; });
 }
 
+std::vector<const Rule*> sorted_rules(const std::vector<const Rule*>& rules, const std::vector<std::size_t>& order) {
+    std::vector<const Rule*> out;
+    out.reserve(order.size());
+    for (std::size_t k : order) out.push_back(rules[k]);
+    return out;
+}
+
 }  // namespace
 
 std::string local_peer_reason(const IpAddr& a, const std::set<IpAddr>& local) {
@@ -231,7 +238,9 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
     // the one meant: the simulation orders the requests so that it is.
     std::vector<Op> rule_ops;
     if (changes || !missing.empty()) {
-        RulePlan rp = plan_rule_changes(entries, missing);
+        std::optional<RulePlan> additions;  // only rules to add: no simulation of the list needed
+        if (!changes) additions = plan_additions(sorted_rules(rules, order), missing);
+        RulePlan rp = additions ? std::move(*additions) : plan_rule_changes(entries, missing);
         rule_ops = std::move(rp.ops);
         if (stuck) *stuck = std::move(rp.stuck);
     }

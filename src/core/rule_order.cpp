@@ -4,6 +4,7 @@
 #include <iterator>
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 namespace nra {
@@ -310,6 +311,30 @@ private:
 
 RulePlan plan_rule_changes(const std::vector<RuleEntry>& kernel_order, const std::vector<MissingRule>& missing) {
     return Planner(kernel_order, missing).run(kernel_order, missing);
+}
+
+std::optional<RulePlan> plan_additions(const std::vector<const Rule*>& sorted,
+                                       const std::vector<MissingRule>& missing) {
+    for (const auto& m : missing)
+        if (!has_prefix(m.rule->src)) return std::nullopt;
+    // Rule order begins with family, priority, source: the rules an add can
+    // collide with (same family, priority and source, see add_would_collide
+    // and family_compare) are one run of `sorted`, and one of `missing`.
+    const auto key = [](const Rule& r) { return std::tie(r.family, r.priority, r.src); };
+    const auto before = [&](const Rule* a, const Rule* b) { return key(*a) < key(*b); };
+    RulePlan out;
+    out.ops.reserve(missing.size());
+    std::size_t run = 0;  // first missing rule of the current run
+    for (std::size_t i = 0; i < missing.size(); ++i) {
+        const Rule& q = *missing[i].rule;
+        if (key(*missing[run].rule) != key(q)) run = i;
+        bool collides = false;
+        const auto [lo, hi] = std::equal_range(sorted.begin(), sorted.end(), &q, before);
+        for (auto it = lo; it != hi && !collides; ++it) collides = add_would_collide(q, **it);
+        for (std::size_t j = run; j < i && !collides; ++j) collides = add_would_collide(q, *missing[j].rule);
+        out.ops.push_back(Op{collides ? OpKind::AppendRule : OpKind::AddRule, q, Reason::Missing});
+    }
+    return out;
 }
 
 }  // namespace nra

@@ -1,5 +1,8 @@
 #include "nra/kube/client.hpp"
 
+#include <sys/stat.h>
+
+#include "nra/base/file.hpp"
 #include "nra/base/log.hpp"
 #include "nra/base/loop.hpp"
 #include "nra/kube/redact.hpp"
@@ -76,8 +79,9 @@ private:
             if (!self || self->finished_) return;
             std::string error = lookup_error;
             if (error.empty()) {
-                self->conn_ = Connection::open(self->client_.loop_, self->client_.cfg_, self->client_.tls_.get(), addrs,
-                                               error, kConnectPerAddress);
+                self->client_.refresh_tls();
+                self->conn_ = Connection::open(self->client_.loop_, self->client_.cfg_, self->client_.tls_, addrs,
+                                               error, kConnectPerAddress, self->client_.user_agent);
             }
             if (!self->conn_) {
                 // Report asynchronously: callers expect no callback from get().
@@ -104,6 +108,14 @@ private:
         parser_.begin(stream_);
         const ApiConfig& cfg = client_.cfg_;
         const std::string& token = cfg.tls ? client_.token_->get() : std::string();
+        if (cfg.proxy && !cfg.tls) {  // an http server through a proxy: absolute-form request to the proxy
+            const std::string auth = cfg.proxy->authorization.empty()
+                                         ? std::string()
+                                         : "Proxy-Authorization: " + cfg.proxy->authorization + "\r\n";
+            conn_->send(build_get(cfg.host_header(), "http://" + cfg.host_header() + cfg.path_prefix + target_, token,
+                                  client_.user_agent, auth));
+            return;
+        }
         conn_->send(build_get(cfg.host_header(), cfg.path_prefix + target_, token, client_.user_agent));
     }
 
@@ -224,9 +236,90 @@ ApiClient::ApiClient(EventLoop& loop, ApiConfig cfg)
     : loop_(loop), cfg_(std::move(cfg)), alive_(std::make_shared<bool>(true)) {
     token_ = cfg_.exec ? std::make_unique<TokenSource>(*cfg_.exec, &loop_)
                        : std::make_unique<TokenSource>(cfg_.token, cfg_.token_file);
-    if (cfg_.tls) tls_ = std::make_unique<TlsContext>(cfg_);
-    addrs_ = numeric_addresses(cfg_.host, cfg_.port);
+    if (cfg_.tls) {
+        tls_ = std::make_shared<const TlsContext>(cfg_);
+        for (const auto* f : {&cfg_.ca_file, &cfg_.client_cert_file, &cfg_.client_key_file})
+            tls_stamps_.push_back(stamp(*f));
+    }
+    dial_host_ = cfg_.proxy ? cfg_.proxy->host : cfg_.host;
+    dial_port_ = cfg_.proxy ? cfg_.proxy->port : cfg_.port;
+    if (cfg_.proxy)
+        klog::info("kube: connecting through a proxy",
+                   {{"proxy", cfg_.proxy->display}, {"from", cfg_.proxy->origin}, {"server", cfg_.url()}});
+    addrs_ = numeric_addresses(dial_host_, dial_port_);
     if (addrs_.empty()) resolver_ = std::make_unique<Resolver>(loop_);
+}
+
+std::string ApiClient::default_user_agent() {
+#if defined(__x86_64__)
+    const char* arch = "amd64";
+#elif defined(__aarch64__)
+    const char* arch = "arm64";
+#elif defined(__arm__)
+    const char* arch = "arm";
+#elif defined(__i386__)
+    const char* arch = "386";
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const char* arch = "ppc64le";
+#elif defined(__s390x__)
+    const char* arch = "s390x";
+#elif defined(__riscv) && __riscv_xlen == 64
+    const char* arch = "riscv64";
+#else
+    const char* arch = "unknown";
+#endif
+    return std::string("metallb-nra/") + NRA_VERSION + " (linux/" + arch + ")";
+}
+
+ApiClient::FileStamp ApiClient::stamp(const std::string& path) {
+    FileStamp s;
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) return s;
+    s.exists = true;
+    s.ino = st.st_ino;
+    s.size = static_cast<std::uint64_t>(st.st_size);
+    s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    return s;
+}
+
+void ApiClient::refresh_tls() {
+    if (!cfg_.tls || (cfg_.ca_file.empty() && cfg_.client_cert_file.empty() && cfg_.client_key_file.empty())) return;
+    const std::string* files[] = {&cfg_.ca_file, &cfg_.client_cert_file, &cfg_.client_key_file};
+    std::vector<FileStamp> now;
+    for (const auto* f : files) now.push_back(stamp(*f));
+    if (now == tls_stamps_ || now == tls_bad_stamps_) return;
+    ApiConfig next = cfg_;
+    std::string error;
+    std::string* pems[] = {&next.ca_pem, &next.client_cert_pem, &next.client_key_pem};
+    for (std::size_t i = 0; i < 3 && error.empty(); ++i) {
+        if (files[i]->empty()) continue;
+        auto text = read_whole_file(*files[i]);
+        if (!text || text.value->empty()) {
+            error = "cannot read " + *files[i] + (text ? ": empty" : ": " + text.error);
+            continue;
+        }
+        *pems[i] = std::move(*text.value);
+    }
+    if (error.empty()) {
+        try {
+            auto ctx = std::make_shared<const TlsContext>(next);
+            register_key_pem(next.client_key_pem);  // only once it is the key in use
+            tls_ = std::move(ctx);                  // connections being set up keep the old one
+            cfg_.ca_pem = std::move(next.ca_pem);
+            cfg_.client_cert_pem = std::move(next.client_cert_pem);
+            cfg_.client_key_pem = std::move(next.client_key_pem);
+            tls_stamps_ = std::move(now);
+            tls_bad_stamps_.clear();
+            klog::info("kube: TLS files changed; new connections use them",
+                       {{"ca", cfg_.ca_file}, {"client_certificate", cfg_.client_cert_file}});
+            return;
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+    }
+    tls_bad_stamps_ = std::move(now);
+    klog::error("kube: changed TLS files are unusable; keeping the last good ones",
+                {{"error", error}, {"ca", cfg_.ca_file}, {"client_certificate", cfg_.client_cert_file}});
 }
 
 ApiClient::~ApiClient() {
@@ -259,7 +352,7 @@ void ApiClient::connect_failed() {
 void ApiClient::start_lookup() {
     if (lookup_pending_) return;
     lookup_pending_ = true;
-    resolver_->resolve(cfg_.host, cfg_.port, [this](std::vector<Address> addrs, const std::string& error) {
+    resolver_->resolve(dial_host_, dial_port_, [this](std::vector<Address> addrs, const std::string& error) {
         lookup_pending_ = false;
         if (error.empty()) {
             auto ordered = interleave_families(addrs);
@@ -268,17 +361,17 @@ void ApiClient::start_lookup() {
             std::string before;
             for (const auto& a : addrs_) before += (before.empty() ? "" : " ") + a.text();
             if (list != before)
-                klog::info("kube: API server address resolved", {{"host", cfg_.host}, {"addresses", list}});
+                klog::info("kube: API server address resolved", {{"host", dial_host_}, {"addresses", list}});
             addrs_ = std::move(ordered);
             resolved_at_ = std::chrono::steady_clock::now();
             addrs_stale_ = false;
         } else if (!addrs_.empty()) {
             klog::warn("kube: cannot resolve the API server; keeping its last good addresses",
-                       {{"host", cfg_.host}, {"error", error}});
+                       {{"host", dial_host_}, {"error", error}});
             resolved_at_ = std::chrono::steady_clock::now();  // retried after kAddressRefresh or a failed connect
             addrs_stale_ = false;
         } else {
-            klog::warn("kube: cannot resolve the API server", {{"host", cfg_.host}, {"error", error}});
+            klog::warn("kube: cannot resolve the API server", {{"host", dial_host_}, {"error", error}});
         }
         auto waiters = std::move(addr_waiters_);
         addr_waiters_.clear();

@@ -17,6 +17,7 @@
 #include "nra/base/child.hpp"
 #include "nra/doc/tree.hpp"
 #include "nra/doc/yaml.hpp"
+#include "nra/kube/proxy.hpp"
 #include "nra/kube/redact.hpp"
 
 namespace nra::kube {
@@ -226,7 +227,8 @@ ApiConfig::ExecPlugin parse_exec(const Node* ex, const std::string& user_name) {
 
 }  // namespace
 
-ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_path, const Env& env) {
+ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_path, const Env& env,
+                          const std::string& context) {
     std::vector<std::pair<std::string, Node>> docs;  // kept alive: entries point into them
     docs.reserve(paths.size());
     for (const auto& path : paths) {
@@ -274,6 +276,15 @@ ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_p
     }
     std::string files;
     for (const auto& [p, d] : docs) files += (files.empty() ? "" : ":") + p;
+    if (!context.empty()) {
+        if (!contexts.count(context)) {
+            std::string known;
+            for (const auto& [name, e] : contexts) known += (known.empty() ? "" : ", ") + name;
+            throw UnknownContext("kubeconfig " + files + ": no context '" + context +
+                                 "' (defined: " + (known.empty() ? "none" : known) + ")");
+        }
+        current = context;
+    }
     if (current.empty()) throw std::runtime_error("kubeconfig " + files + ": no current-context");
     auto ctx = contexts.find(current);
     if (ctx == contexts.end()) throw std::runtime_error("kubeconfig: current-context '" + current + "' is not defined");
@@ -335,9 +346,16 @@ ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_p
     } else if (!ca_file.empty()) {
         cfg.ca_origin = resolve(cl->second.dir, ca_file);
         cfg.ca_pem = read_or_throw("certificate-authority", cfg.ca_origin);
+        cfg.ca_file = cfg.ca_origin;
     }
-    if (scalar_at(c, "proxy-url") != "")
-        throw std::runtime_error("kubeconfig: cluster '" + cluster_name + "': proxy-url is not supported");
+    if (const std::string proxy_url = scalar_at(c, "proxy-url"); !proxy_url.empty()) {
+        ApiConfig::Proxy p;
+        if (auto err = parse_proxy_url(proxy_url, p); !err.empty())
+            throw std::runtime_error("kubeconfig: cluster '" + cluster_name + "': proxy-url: " + err);
+        p.origin = "kubeconfig proxy-url";
+        cfg.proxy = std::move(p);
+        cfg.proxy_from_kubeconfig = true;
+    }
 
     if (user && user->body && user->body->is_map()) {
         const Node* u = user->body;
@@ -361,10 +379,15 @@ ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_p
             throw std::runtime_error("kubeconfig: user '" + user_name +
                                      "': a client certificate needs a client key and vice versa");
         if (!cert_data.empty()) cfg.client_cert_pem = data_or_throw("client-certificate-data", cert_data);
-        if (!cert_file.empty())
-            cfg.client_cert_pem = read_or_throw("client-certificate", resolve(user->dir, cert_file));
+        if (!cert_file.empty()) {
+            cfg.client_cert_file = resolve(user->dir, cert_file);
+            cfg.client_cert_pem = read_or_throw("client-certificate", cfg.client_cert_file);
+        }
         if (!key_data.empty()) cfg.client_key_pem = data_or_throw("client-key-data", key_data);
-        if (!key_file.empty()) cfg.client_key_pem = read_or_throw("client-key", resolve(user->dir, key_file));
+        if (!key_file.empty()) {
+            cfg.client_key_file = resolve(user->dir, key_file);
+            cfg.client_key_pem = read_or_throw("client-key", cfg.client_key_file);
+        }
         cfg.token = scalar_at(u, "token");
         if (const Node* ex = u->get("exec"); ex && !ex->is_null()) {
             cfg.exec = parse_exec(ex, user_name);
@@ -401,6 +424,7 @@ std::optional<ApiConfig> load_in_cluster(const Env& env) {
     auto ca = env.read_file(cfg.ca_origin);
     if (!ca || ca->empty()) throw std::runtime_error("in-cluster configuration: cannot read " + cfg.ca_origin);
     cfg.ca_pem = *ca;
+    cfg.ca_file = cfg.ca_origin;
     cfg.token_file = token_path;
     if (auto pod_ns = env.getenv("POD_NAMESPACE"); pod_ns && !pod_ns->empty()) {
         cfg.namespace_ = *pod_ns;
@@ -411,22 +435,39 @@ std::optional<ApiConfig> load_in_cluster(const Env& env) {
     return cfg;
 }
 
-ApiConfig load_api_config(const std::string& explicit_kubeconfig, const Env& env) {
-    if (!explicit_kubeconfig.empty()) return load_kubeconfig(split_list(explicit_kubeconfig), true, env);
-    if (auto in = load_in_cluster(env)) return *in;
+namespace {
+
+ApiConfig load_api_config_only(const std::string& explicit_kubeconfig, const Env& env, const std::string& context) {
+    if (!explicit_kubeconfig.empty()) return load_kubeconfig(split_list(explicit_kubeconfig), true, env, context);
+    if (context.empty()) {
+        if (auto in = load_in_cluster(env)) return *in;
+    }
     if (auto list = env.getenv("KUBECONFIG"); list && !list->empty()) {
         auto paths = split_list(*list);
         bool any = false;
         for (const auto& p : paths) any = any || env.is_regular_file(p);
-        if (any) return load_kubeconfig(paths, false, env);
+        if (any) return load_kubeconfig(paths, false, env, context);
     }
     if (auto home = env.getenv("HOME"); home && !home->empty()) {
         const std::string path = *home + "/.kube/config";
-        if (env.is_regular_file(path)) return load_kubeconfig({path}, false, env);
+        if (env.is_regular_file(path)) return load_kubeconfig({path}, false, env, context);
     }
+    if (!context.empty())
+        throw UnknownContext("no kubeconfig ($KUBECONFIG, ~/.kube/config) to select the context '" + context +
+                             "' from");
     throw std::runtime_error(
         "no Kubernetes API configuration: not running in a cluster (KUBERNETES_SERVICE_HOST/PORT and the "
         "service-account token are absent) and no kubeconfig ($KUBECONFIG, ~/.kube/config)");
+}
+
+}  // namespace
+
+ApiConfig load_api_config(const std::string& explicit_kubeconfig, const Env& env, const std::string& context) {
+    ApiConfig cfg = load_api_config_only(explicit_kubeconfig, env, context);
+    if (!cfg.proxy_from_kubeconfig) {
+        if (auto err = apply_proxy_env(cfg, env); !err.empty()) throw std::runtime_error(err);
+    }
+    return cfg;
 }
 
 std::string resolve_namespace(const std::string& override_ns, const Env& env) {

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "nra/base/loop.hpp"
+#include "nra/kube/proxy.hpp"
 
 namespace nra::kube {
 
@@ -100,15 +101,17 @@ void TlsContext::CtxFree::operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
 
 void Connection::SslFree::operator()(SSL* s) const { SSL_free(s); }
 
-Connection::Connection(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls)
-    : loop_(loop), cfg_(cfg), tls_(tls) {}
+Connection::Connection(EventLoop& loop, const ApiConfig& cfg, std::shared_ptr<const TlsContext> tls)
+    : loop_(loop), cfg_(cfg), tls_(std::move(tls)) {}
 
 Connection::~Connection() { teardown(); }
 
-std::shared_ptr<Connection> Connection::open(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls,
-                                             std::vector<Address> addrs, std::string& error,
-                                             std::chrono::milliseconds per_address) {
-    auto c = std::make_shared<Connection>(loop, cfg, tls);
+std::shared_ptr<Connection> Connection::open(EventLoop& loop, const ApiConfig& cfg,
+                                             std::shared_ptr<const TlsContext> tls, std::vector<Address> addrs,
+                                             std::string& error, std::chrono::milliseconds per_address,
+                                             std::string user_agent) {
+    auto c = std::make_shared<Connection>(loop, cfg, std::move(tls));
+    c->user_agent_ = std::move(user_agent);
     c->addrs_ = std::move(addrs);
     c->per_address_ = per_address;
     if (!c->connect_next(error)) return nullptr;
@@ -170,8 +173,9 @@ bool Connection::connect_next(std::string& error) {
         });
         return true;
     }
-    error =
-        "cannot connect to " + cfg_.url() + ": " + (last_connect_error_.empty() ? "no address" : last_connect_error_);
+    error = "cannot connect to " +
+            (cfg_.proxy ? "proxy " + cfg_.proxy->display + " (for " + cfg_.url() + ")" : cfg_.url()) + ": " +
+            (last_connect_error_.empty() ? "no address" : last_connect_error_);
     return false;
 }
 
@@ -225,6 +229,9 @@ void Connection::on_events(std::uint32_t events) {
         on_connected();
         return;
     }
+    case State::Tunneling:
+        tunnel(events);
+        return;
     case State::Handshaking:
         handshake();
         return;
@@ -237,13 +244,74 @@ void Connection::on_events(std::uint32_t events) {
 }
 
 void Connection::on_connected() {
-    if (!cfg_.tls) {
+    if (!cfg_.tls) {  // through a proxy too: the request goes to it in absolute form
         state_ = State::Open;
         update_interest();
         if (h_.on_open) h_.on_open();
         if (state_ == State::Open) flush();
         return;
     }
+    if (cfg_.proxy) {
+        state_ = State::Tunneling;
+        tunnel_out_ = build_connect(cfg_, user_agent_);
+        tunnel(EPOLLOUT);
+        return;
+    }
+    start_tls();
+}
+
+// CONNECT through the proxy: write the request, read the reply's headers
+// (nothing more: the API server speaks only after the ClientHello).
+void Connection::tunnel(std::uint32_t events) {
+    auto self = shared_from_this();
+    const std::string proxy = "proxy " + cfg_.proxy->display;
+    if (events & EPOLLERR) return fail(proxy + ": connection error during CONNECT");
+    while (!tunnel_out_.empty()) {
+        const ssize_t n = ::send(fd_.get(), tunnel_out_.data(), tunnel_out_.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+            tunnel_out_.erase(0, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        return fail(proxy + ": write: " + std::strerror(errno));
+    }
+    const std::uint32_t want = tunnel_out_.empty() ? EPOLLIN : EPOLLOUT;
+    if (want != interest_) {
+        interest_ = want;
+        loop_.modify(fd_.get(), interest_);
+    }
+    if (!tunnel_out_.empty()) return;
+    char buf[4096];
+    while (true) {
+        const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+        if (n > 0) {
+            tunnel_in_.append(buf, static_cast<std::size_t>(n));
+            const auto end = tunnel_in_.find("\r\n\r\n");
+            if (end == std::string::npos) {
+                if (tunnel_in_.size() > kMaxProxyReply)
+                    return fail(proxy + ": CONNECT reply headers exceed " + std::to_string(kMaxProxyReply) + " bytes");
+                continue;
+            }
+            std::string reason;
+            const int code = parse_connect_status(tunnel_in_, reason);
+            if (code == 0) return fail(proxy + ": not an HTTP reply to CONNECT");
+            if (code != 200)
+                return fail(proxy + " refused CONNECT to " + cfg_.host_header() + ": HTTP " + std::to_string(code) +
+                            (reason.empty() ? "" : " " + reason));
+            if (end + 4 != tunnel_in_.size()) return fail(proxy + ": data after its CONNECT reply");
+            tunnel_in_.clear();
+            tunnel_in_.shrink_to_fit();
+            return start_tls();
+        }
+        if (n == 0) return fail(proxy + ": closed the connection during CONNECT");
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        return fail(proxy + ": read: " + std::strerror(errno));
+    }
+}
+
+void Connection::start_tls() {
     ssl_.reset(SSL_new(tls_->get()));
     if (!ssl_) return fail("TLS: " + openssl_errors());
     SSL_set_fd(ssl_.get(), fd_.get());

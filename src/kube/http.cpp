@@ -392,11 +392,12 @@ std::string query_escape(std::string_view s) {
 }
 
 std::string build_get(std::string_view host_header, std::string_view target, std::string_view bearer_token,
-                      std::string_view user_agent) {
+                      std::string_view user_agent, std::string_view extra_headers) {
     std::string r;
     r.reserve(256 + target.size() + bearer_token.size());
     r.append("GET ").append(target).append(" HTTP/1.1\r\nHost: ").append(host_header).append("\r\n");
     if (!bearer_token.empty()) r.append("Authorization: Bearer ").append(bearer_token).append("\r\n");
+    r.append(extra_headers);
     r.append("Accept: application/json\r\nUser-Agent: ").append(user_agent).append("\r\n\r\n");
     return r;
 }

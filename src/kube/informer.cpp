@@ -114,6 +114,7 @@ void Informer::on_list(Response r) {
         ~Release() { self->release_parser(); }
     } release{this};
     if (r.status == 0) return retry(Next::List, "list failed: " + r.error);
+    if (r.status == 404) not_found();
     if (r.status != 200) {
         auto st = parse_status(parser_, r.body);
         if (r.status == 410) ++stats_.expired;
@@ -361,6 +362,7 @@ void Informer::on_watch_done(Response r) {
         return watch();
     }
     auto st = parse_status(parser_, r.body);
+    if (r.status == 404) not_found();
     if (r.status == 410) {
         ++stats_.expired;
         return relist_after_expiry("watch resourceVersion expired (HTTP 410)");
@@ -371,6 +373,11 @@ void Informer::on_watch_done(Response r) {
         return retry(Next::List, "watch failed: " + describe(r, st));
     if (r.status == 429) return retry(Next::Watch, "watch throttled: " + describe(r, st), retry_after(r, st));
     return retry(Next::List, "watch failed: " + describe(r, st), retry_after(r, st));
+}
+
+void Informer::not_found() {
+    // Deferred: the callback may replace (destroy) this informer.
+    if (spec_.on_not_found) loop_.after(std::chrono::milliseconds(0), [cb = spec_.on_not_found] { cb(); });
 }
 
 void Informer::retry(Next next, const std::string& why, int retry_after_seconds) {

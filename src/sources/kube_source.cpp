@@ -3,9 +3,13 @@
 // Informers keep caches; the changes of one dispatch round re-derive the
 // Model once (pointing into the caches, copying no object) and only a Model
 // that differs from the last delivered one is passed on. Nothing is delivered before every stream has listed once.
+// Under a sustained burst, derivations are spaced by DeriveThrottle (a
+// multiple of the last one's cost, at most 50 ms); after a quiet spell a change
+// is derived at once.
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <map>
 #include <stdexcept>
 
 #include "nra/base/log.hpp"
@@ -17,6 +21,7 @@
 #include "nra/kube/informer.hpp"
 #include "nra/sources/kube_source.hpp"
 #include "nra/sources/legacy_text.hpp"
+#include "nra/sources/throttle.hpp"
 #include "nra/kube/redact.hpp"
 
 namespace nra {
@@ -67,6 +72,7 @@ public:
     ~KubeSource() override {
         informers_.clear();
         if (loop_ && discovery_timer_) loop_->cancel(discovery_timer_);
+        if (loop_ && derive_timer_) loop_->cancel(derive_timer_);
         ApiClient::cancel(discovery_call_);
     }
 
@@ -76,11 +82,17 @@ public:
         cb_ = std::move(cb);
         // Changes an informer reports are only counted; the model is derived
         // once after the dispatch round that brought them (a burst of watch
-        // events, a list's pages) has been applied to the caches.
+        // events, a list's pages) has been applied to the caches - at once,
+        // or, while changes keep coming, when the throttle's hold is over.
         loop.after_dispatch([this, alive = std::weak_ptr<bool>(alive_)] {
-            if (alive.expired() || changes_ == 0) return;
-            const std::size_t n = std::exchange(changes_, 0);
-            derive(n);
+            if (alive.expired() || changes_ == 0 || derive_timer_) return;
+            const auto now = EventLoop::Clock::now();
+            const auto when = throttle_.earliest(now);
+            if (when <= now) return derive_pending(std::chrono::microseconds(0));
+            derive_timer_ = loop_->at(when, [this, now] {
+                derive_timer_ = 0;
+                derive_pending(std::chrono::duration_cast<std::chrono::microseconds>(EventLoop::Clock::now() - now));
+            });
         });
         client_ = std::make_unique<ApiClient>(loop, cfg_);
         klog::info("kube: source starting", {{"source", describe()}, {"server", cfg_.url()}, {"config", cfg_.source}});
@@ -115,10 +127,15 @@ public:
     }
 
 private:
-    void add_informer(Informer::Spec spec, Informer** slot) {
+    std::unique_ptr<Informer> make_informer(Informer::Spec spec) {
         spec.watch = !opts_.list_only;
         auto inf = std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { ++changes_; });
         inf->watch_silence = watch_silence_;
+        return inf;
+    }
+
+    void add_informer(Informer::Spec spec, Informer** slot) {
+        auto inf = make_informer(std::move(spec));
         *slot = inf.get();
         informers_.push_back(std::move(inf));
     }
@@ -200,18 +217,75 @@ private:
                                     " (are the MetalLB CRDs installed?)");
         discovery_backoff_.reset();
         parser_ = simdjson::dom::parser();  // release what a big discovery document made it keep
+        if (crd_started_) return rediscovered(peers, pools, ads);
         klog::info("kube: metallb.io discovered",
                    {{"bgppeers", peers}, {"ipaddresspools", pools}, {"bgpadvertisements", ads}});
-        const std::string base = "/apis/metallb.io/";
-        add_informer({"bgppeers", base + peers + "/namespaces/" + ns_ + "/bgppeers", "", Kind::BgpPeer}, &peers_);
-        add_informer(
-            {"ipaddresspools", base + pools + "/namespaces/" + ns_ + "/ipaddresspools", "", Kind::IpAddressPool},
-            &pools_);
-        add_informer(
-            {"bgpadvertisements", base + ads + "/namespaces/" + ns_ + "/bgpadvertisements", "", Kind::BgpAdvertisement},
-            &ads_);
+        crd_started_ = true;
+        add_crd_informer("bgppeers", peers, Kind::BgpPeer, &peers_);
+        add_crd_informer("ipaddresspools", pools, Kind::IpAddressPool, &pools_);
+        add_crd_informer("bgpadvertisements", ads, Kind::BgpAdvertisement, &ads_);
         add_node_informer();
         for (auto& i : informers_) i->start();
+    }
+
+    Informer::Spec crd_spec(const std::string& resource, const std::string& version, Kind kind) {
+        Informer::Spec spec{resource, "/apis/metallb.io/" + version + "/namespaces/" + ns_ + "/" + resource, "", kind};
+        spec.on_not_found = [this, alive = std::weak_ptr<bool>(alive_)] {
+            if (!alive.expired()) rediscover_soon();
+        };
+        return spec;
+    }
+
+    void add_crd_informer(const std::string& resource, const std::string& version, Kind kind, Informer** slot) {
+        add_informer(crd_spec(resource, version, kind), slot);
+        crd_versions_[resource] = version;
+    }
+
+    // A list or watch of a discovered version answered 404 (the CRDs were
+    // upgraded and that version is no longer served): discovery runs again,
+    // with its own backoff, reset once a version changed. The informers keep
+    // retrying meanwhile, and the caches (hence the configuration) are kept.
+    void rediscover_soon() {
+        if (discovery_call_ || discovery_timer_) return;  // already under way
+        const auto delay = rediscovery_backoff_.next();
+        klog::warn("kube: a discovered metallb.io version answered 404; discovery runs again",
+                   {{"retry_in_ms", static_cast<long long>(delay.count())}});
+        discovery_timer_ = loop_->after(delay, [this] {
+            discovery_timer_ = 0;
+            discover();
+        });
+    }
+
+    // Discovery after a 404: each resource whose version changed gets a new
+    // informer at the new version (unsynced until it has listed, so nothing
+    // is derived from a half-switched set of caches).
+    void rediscovered(const std::string& peers, const std::string& pools, const std::string& ads) {
+        bool changed = false;
+        auto swap = [&](const std::string& resource, const std::string& version, Kind kind, Informer** slot) {
+            if (crd_versions_[resource] == version) return;
+            klog::info("kube: metallb.io version changed; switching",
+                       {{"resource", resource}, {"from", crd_versions_[resource]}, {"to", version}});
+            changed = true;
+            auto inf = make_informer(crd_spec(resource, version, kind));
+            for (auto& i : informers_) {
+                if (i.get() == *slot) {
+                    i = std::move(inf);
+                    *slot = i.get();
+                    break;
+                }
+            }
+            crd_versions_[resource] = version;
+            (*slot)->start();
+        };
+        swap("bgppeers", peers, Kind::BgpPeer, &peers_);
+        swap("ipaddresspools", pools, Kind::IpAddressPool, &pools_);
+        swap("bgpadvertisements", ads, Kind::BgpAdvertisement, &ads_);
+        if (changed) {
+            rediscovery_backoff_.reset();
+        } else {
+            klog::info("kube: metallb.io discovery unchanged",
+                       {{"bgppeers", peers}, {"ipaddresspools", pools}, {"bgpadvertisements", ads}});
+        }
     }
 
     void discovery_failed(const std::string& why) {
@@ -244,12 +318,22 @@ private:
         return Labels{};
     }
 
+    // Derives what the informers changed, timing it for the throttle (the
+    // configuration callback, which computes the desired state, included).
+    // `held`: how long the throttle made the changes wait.
+    void derive_pending(std::chrono::microseconds held) {
+        const auto t0 = EventLoop::Clock::now();
+        derive(std::exchange(changes_, 0), held);
+        throttle_.ran(t0, EventLoop::Clock::now());
+    }
+
     // `changes`: informer changes coalesced into this derivation.
-    void derive(std::size_t changes) {
+    void derive(std::size_t changes, std::chrono::microseconds held) {
         if (informers_.empty()) return;
         for (const auto& i : informers_)
             if (!i->synced()) return;
-        klog::debug("kube: deriving the configuration", {{"changes", changes}});
+        klog::debug("kube: deriving the configuration",
+                    {{"changes", changes}, {"held_us", static_cast<long long>(held.count())}});
         std::optional<Model> m = opts_.use_crds ? derive_crds() : derive_configmap();
         if (!m) return;
         if (delivered_ && same_model(*m, last_)) return;
@@ -269,27 +353,52 @@ private:
         Model model;
         const std::string where = "ConfigMap " + ns_ + "/" + opts_.configmap_name;
         if (!cm || !cm->has_config) {
-            if (cm_state_ != (cm ? 1 : 0)) {
-                klog::info(cm ? "kube: " + where + " has no 'config' key: empty configuration"
-                              : "kube: " + where + " does not exist: empty configuration");
-                cm_state_ = cm ? 1 : 0;
-            }
+            const int state = cm ? 1 : 0;
             parsed_text_.reset();
+            if (delivered_) {
+                // As MetalLB's speaker: a deleted ConfigMap (or one without
+                // its config key) leaves the last configuration in force.
+                if (cm_state_ != state)
+                    klog::warn("kube: " + where + (cm ? " has no 'config' key" : " was deleted") +
+                                   "; keeping the last good configuration. To remove the routing, apply an empty "
+                                   "configuration (data.config: 'peers: []') or run the agent once with "
+                                   "CLEANANDEXIT=1",
+                               {});
+                cm_state_ = state;
+                return std::nullopt;
+            }
+            // At start there is no last configuration: the speaker announces
+            // nothing, and the agent routes nothing.
+            if (cm_state_ != state)
+                klog::info("kube: " + where + (cm ? " has no 'config' key" : " does not exist") +
+                           ": empty configuration (nothing was configured since the agent started)");
+            cm_state_ = state;
         } else {
             cm_state_ = 2;
             if (!parsed_text_ || *parsed_text_ != cm->config) {
                 parsed_text_ = cm->config;
                 parsed_ok_ = false;
-                // An empty document or one without lists is an empty
-                // configuration here (as an absent ConfigMap is).
-                auto load = load_legacy_text(cm->config, where + " data.config");
+                // MetalLB v0.12's rules: any problem refuses the whole
+                // document. An empty document or one without lists is an
+                // empty configuration here (as v0.12 parses it).
+                const std::string origin = where + " data.config";
+                auto load = load_legacy_text(cm->config, origin, LegacyRules::Speaker);
+                std::string error;
                 if (!load) {
-                    klog::error("kube: invalid configuration in " + where + "; keeping the last good one",
-                                {{"error", load.error}});
+                    error = load.error;
+                } else if (load.value->rejected()) {
+                    error = rejection_summary(origin, load.value->problems);
                 } else {
-                    log_skipped_entries(where + " data.config", load.value->diagnostics);
                     parsed_ok_ = true;
                     parsed_model_ = std::move(load.value->model);
+                }
+                if (!parsed_ok_) {
+                    klog::error(
+                        std::string("kube: invalid configuration in ") + where +
+                            (delivered_ ? "; keeping the last good one" : "; nothing is changed until it is fixed"),
+                        {{"error", error}});
+                    if (load) log_config_problems(origin, load.value->problems);
+                    if (cb_.failed) cb_.failed(error);
                 }
             }
             if (!parsed_ok_) return std::nullopt;
@@ -321,7 +430,15 @@ private:
             last_diagnostics_ = text;
             for (const auto& d : sel.diagnostics)
                 (sel.rejected ? klog::error : klog::warn)("kube: " + d.where + ": " + d.what, {});
-            if (sel.rejected) klog::error("kube: invalid MetalLB configuration; keeping the last good one");
+            if (sel.rejected) {
+                klog::error("kube: invalid MetalLB configuration; keeping the last good one");
+                if (cb_.failed)
+                    cb_.failed("invalid MetalLB configuration (" + std::to_string(sel.diagnostics.size()) +
+                               " problems; the first: " +
+                               (sel.diagnostics.empty() ? std::string("?")
+                                                        : sel.diagnostics[0].where + ": " + sel.diagnostics[0].what) +
+                               ")");
+            }
         }
         if (sel.rejected) return std::nullopt;
         return std::move(sel.model);
@@ -345,10 +462,15 @@ private:
     ApiClient::CallPtr discovery_call_;
     EventLoop::TimerId discovery_timer_ = 0;
     Backoff discovery_backoff_;
+    Backoff rediscovery_backoff_;
+    bool crd_started_ = false;                         // the CRD informers exist
+    std::map<std::string, std::string> crd_versions_;  // resource -> version its informer uses
     std::vector<std::string> versions_;
     std::vector<std::pair<std::string, std::string>> served_;  // (resource, version)
 
-    std::size_t changes_ = 0;                                     // informer changes not derived yet
+    std::size_t changes_ = 0;  // informer changes not derived yet
+    DeriveThrottle throttle_;
+    EventLoop::TimerId derive_timer_ = 0;                         // a held derivation
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // the after-dispatch hook outlives the source
     bool delivered_ = false;
     Model last_;
@@ -364,7 +486,7 @@ private:
 
 std::unique_ptr<Source> make_kube_source(const KubeOptions& options) {
     const Env env = Env::process();
-    ApiConfig cfg = load_api_config(options.kubeconfig, env);
+    ApiConfig cfg = load_api_config(options.kubeconfig, env, options.context);
     register_secret(cfg.token);
     register_key_pem(cfg.client_key_pem);
     if (cfg.tls) TlsContext check(cfg);  // fail now on an unusable CA or client certificate

@@ -252,9 +252,12 @@ private:
                     log::warn(synced_ ? "configuration file holds no configuration; keeping the last good one"
                                       : "configuration file holds no configuration; nothing is changed until it does",
                               {{"path", path_}, {"error", f.error}});
-                else
-                    log::error("configuration file is invalid; keeping the last good configuration",
+                else {
+                    log::error(synced_ ? "configuration file is invalid; keeping the last good configuration"
+                                       : "configuration file is invalid; nothing is changed until it is fixed",
                                {{"path", path_}, {"error", f.error}});
+                    log_config_problems(path_, f.diagnostics);
+                }
             }
             last_error_ = f.error;
             if (cb_.failed) cb_.failed(f.error);
@@ -263,7 +266,6 @@ private:
         last_error_.clear();
         if (synced_ && hash == applied_hash_) return;  // back to what is applied
         applied_hash_ = hash;
-        log_skipped_entries(path_, f.diagnostics);
         log::info("configuration loaded",
                   {{"path", path_}, {"peers", f.model->peers.size()}, {"addresses", f.model->addresses.size()}});
         synced_ = true;
@@ -303,9 +305,16 @@ FileLoad load_static_file(const std::string& path) {
 
 FileLoad parse_static_text(const std::string& path, std::string_view text) {
     FileLoad f;
-    auto load = load_legacy_text(text, path);
+    // The static file's rules: what the agent reads, not the speaker-only
+    // fields (files written for the Node.js agent keep working).
+    auto load = load_legacy_text(text, path, LegacyRules::File);
     if (!load) {
         f.error = std::move(load.error);
+        return f;
+    }
+    if (load.value->rejected()) {  // refused whole: the last good configuration stays
+        f.error = rejection_summary(path, load.value->problems);
+        f.diagnostics = std::move(load.value->problems);
         return f;
     }
     if (load.value->empty) {  // the last good configuration stays
@@ -313,7 +322,6 @@ FileLoad parse_static_text(const std::string& path, std::string_view text) {
         f.error = std::move(load.value->empty_reason);
         return f;
     }
-    f.diagnostics = std::move(load.value->diagnostics);
     f.model = std::move(load.value->model);
     return f;
 }

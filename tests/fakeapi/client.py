@@ -302,8 +302,12 @@ class FakeApi:
         """up=False: connections are refused until set_listener(True) (same port)."""
         return self.admin("POST", "/admin/listener", {"up": up})
 
-    def set_tls(self, cert: str, key: str):
-        self.admin("POST", "/admin/tls", {"cert": cert, "key": key})
+    def set_tls(self, cert: str, key: str, client_ca: str | None = None):
+        """Serve another certificate (and, with client_ca, trust only that CA for client certificates)."""
+        body = {"cert": cert, "key": key}
+        if client_ca:
+            body["client_ca"] = client_ca
+        self.admin("POST", "/admin/tls", body)
 
     # -- kubeconfig --
     def write_kubeconfig(self, path: str, *, server: str | None = None, ca: str | None = "file",

@@ -84,7 +84,8 @@ POST /admin/watch-inject           {"path": SUBSTR, and one of "event": {...} | 
                                    ERROR ends the stream (0-size chunk) like the real server
 POST /admin/listener               {"up": false} stop accepting (connection refused), {"up": true}
                                    listen again on the same port
-POST /admin/tls                    {"cert": PATH, "key": PATH} serve another certificate from now on
+POST /admin/tls                    {"cert": PATH, "key": PATH, "client_ca": PATH (optional)} serve another
+                                   certificate (and trust another client CA) from now on
 
 Fault rules
 -----------
@@ -218,6 +219,11 @@ DEFAULT_CONFIG = {
     "idle_timeout": 300.0,            # keep-alive idle timeout of API connections
     "path_prefix": "",                # e.g. "/k8s": the API is served under this prefix only
     "log_bodies": False,
+    # CONNECT proxy (--proxy-port): "proxy_auth": "user:password" requires that
+    # Proxy-Authorization (Basic) and answers 407 otherwise; "proxy_refuse":
+    # {"status": 403, "reason": "Forbidden"} refuses every CONNECT.
+    "proxy_auth": None,
+    "proxy_refuse": None,
 }
 
 
@@ -745,7 +751,8 @@ class AdminUnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
 
 class ProxyHandler(socketserver.StreamRequestHandler):
     """HTTP CONNECT proxy (for proxy-url tests): tunnels to any host:port and
-    logs each CONNECT as a request-log entry of type "proxy"."""
+    logs each CONNECT as a request-log entry of type "proxy". An absolute-form
+    GET (http://host:port/path) is forwarded too (entry "forwarded": true)."""
 
     rbufsize = 0  # unbuffered: nothing after the CONNECT headers may be swallowed
 
@@ -763,9 +770,23 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         entry = app.log_request({"type": "proxy", "method": parts[0] if parts else "", "path": "",
                                  "target": parts[1] if len(parts) > 1 else "", "headers": headers,
                                  "status": None})
+        if len(parts) >= 2 and parts[0] == "GET" and parts[1].startswith("http://"):
+            return self.forward(entry, parts[1], headers)
         if len(parts) < 2 or parts[0] != "CONNECT":
             entry["status"] = 405
             self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            return
+        refuse = app.config.get("proxy_refuse")
+        auth = app.config.get("proxy_auth")
+        if not refuse and auth:
+            want = "Basic " + base64.b64encode(auth.encode()).decode()
+            if headers.get("Proxy-Authorization") != want:
+                refuse = {"status": 407, "reason": "Proxy Authentication Required"}
+        if refuse:
+            entry["status"] = int(refuse.get("status", 403))
+            reason = refuse.get("reason", "Forbidden")
+            self.wfile.write(f"HTTP/1.1 {entry['status']} {reason}\r\nContent-Length: 0\r\n"
+                             f"Proxy-Authenticate: Basic realm=\"fakeapi\"\r\n\r\n".encode())
             return
         host, _, port = parts[1].rpartition(":")
         try:
@@ -795,6 +816,35 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         t.start()
         pump(self.connection, upstream)
         t.join()
+        upstream.close()
+
+    def forward(self, entry, url, headers):
+        """An absolute-form GET (a client of an http:// server through the proxy): sent to the API
+        server (over TLS: the fake API only speaks TLS) with Connection: close, the reply relayed."""
+        rest = url[len("http://"):]
+        hostport, _, path = rest.partition("/")
+        host, _, port = hostport.rpartition(":")
+        entry["forwarded"] = True
+        entry["status"] = 200
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            upstream = ctx.wrap_socket(socket.create_connection((host.strip("[]"), int(port)), timeout=10))
+        except (OSError, ValueError):
+            entry["status"] = 502
+            self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        req = f"GET /{path} HTTP/1.1\r\n"
+        for k, v in headers.items():
+            if k.lower() not in ("proxy-authorization", "connection"):
+                req += f"{k}: {v}\r\n"
+        upstream.sendall((req + "Connection: close\r\n\r\n").encode("latin-1"))
+        try:
+            while data := upstream.recv(65536):
+                self.wfile.write(data)
+        except OSError:
+            pass
         upstream.close()
 
 
@@ -1736,6 +1786,8 @@ class AdminApi:
                 app.stop_listening()
             return 200, {"listening": app.api_httpd is not None, "port": app.port}
         if (method, path) == ("POST", "/admin/tls"):
+            if body.get("client_ca"):
+                app.client_ca = body["client_ca"]
             app.ssl_context = app._make_context(body["cert"], body["key"])
             return 200, {"ok": True}
         raise LookupError(f"no admin endpoint {method} {path}")

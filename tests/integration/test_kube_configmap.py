@@ -1,7 +1,7 @@
 """ConfigMap mode end to end: the real agent in a namespace against the fake API server
 (tests/fakeapi) running in that namespace. The legacy ConfigMap's data.config is
-created, modified, broken, fixed and deleted; an absent ConfigMap means an empty
-configuration; legacy node-selectors follow this node's labels when NODE_NAME is set."""
+created, modified, broken, fixed and deleted; an absent ConfigMap at start means an empty
+configuration, a deleted one keeps the last good configuration (as MetalLB's speaker does); legacy node-selectors follow this node's labels when NODE_NAME is set."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ class TestKubeConfigMap(KubeTestCase):
 
     def test_create_modify_delete(self):
         """ConfigMap created after the agent started -> routes appear; modified -> converge;
-        deleted -> everything removed; created again -> back. Foreign state untouched."""
+        deleted -> the last good configuration stays (as the speaker keeps announcing it); an empty
+        configuration -> everything removed; created again -> back. Foreign state untouched."""
         before = self.seed_foreign()
         api = self.start_api()
         self.ns.start_monitor()
@@ -43,6 +44,9 @@ class TestKubeConfigMap(KubeTestCase):
         api.put_object(configmap(legacy_config(P, [("b", "bgp", C2), ("l2", "layer2", ["192.168.70.0/24"])])))
         self.wait_state(C2, P)
         api.delete_object("ConfigMap", "config")
+        self.wait_agent_log(agent, "was deleted", "keeping the last good configuration", level="warn")
+        self.assert_state(C2, P)
+        api.put_object(configmap("peers: []\naddress-pools: []\n"))
         self.wait_state([], [])
         api.put_object(configmap(cfg(P, C1)))
         self.wait_state(C1, P)
@@ -87,14 +91,21 @@ class TestKubeConfigMap(KubeTestCase):
         api.put_object(configmap(cfg(P, C1)))
         self.wait_state(C1, P)
 
-    def test_without_config_key_means_empty(self):
+    def test_without_config_key_keeps_the_last_good(self):
+        """data.config removed: the last good configuration stays; without data.config at start:
+        an empty configuration."""
         api = self.start_api()
         api.put_object(configmap(cfg(P, C1)))
         agent = self.start_kube_agent(api)
         self.wait_state(C1, P)
         api.put_object(configmap(None))  # data.config gone
-        self.wait_state([], [])
+        self.wait_agent_log(agent, "has no 'config' key", "keeping the last good configuration", level="warn")
+        self.assert_state(C1, P)
         self.assert_alive(agent)
+        self.assertEqual(agent.stop(), 0)  # leaves routing as it is
+        agent = self.start_kube_agent(api)  # a new start has no last good configuration
+        self.wait_agent_log(agent, "has no 'config' key", "empty configuration")
+        self.wait_state([], [])
 
     def test_oneshot(self):
         """ONESHOT in ConfigMap mode lists once, reconciles, exits 0; absent ConfigMap -> empty, exit 0."""

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 from kube_harness import (MNS, KubeTestCase, advertisement, bgppeer, cidrs_of, node, only_family, pool, sample,
                           wait_until)
-from netns import canon_route
+from netns import canon_route, figure
 
 # tests/fixtures/metallb/samples/ipaddresspool_simple.yaml (and simple_pool_adv_bgp.yaml)
 SAMPLE_POOL = ["192.168.10.0/24", "192.168.9.1-192.168.9.5", "fc00:f853:0ccd:e799::/124"]
@@ -256,4 +257,45 @@ class TestKubeCrdCoalescing(CrdBase):
         counts = [int(l.get("changes", 0)) for l in lines]
         self.assertEqual(sum(counts), 100, counts)
         self.assertLessEqual(len(lines), 4, f"one derivation per dispatch round expected, got {counts}")
+        self.assert_alive(agent)
+
+    def test_burst_is_held_but_a_change_after_a_quiet_spell_is_not(self):
+        """Derivations under a sustained burst are spaced by the throttle (a multiple of the last one's
+        cost, at most 50 ms; docs/performance.md); a single change after a quiet spell is derived in
+        the round that brought it (held_us 0) and applied at once."""
+        api = self.start_api()
+        base = [pool(f"b{i}", [f"10.{80 + (i >> 8)}.{i & 255}.0/31"]) for i in range(2000)]
+        api.put_object(bgppeer("p", "10.0.0.1"), advertisement("all"), *base)
+        agent = self.start_crd_agent(api)
+        wait_until(lambda: self.logs_matching(agent.json_logs(), "configuration changed", '"addresses": 2000'), 30,
+                   what="first load")
+        # A burst: 200 pools created one by one.
+        n0 = len(agent.json_logs())
+        for i in range(200):
+            api.put_object(pool(f"r{i}", [f"10.99.{i}.0/31"]))
+
+        def burst_derived():
+            lines = self.logs_matching(agent.json_logs()[n0:], "deriving the configuration")
+            return lines if sum(int(l.get("changes", 0)) for l in lines) >= 200 else None
+
+        lines = wait_until(burst_derived, 30, what="200 changes derived")
+        held = [int(l.get("held_us", 0)) for l in lines]
+        self.assertEqual(sum(int(l.get("changes", 0)) for l in lines), 200)
+        self.assertTrue(all(0 <= h <= 60_000 for h in held), f"a hold beyond the cap: {held}")
+        figure(f"burst of 200 events against 2,000 pools: {len(lines)} derivations, "
+               f"{sum(1 for h in held if h)} held (max {max(held) / 1e3:.1f} ms)")
+        wait_until(lambda: any(r.get("src") == "10.99.199.0" for r in self.ns.table_rules(20)), 30,
+                   what="the burst applied")
+        # Quiet, then one change: derived in its own round, not held.
+        time.sleep(0.5)
+        n1 = len(agent.json_logs())
+        t0 = time.monotonic()
+        api.put_object(pool("single", ["10.98.0.0/31"]))
+        wait_until(lambda: any(r.get("src") == "10.98.0.0" for r in self.ns.table_rules(20)), 10,
+                   what="the single change applied")
+        figure(f"a single change after a quiet spell: rule in the kernel after {(time.monotonic() - t0) * 1e3:.0f} ms "
+               "(test client included)")
+        line = self.logs_matching(agent.json_logs()[n1:], "deriving the configuration")
+        self.assertEqual([int(l.get("changes", 0)) for l in line], [1], line)
+        self.assertEqual(int(line[0].get("held_us", -1)), 0, line)
         self.assert_alive(agent)

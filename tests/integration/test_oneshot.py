@@ -119,12 +119,23 @@ class TestAddressMath(NetnsTestCase):
         ]
         bad = ["foo-bar-baz", "invalid/24", "10.8.0.0/33", "10.9.0.10-10.9.0.1", "10.0.0.1-fd00::1",
                "300.1.1.1", "fd60::/129"]
-        cfg = self.write_config(P4 + P6, [
+        # Any invalid entry refuses the whole file: exit 1, nothing touched, every one reported.
+        snap = self.ns.full_snapshot()
+        bad_cfg = self.write_config(P4 + P6, [
             ("dedicated-bgp", "bgp", good[:10] + bad[:4]),
             ("more", "bgp", good[10:] + bad[4:]),
             ("l2", "layer2", ["172.29.3.0-172.29.3.255", "10.99.0.0/16"]),
+        ], name="bad.yaml")
+        r = self.oneshot(bad_cfg, expect_rc=1)
+        self.assertEqual(self.ns.full_snapshot(), snap, "a refused file must not touch the kernel")
+        for b in bad:
+            self.assertIn(b, r.stderr, f"invalid entry {b!r} not reported in the log")
+        cfg = self.write_config(P4 + P6, [
+            ("dedicated-bgp", "bgp", good[:10]),
+            ("more", "bgp", good[10:]),
+            ("l2", "layer2", ["172.29.3.0-172.29.3.255", "10.99.0.0/16"]),
         ])
-        r = self.oneshot(cfg)
+        self.oneshot(cfg)
         want = ["192.168.58.10/31", "192.168.58.12/30", "192.168.58.16/29", "192.168.58.24/30",
                 "192.168.58.28/31", "192.168.58.30/32", "192.168.57.0/24", "10.1.1.1/32", "10.2.0.0/24",
                 "10.3.0.0/24", "10.4.0.0/24", "10.5.0.0/24", "10.6.0.0/23", "10.7.0.0/22",
@@ -141,8 +152,6 @@ class TestAddressMath(NetnsTestCase):
             [x for x in nets if x.version == fam]))
         self.assertEqual(sorted(want), py)
         self.assert_state(want, P4 + P6)
-        for b in bad:
-            self.assertIn(b, r.stderr, f"invalid entry {b!r} not reported in the log")
 
     def test_whole_space_and_host_entries(self):
         cfg = self.write_config(P4 + P6, [("p", "bgp", ["10.11.12.13/32", "fd00:1::1/128", "0.0.0.0-0.0.0.255"])])

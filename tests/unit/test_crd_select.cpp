@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <functional>
+
 #include "nra/core/crd.hpp"
 
 using namespace nra;
@@ -119,20 +121,56 @@ TEST_CASE("metallb-nra labels: enabled, address, weight") {
     CHECK(mentions(s, "metallb-system/badaddr"));
 }
 
-TEST_CASE("invalid and interface-only peers are skipped with a diagnostic, the rest applies") {
+TEST_CASE("interface-only peers are skipped with a diagnostic, the rest applies") {
     CrdInput in;
     CrdPeer unnumbered = peer("unnumbered", "");
     unnumbered.interface_name = "eth0";
-    in.peers = {peer("bad", "10.0.0.300"), unnumbered, peer("none", ""), peer("good", "2001:db8::1")};
-    in.pools = {pool("p", {"10.9.0.0/24", "not-an-address"})};
-    in.advertisements = {ad("a")};
+    in.peers = {unnumbered, peer("good", "2001:db8::1")};
+    in.pools = {pool("p", {"10.9.0.0/24"})};
+    in.advertisements = {ad("a", {"p", "does-not-exist"})};  // a missing pool is ignored, as MetalLB does
     auto s = select_crd(in);
+    CHECK_FALSE(s.rejected);
     CHECK(peers(s) == std::vector<std::string>{"2001:db8::1"});
     CHECK(addrs(s) == std::vector<std::string>{"10.9.0.0/24"});
-    CHECK(mentions(s, "metallb-system/bad"));
     CHECK(mentions(s, "interface-only"));
-    CHECK(mentions(s, "metallb-system/none"));
-    CHECK(mentions(s, "not-an-address"));
+}
+
+TEST_CASE("MetalLB's config controller rules: one invalid object refuses the whole set") {
+    const auto base = [] {
+        CrdInput in;
+        in.peers = {peer("good", "10.0.0.1")};
+        in.pools = {pool("p", {"10.9.0.0/24"})};
+        in.advertisements = {ad("a", {"p"})};
+        return in;
+    };
+    CHECK_FALSE(select_crd(base()).rejected);
+    struct Case {
+        const char* what;
+        std::function<void(CrdInput&)> change;
+        const char* mention;
+    };
+    const Case cases[] = {
+        {"invalid peer address", [](CrdInput& in) { in.peers.push_back(peer("bad", "10.0.0.300")); },
+         "metallb-system/bad"},
+        {"peer without address or interface", [](CrdInput& in) { in.peers.push_back(peer("none", "")); },
+         "metallb-system/none"},
+        {"invalid pool address, even in a pool no advertisement selects",
+         [](CrdInput& in) { in.pools.push_back(pool("q", {"not-an-address"})); }, "not-an-address"},
+        {"pool without addresses", [](CrdInput& in) { in.pools.push_back(pool("q", {})); }, "no spec.addresses"},
+        {"overlapping pools", [](CrdInput& in) { in.pools.push_back(pool("q", {"10.9.0.128-10.9.1.3"})); },
+         "overlaps '10.9.0.0/24' of IPAddressPool metallb-system/p"},
+        {"overlap inside one pool", [](CrdInput& in) { in.pools[0].addresses.push_back("10.9.0.7/32"); }, "overlaps"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.what);
+        CrdInput in = base();
+        c.change(in);
+        auto s = select_crd(in);
+        CHECK(s.rejected);
+        CHECK(s.model.peers.empty());
+        CHECK(s.model.addresses.empty());
+        CHECK(mentions(s, c.mention));
+    }
 }
 
 TEST_CASE("invalid selectors reject the whole configuration") {

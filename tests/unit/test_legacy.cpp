@@ -49,7 +49,7 @@ TEST_CASE("JSON input works since it is YAML") {
     CHECK(r.model.addresses.size() == 1);
 }
 
-TEST_CASE("bad entries are reported with where, the rest is kept") {
+TEST_CASE("bad entries are reported with where, and refuse the whole document") {
     auto r = parse(R"(peers:
 - peer-address: 10.0.0.300
 - peer-asn: 1
@@ -65,10 +65,9 @@ address-pools:
   protocol: bgp
   addresses: [10.3.0.0/24, {a: b}]
 )");
-    REQUIRE(r.model.peers.size() == 1);
-    CHECK(r.model.peers[0].address.str() == "10.0.0.1");
-    REQUIRE(r.model.addresses.size() == 1);
-    CHECK(r.model.addresses[0].text == "10.3.0.0/24");
+    CHECK(r.rejected());
+    CHECK(r.model.peers.empty());  // nothing of a refused document is applied
+    CHECK(r.model.addresses.empty());
     REQUIRE(r.diagnostics.size() == 6);
     CHECK(r.diagnostics[0].where == "line 2 column 17 (peers[0].peer-address)");
     CHECK(r.diagnostics[0].what.find("10.0.0.300") != std::string::npos);
@@ -90,12 +89,27 @@ TEST_CASE("legacy node-selectors are parsed and validated") {
   node-selectors:
   -
 )");
-    REQUIRE(r.model.peers.size() == 2);
-    REQUIRE(r.model.peers[0].node_selectors.size() == 1);
-    CHECK(r.model.peers[0].node_selectors[0].match_labels.at("rack") == "a");
-    CHECK(r.model.peers[0].node_selectors[0].match_expressions[0].values.size() == 2);
-    CHECK(r.model.peers[1].address.str() == "10.0.0.3");
-    CHECK(r.model.peers[1].node_selectors.size() == 1);
+    CHECK(r.rejected());  // peers[1]: In without values
+    REQUIRE(r.diagnostics.size() == 1);
+    CHECK(r.diagnostics[0].where == "line 10 column 7 (peers[1].node-selectors[0].match-expressions[0])");
+
+    auto ok = parse(R"(peers:
+- peer-address: 10.0.0.1
+  node-selectors:
+  - match-labels: {rack: a}
+    match-expressions:
+    - {key: zone, operator: In, values: [z1, z2]}
+- peer-address: 10.0.0.3
+  node-selectors:
+  -
+)");
+    CHECK_FALSE(ok.rejected());
+    REQUIRE(ok.model.peers.size() == 2);
+    REQUIRE(ok.model.peers[0].node_selectors.size() == 1);
+    CHECK(ok.model.peers[0].node_selectors[0].match_labels.at("rack") == "a");
+    CHECK(ok.model.peers[0].node_selectors[0].match_expressions[0].values.size() == 2);
+    CHECK(ok.model.peers[1].address.str() == "10.0.0.3");
+    CHECK(ok.model.peers[1].node_selectors.size() == 1);
 }
 
 TEST_CASE("documents that are not a configuration") {

@@ -168,9 +168,9 @@ TEST_CASE("legacy: diagnostics are capped and the rest counted") {
     auto r = parse_legacy(*doc.value);
     CHECK_FALSE(r.fatal);
     REQUIRE(r.diagnostics.size() == kMaxLegacyDiagnostics + 1);
-    CHECK(r.diagnostics.back().what == "4900 more invalid entries skipped (not listed)");
-    REQUIRE(r.model.addresses.size() == 1);
-    CHECK(r.model.addresses[0].text == "10.0.0.0/24");
+    CHECK(r.diagnostics.back().what == "4900 more problems (not listed)");
+    CHECK(r.rejected());
+    CHECK(r.model.addresses.empty());  // refused whole
 }
 
 TEST_CASE("static file text: empty, comments only, no lists are not a configuration") {
@@ -200,10 +200,19 @@ TEST_CASE("legacy: invalid and repeated addresses never reach the model") {
         "- protocol: bgp\n  addresses: [10.0.0.0/24, 10.1.0.0/24]\n");
     REQUIRE(doc);
     auto r = parse_legacy(*doc.value);
-    REQUIRE(r.model.addresses.size() == 2);
-    CHECK(r.model.addresses[0].text == "10.0.0.0/24");
-    CHECK(r.model.addresses[1].text == "10.1.0.0/24");
-    REQUIRE(r.diagnostics.size() == 1);
+    CHECK(r.rejected());
+    CHECK(r.model.addresses.empty());
+    REQUIRE(r.diagnostics.size() == 1);  // the file rules: repeats add nothing, only 'bogus' is a problem
     CHECK(r.diagnostics[0].where == "line 4 column 28 (address-pools[0].addresses[1])");
     CHECK(r.diagnostics[0].what.rfind("invalid address 'bogus': ", 0) == 0);
+
+    auto good = parse_yaml(
+        "peers: []\naddress-pools:\n- protocol: bgp\n  addresses: [10.0.0.0/24, 10.0.0.0/24]\n"
+        "- protocol: bgp\n  addresses: [10.0.0.0/24, 10.1.0.0/24]\n");
+    REQUIRE(good);
+    auto g = parse_legacy(*good.value);
+    CHECK_FALSE(g.rejected());
+    REQUIRE(g.model.addresses.size() == 2);
+    CHECK(g.model.addresses[0].text == "10.0.0.0/24");
+    CHECK(g.model.addresses[1].text == "10.1.0.0/24");
 }

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "nra/core/types.hpp"
@@ -67,5 +68,16 @@ struct RulePlan {
 };
 
 RulePlan plan_rule_changes(const std::vector<RuleEntry>& kernel_order, const std::vector<MissingRule>& missing);
+
+// The same plan for the common case of a configuration change that only adds
+// rules: the kernel holds no unwanted rule and no extra copy of a wanted one,
+// so nothing is deleted and no simulation of the list is needed. `sorted`:
+// the kernel's rules in Rule order; `missing` in Rule order. Each missing rule
+// is checked for an exclusive-add collision only against the rules of its
+// family, priority and source (binary search), and against the missing rules
+// added before it: O(M log N) instead of building a simulation of N rules.
+// nullopt when a missing rule has no source (every rule is then a candidate:
+// use plan_rule_changes).
+std::optional<RulePlan> plan_additions(const std::vector<const Rule*>& sorted, const std::vector<MissingRule>& missing);
 
 }  // namespace nra

@@ -58,7 +58,15 @@ public:
     // Stops a call: no more callbacks; its connection is closed.
     static void cancel(const CallPtr& call);
 
-    std::string user_agent = "metallb-node-route-agent";
+    // "metallb-nra/<version> (linux/<arch>)", sent with every request.
+    static std::string default_user_agent();
+    std::string user_agent = default_user_agent();
+
+    // Re-reads the CA and client certificate/key files when one changed
+    // (mtime, size, inode) and rebuilds the TLS context; a file that cannot
+    // be read or used is logged (once per change) and the last good context
+    // kept. Called before each new connection.
+    void refresh_tls();
 
     // The addresses of the API server (cached ones at once, else after a
     // lookup); error set when there are none. Called from the loop or at once.
@@ -76,7 +84,18 @@ private:
 
     EventLoop& loop_;
     ApiConfig cfg_;
-    std::unique_ptr<TlsContext> tls_;
+    std::shared_ptr<const TlsContext> tls_;
+    struct FileStamp {
+        bool exists = false;
+        std::uint64_t ino = 0, size = 0;
+        std::int64_t mtime_ns = 0;
+        bool operator==(const FileStamp&) const = default;
+    };
+    static FileStamp stamp(const std::string& path);
+    std::vector<FileStamp> tls_stamps_;      // of the files the current context was built from
+    std::vector<FileStamp> tls_bad_stamps_;  // the last set found unusable (logged once)
+    std::string dial_host_;                  // the API server's, or the proxy's
+    std::uint16_t dial_port_ = 0;
     std::unique_ptr<TokenSource> token_;
     std::unique_ptr<Resolver> resolver_;  // only for host names
     std::vector<Address> addrs_;          // last good addresses, in connect order

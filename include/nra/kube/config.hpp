@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,24 @@ struct ApiConfig {
     bool insecure = false;  // insecure-skip-tls-verify
     std::string client_cert_pem;
     std::string client_key_pem;
+    // The files the PEMs above came from ("" = inline data): re-read when they
+    // change, before a new connection (ApiClient), as client-go does at each
+    // handshake.
+    std::string ca_file;
+    std::string client_cert_file;
+    std::string client_key_file;
+
+    // An HTTP proxy (kube/proxy.hpp): CONNECT tunnel for an https server,
+    // absolute-form requests for an http one.
+    struct Proxy {
+        std::string host;  // without brackets
+        std::uint16_t port = 80;
+        std::string authorization;  // Proxy-Authorization value ("Basic ..."), "" = none
+        std::string display;        // the URL with its password redacted, for logs and errors
+        std::string origin;         // "HTTPS_PROXY", "kubeconfig proxy-url", ...
+    };
+    std::optional<Proxy> proxy;
+    bool proxy_from_kubeconfig = false;  // proxy-url set: the environment is not consulted
 
     // A kubeconfig `exec` credential plugin (client.authentication.k8s.io
     // v1/v1beta1), token form: run non-interactively on the event loop, its
@@ -71,17 +90,27 @@ struct Env {
 // Returns an error message, "" on success.
 std::string parse_server_url(std::string_view url, ApiConfig& cfg);
 
+// A --context naming no context of the kubeconfig (a usage error: exit 2).
+struct UnknownContext : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 // Loads a kubeconfig from one explicit path, or merges a ':'-list of files
-// (missing files skipped, first definition of a name wins). Throws
-// std::runtime_error with a clear message.
-ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_path, const Env& env);
+// (missing files skipped, first definition of a name wins), using `context`
+// ("" = current-context). Throws std::runtime_error with a clear message
+// (UnknownContext for an unknown explicit context).
+ApiConfig load_kubeconfig(const std::vector<std::string>& paths, bool explicit_path, const Env& env,
+                          const std::string& context = "");
 
 // In-cluster configuration, or nullopt when not running in a pod.
 std::optional<ApiConfig> load_in_cluster(const Env& env);
 
-// Precedence: explicit kubeconfig > in-cluster > $KUBECONFIG > ~/.kube/config.
-// Throws std::runtime_error when nothing usable is found.
-ApiConfig load_api_config(const std::string& explicit_kubeconfig, const Env& env);
+// Precedence: explicit kubeconfig > in-cluster > $KUBECONFIG > ~/.kube/config;
+// an explicit `context` skips the in-cluster configuration (a context is a
+// kubeconfig's). The proxy environment (HTTPS_PROXY, NO_PROXY ...) is applied
+// unless the kubeconfig names a proxy-url. Throws std::runtime_error when
+// nothing usable is found.
+ApiConfig load_api_config(const std::string& explicit_kubeconfig, const Env& env, const std::string& context = "");
 
 // The MetalLB namespace: override, else the service-account namespace file,
 // else "metallb-system".

@@ -55,13 +55,18 @@ public:
         std::function<void(const std::string& error)> on_close;  // "" = orderly EOF; never after close()
     };
 
-    // Connects to `addrs` in order (resolved beforehand: ApiClient), each
-    // address with its own deadline (`per_address`), the next one tried when
-    // it fails or the deadline passes. Returns nullptr and sets `error` on
-    // immediate failure.
-    static std::shared_ptr<Connection> open(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls,
-                                            std::vector<Address> addrs, std::string& error,
-                                            std::chrono::milliseconds per_address = std::chrono::seconds(3));
+    // Connects to `addrs` in order (resolved beforehand: ApiClient; the
+    // proxy's when cfg.proxy is set), each address with its own deadline
+    // (`per_address`), the next one tried when it fails or the deadline
+    // passes. Through a proxy to an https server, a CONNECT tunnel is opened
+    // first (its refusal is an error naming the proxy and the status), then
+    // TLS runs through it. Returns nullptr and sets `error` on immediate
+    // failure. The connection keeps `tls` alive.
+    static std::shared_ptr<Connection> open(EventLoop& loop, const ApiConfig& cfg,
+                                            std::shared_ptr<const TlsContext> tls, std::vector<Address> addrs,
+                                            std::string& error,
+                                            std::chrono::milliseconds per_address = std::chrono::seconds(3),
+                                            std::string user_agent = "");
     ~Connection();
 
     void set_handlers(Handlers h) { h_ = std::move(h); }
@@ -73,16 +78,20 @@ public:
     // The TCP connection was established (to any address).
     bool connected() const { return connected_; }
 
-    Connection(EventLoop& loop, const ApiConfig& cfg, const TlsContext* tls);  // use open()
+    Connection(EventLoop& loop, const ApiConfig& cfg, std::shared_ptr<const TlsContext> tls);  // use open()
+
+    static constexpr std::size_t kMaxProxyReply = 16 * 1024;  // CONNECT reply headers
 
 private:
-    enum class State { Connecting, Handshaking, Open, Closed };
+    enum class State { Connecting, Tunneling, Handshaking, Open, Closed };
 
     bool connect_next(std::string& error);
     void next_address(std::string why);  // the current attempt failed
     void cancel_attempt_timer();
     void on_events(std::uint32_t events);
     void on_connected();
+    void start_tls();
+    void tunnel(std::uint32_t events);
     void handshake();
     void read_some();
     void flush();
@@ -92,7 +101,10 @@ private:
 
     EventLoop& loop_;
     const ApiConfig cfg_;  // copied: a connection may outlive its request
-    const TlsContext* tls_;
+    std::shared_ptr<const TlsContext> tls_;
+    std::string user_agent_;
+    std::string tunnel_out_;  // CONNECT request not yet written
+    std::string tunnel_in_;   // the proxy's reply so far
     Handlers h_;
     State state_ = State::Connecting;
     struct SslFree {

@@ -128,6 +128,6 @@ std::string query_escape(std::string_view s);
 
 // "GET target HTTP/1.1" with Host, Accept, User-Agent and optional bearer token.
 std::string build_get(std::string_view host_header, std::string_view target, std::string_view bearer_token,
-                      std::string_view user_agent);
+                      std::string_view user_agent, std::string_view extra_headers = {});
 
 }  // namespace nra::kube

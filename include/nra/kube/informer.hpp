@@ -26,6 +26,10 @@ public:
         std::string field_selector;  // "metadata.name=config" ("" = none)
         Kind kind;
         bool watch = true;  // false: list once and stop (ONESHOT)
+        // Called (from the loop, after the failure is handled: retry scheduled)
+        // when a list or watch answers 404: the resource's version may no
+        // longer be served (CRDs upgraded). May destroy the informer.
+        std::function<void()> on_not_found = {};
     };
 
     Informer(EventLoop& loop, ApiClient& client, Spec spec, std::function<void()> on_change);
@@ -67,6 +71,7 @@ private:
     void on_watch_line(std::string&& line);
     void on_watch_done(Response r);
     void retry(Next next, const std::string& why, int retry_after_seconds = 0);
+    void not_found();
     void schedule(Next next, std::chrono::milliseconds delay);
     std::string query(bool watch) const;
     bool upsert(std::string key, KubeItem item);  // false: over max_items (the watch was aborted)

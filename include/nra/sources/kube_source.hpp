@@ -16,6 +16,7 @@ struct KubeOptions {
     bool use_crds = false;                  // METALLB_USE_CRDS
     std::string node_name;                  // NODE_NAME ("" = node selectors not evaluated: every peer applies)
     std::string kubeconfig;                 // --kubeconfig ("" = in-cluster, then $KUBECONFIG, then ~/.kube/config)
+    std::string context;                    // --context / KUBE_CONTEXT ("" = the kubeconfig's current-context)
     bool list_only = false;                 // ONESHOT: list every stream once, never watch
     // KUBE_WATCH_SILENCE_TIMEOUT: a watch silent (no event, no bookmark) this
     // long is reopened; 3x the API server's bookmark cadence by default.

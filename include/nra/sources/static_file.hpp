@@ -6,7 +6,9 @@
 // (IN_CLOSE_WRITE) or when it is renamed into place (IN_MOVED_TO), never on a
 // write alone; a writer that keeps the file open is read after the file has
 // stayed unchanged for kQuietPeriod. A read during which the file changed
-// again is discarded. An empty (whitespace or comments only) file, or one
+// again is discarded. A file with any problem (an unknown key, an invalid
+// address, a pool without protocol, ...: core/legacy.hpp, LegacyRules::File)
+// is refused whole and the last good configuration stays. An empty (whitespace or comments only) file, or one
 // without a peers or address-pools list, is not a configuration: the last
 // good one stays (at start nothing is touched). Removing all routing on
 // purpose takes `peers: []` or `address-pools: []`.
@@ -33,7 +35,7 @@ struct FileLoad {
     std::optional<Model> model;  // set when the file is a valid configuration
     std::string error;           // "cannot read ...", "line 3 column 7: ..."
     bool empty = false;          // the error is "no configuration in the file" (empty, comments only, no lists)
-    std::vector<Diagnostic> diagnostics;  // entries skipped
+    std::vector<Diagnostic> diagnostics;  // the problems that refused the file (error says how many)
 };
 
 // Reads and parses the file once (used by ONESHOT and by the watcher).

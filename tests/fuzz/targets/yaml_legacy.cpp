@@ -4,7 +4,8 @@
 //
 // Input: the file text. Invariants (the headers' contracts): a YAML error
 // starts with "line L column C"; a fatal legacy parse says why in its last
-// diagnostic; the desired state holds at most one route per family.
+// diagnostic; a refused document (either rules) leaves an empty model; the
+// desired state holds at most one route per family.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -21,7 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (doc.error.rfind("line ", 0) != 0) std::abort();  // "line L column C: what"
         return 0;
     }
-    const nra::LegacyParse lp = nra::parse_legacy(*doc.value);
+    const nra::LegacyParse speaker = nra::parse_legacy(*doc.value, nra::LegacyRules::Speaker);
+    if (speaker.rejected() && (!speaker.model.peers.empty() || !speaker.model.addresses.empty())) std::abort();
+    const nra::LegacyParse lp = nra::parse_legacy(*doc.value, nra::LegacyRules::File);
+    if (lp.rejected() && (!lp.model.peers.empty() || !lp.model.addresses.empty())) std::abort();
     if (lp.fatal) {
         if (lp.diagnostics.empty()) std::abort();  // the last diagnostic says why
         return 0;
