@@ -21,6 +21,7 @@
 #include "nra/agent/fight.hpp"
 #include "nra/agent/kernel.hpp"
 #include "nra/agent/mirror.hpp"
+#include "nra/agent/nexthops.hpp"
 #include "nra/agent/reconciler.hpp"
 #include "nra/base/child.hpp"
 #include "nra/base/http_server.hpp"
@@ -144,12 +145,69 @@ public:
         }
         kernel_ = std::make_unique<RtnlKernel>(*rtnl_);
         reconciler_ = std::make_unique<Reconciler>(*kernel_, mirror_);
+        if (cfg_.nexthops.mode == NexthopSettings::Mode::Auto) start_nexthops();
         if (cfg_.clean_and_exit) return cfg_.dry_run ? dry_run_clean() : clean();
         refresh_local_addresses();
         return run_loop();
     }
 
 private:
+    // NEXTHOP_OBJECTS=auto: nexthop and neighbour events joined before any
+    // dump, the node's neighbours and subnets read once.
+    void start_nexthops() {
+        nh_.emplace(cfg_.nexthops);
+        try {
+            rtnl_->subscribe_nexthops();
+        } catch (const std::exception& e) {
+            nh_->fall_back(e.what());
+        }
+        mirror_.follow_nexthops(cfg_.nexthops.id_min, cfg_.nexthops.id_max);
+        reconciler_->set_nexthops(&*nh_);
+        if (auto n = kernel_->dump_neighbours()) {
+            const auto now = Clock::now();
+            for (const auto& x : *n.value) nh_->neighbour(x, false, now);
+        } else {
+            log::warn("cannot read the neighbour table; peers are judged by later events only", {{"error", n.error}});
+        }
+        log::info("nexthop objects",
+                  {{"mode", nh_->objects() ? "auto" : "fallback"},
+                   {"ids", std::to_string(cfg_.nexthops.id_min) + "-" + std::to_string(cfg_.nexthops.id_max)},
+                   {"buckets", cfg_.nexthops.buckets},
+                   {"idle_timer_s", cfg_.nexthops.idle_timer_s},
+                   {"unbalanced_timer_s", cfg_.nexthops.unbalanced_timer_s}});
+    }
+
+    // Peer liveness from what the drain saw: a change reconciles at once
+    // (like a link coming back: no script, no fight limit).
+    void note_liveness(const KernelMirror::Seen& seen) {
+        if (!nh_) return;
+        if (seen.nexthops || seen.overrun) nh_->invalidate();
+        const auto now = Clock::now();
+        bool changed = false;
+        for (const auto& x : seen.neighbours) changed |= nh_->neighbour(x.n, x.deleted, now);
+        for (const auto& [ifindex, up] : seen.links) changed |= nh_->link(ifindex, up, now);
+        if (changed) {
+            links_dirty_ = true;
+            schedule_liveness_tick();
+        }
+    }
+
+    // A flapping peer's comeback waits out its hold: look again then.
+    void schedule_liveness_tick() {
+        if (!nh_ || liveness_tick_pending_) return;
+        const auto when = nh_->next_tick();
+        if (!when) return;
+        liveness_tick_pending_ = true;
+        const auto wait =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*when - Clock::now()) + std::chrono::milliseconds(1);
+        loop_.after(std::max(wait, std::chrono::milliseconds(1)), [this] {
+            liveness_tick_pending_ = false;
+            if (nh_->tick(Clock::now())) links_dirty_ = true;
+            schedule_liveness_tick();
+            loop_.wake();
+        });
+    }
+
     // ---- modes ---------------------------------------------------------
     int clean() {
         const auto t0 = Clock::now();
@@ -188,12 +246,29 @@ private:
     }
 
     void dry_run() {
+        auto nh_ops = reconciler_->preview_nexthops(*desired_);
+        if (!nh_ops) {
+            log::error("cannot read the kernel's nexthop objects", {{"error", nh_ops.error}});
+            return finish(1);
+        }
+        for (const NhOp& op : *nh_ops.value) {
+            const std::string cmd =
+                std::string("ip nexthop ") + (op.kind == NhOpKind::Del ? "del " : "replace ") + op.object.str();
+            const std::string reason(reason_name(op.reason));
+            if (cfg_.log_format_set && cfg_.log_format == log::Format::Json)
+                std::printf("{\"op\":\"%s\",\"object\":\"%s\",\"command\":\"%s\",\"reason\":\"%s\"}\n",
+                            op.kind == NhOpKind::Del ? "delete nexthop" : "replace nexthop",
+                            log::json_escape(op.object.str()).c_str(), log::json_escape(cmd).c_str(), reason.c_str());
+            else
+                std::printf("%s  # %s\n", cmd.c_str(), reason.c_str());
+        }
         auto ops = reconciler_->preview(*desired_);
         if (!ops) {
             log::error("cannot read the kernel's rules and routes", {{"error", ops.error}});
             return finish(1);
         }
-        finish(print_changes(*ops.value));
+        const int rc = print_changes(*ops.value);
+        finish(rc == 0 && !nh_ops.value->empty() ? kExitChangesPending : rc);
     }
 
     // /metrics, /healthz (the loop answers, so it is alive) and /readyz (a
@@ -456,6 +531,13 @@ private:
             return;
         }
         addrs_dirty_ = addrs_failed_ = false;
+        if (nh_) {
+            // Which link each peer is on (a nexthop object needs it).
+            if (auto i = kernel_->dump_interface_addresses()) {
+                nh_->set_addresses(*i.value);
+                config_dirty_ |= desired_.has_value();  // the layout may change
+            }
+        }
         std::set<IpAddr> now(a.value->begin(), a.value->end());
         if (now == local_addrs_) return;
         local_addrs_ = std::move(now);
@@ -485,6 +567,7 @@ private:
         addrs_dirty_ |= seen.address;
         // Links and addresses take routes with them, often silently.
         lookup_dirty_ |= seen.lookup || seen.interface;
+        note_liveness(seen);
     }
 
     // Log lines the reader has not taken yet are written when it can take
@@ -719,6 +802,8 @@ private:
     std::unique_ptr<Kernel> kernel_;
     KernelMirror mirror_;
     std::unique_ptr<Reconciler> reconciler_;
+    std::optional<NexthopManager> nh_;  // NEXTHOP_OBJECTS=auto
+    bool liveness_tick_pending_ = false;
     FightLimiter fights_;
     Fd sigfd_;
     std::optional<Desired> desired_;

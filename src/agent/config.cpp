@@ -32,6 +32,18 @@ const OptionSpec kOptions[] = {
      "fwmark every managed rule also matches: MARK or MARK/MASK (hex 0x.. or decimal)"},
     {"destination", "DESTINATION", "default",
      "destination of the managed route: default, a CIDR, or one CIDR per family comma-separated"},
+    {"nexthop-objects", "NEXTHOP_OBJECTS", "off",
+     "auto: each route on a resilient nexthop group of one nexthop object per peer, dead peers (neighbour FAILED, "
+     "link down) taken out (falls back to multipath routes on a kernel without them); off: multipath routes, no "
+     "nexthop object touched"},
+    {"nexthop-ids", "NEXTHOP_IDS", "4200-4999",
+     "nexthop object ids the agent owns (MIN-MAX): objects there that are not its own are removed, others never "
+     "touched"},
+    {"nexthop-buckets", "NEXTHOP_BUCKETS", "128", "buckets of each resilient group (2..32768)"},
+    {"nexthop-idle-timer", "NEXTHOP_IDLE_TIMER", "120",
+     "seconds a bucket must be idle before it moves to another peer (1..3600)"},
+    {"nexthop-unbalanced-timer", "NEXTHOP_UNBALANCED_TIMER", "0",
+     "seconds after which an unbalanced group moves busy buckets too (0 = never, ..3600)"},
     {"max-reconcile-wait", "MAX_RECONCILE_WAIT", "60000",
      "ms between periodic reconciles (routes re-read each tick, rules every 10th); under 1000 means 1000; 0 disables"},
     {"pre-reconcile-script", "PRE_RECONCILE_SCRIPT_PATH", "unset",
@@ -116,6 +128,38 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
         auto v = parse_uint(r->value);
         if (!v || *v < 1 || *v > 256) return err = "invalid " + quote(*r) + ": weight must be 1..256", false;
         c.settings.peer_weight = static_cast<std::uint16_t>(*v);
+    }
+    if (auto* r = get("nexthop-objects")) {
+        if (r->value == "auto")
+            c.nexthops.mode = NexthopSettings::Mode::Auto;
+        else if (r->value == "off" || r->value.empty())
+            c.nexthops.mode = NexthopSettings::Mode::Off;
+        else
+            return err = "invalid " + quote(*r) + ": expected auto or off", false;
+    }
+    if (auto* r = get("nexthop-ids"); r && !r->value.empty()) {
+        const auto dash = r->value.find('-');
+        auto lo = dash == std::string::npos ? std::nullopt : parse_uint(r->value.substr(0, dash));
+        auto hi = dash == std::string::npos ? std::nullopt : parse_uint(r->value.substr(dash + 1));
+        if (!lo || !hi || *lo < 1 || *hi > 0xffffffffull || *lo > *hi)
+            return err = "invalid " + quote(*r) + ": expected MIN-MAX with 1 <= MIN <= MAX <= 4294967295", false;
+        c.nexthops.id_min = static_cast<std::uint32_t>(*lo);
+        c.nexthops.id_max = static_cast<std::uint32_t>(*hi);
+    }
+    if (auto* r = get("nexthop-buckets")) {
+        auto v = parse_uint(r->value);
+        if (!v || *v < 2 || *v > 32768) return err = "invalid " + quote(*r) + ": expected 2..32768 buckets", false;
+        c.nexthops.buckets = static_cast<std::uint16_t>(*v);
+    }
+    if (auto* r = get("nexthop-idle-timer")) {
+        auto v = parse_uint(r->value);
+        if (!v || *v < 1 || *v > 3600) return err = "invalid " + quote(*r) + ": expected 1..3600 seconds", false;
+        c.nexthops.idle_timer_s = static_cast<std::uint32_t>(*v);
+    }
+    if (auto* r = get("nexthop-unbalanced-timer")) {
+        auto v = parse_uint(r->value);
+        if (!v || *v > 3600) return err = "invalid " + quote(*r) + ": expected 0..3600 seconds", false;
+        c.nexthops.unbalanced_timer_s = static_cast<std::uint32_t>(*v);
     }
     if (auto* r = get("rule-priority")) {
         auto v = parse_uint(r->value);

@@ -56,13 +56,41 @@ void KernelMirror::Seen::merge(const Seen& o) {
     address |= o.address;
     lookup |= o.lookup;
     overrun |= o.overrun;
+    nexthops |= o.nexthops;
+    neighbours.insert(neighbours.end(), o.neighbours.begin(), o.neighbours.end());
+    links.insert(links.end(), o.links.begin(), o.links.end());
     if (!o.error.empty()) error = o.error;
 }
 
 KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
     Seen seen;
     const std::uint32_t self = kernel.portid();
+    const bool following = nh_min_ <= nh_max_;
     auto res = kernel.drain_events([&](const nl::Event& e) {
+        if (e.is_neighbour()) {
+            if (following) seen.neighbours.push_back({e.neigh, e.type == nl::Event::Type::DelNeigh});
+            return;
+        }
+        if (e.is_nexthop()) {
+            const std::uint32_t id = std::get<NexthopObject>(e.object).id;
+            if (!following || id < nh_min_ || id > nh_max_) return;  // outside the range: never our business
+            seen.nexthops = true;
+            routes_valid_ = false;
+            if (e.portid != self) {
+                seen.foreign = true;
+                if (log::enabled(log::Level::Debug))
+                    log::debug("change of a nexthop object in the agent's range",
+                               {{"object", std::get<NexthopObject>(e.object).str()},
+                                {"event", e.type == nl::Event::Type::NewNexthop ? "new" : "delete"},
+                                {"portid", e.portid}});
+            }
+            return;
+        }
+        if (following && (e.type == nl::Event::Type::NewLink || e.type == nl::Event::Type::DelLink)) {
+            constexpr std::uint32_t kUp = 0x1, kLowerUp = 0x10000;  // IFF_UP, IFF_LOWER_UP
+            const bool up = e.type == nl::Event::Type::NewLink && (e.iface.flags & kUp) && (e.iface.flags & kLowerUp);
+            seen.links.emplace_back(static_cast<std::uint32_t>(e.iface.ifindex), up);
+        }
         if (e.is_interface()) {
             // A link going down or an address going away removes routes
             // without any route notification; coming back makes a refused
@@ -114,6 +142,7 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
     if (res.overrun) {
         rules_valid_ = routes_valid_ = false;
         seen.overrun = seen.foreign = seen.interface = seen.address = seen.lookup = true;
+        seen.nexthops = following;
     }
     if (res.error) seen.error = res.what;
     return seen;

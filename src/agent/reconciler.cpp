@@ -56,7 +56,87 @@ std::string object_text(const Op& op) {
     return std::holds_alternative<Rule>(op.object) ? op.rule().str() : op.route().str();
 }
 
-Reconciler::Outcome Reconciler::reconcile(const Desired& desired, FightLimiter* fights, Clock::time_point now) {
+namespace {
+
+// A kernel without nexthop objects (or without resilient groups) answers
+// the first add with one of these.
+bool unsupported_errno(int e) { return e == EOPNOTSUPP || e == EINVAL || e == EAFNOSUPPORT || e == EPROTONOSUPPORT; }
+
+}  // namespace
+
+std::optional<Desired> Reconciler::shape(const Desired& desired, bool& ok) {
+    if (nh_->objects()) {
+        auto r = nh_->refresh(kernel_);
+        if (!r) {
+            if (!nh_->confirmed()) {
+                nh_->fall_back(r.error);
+            } else {
+                log::error("cannot read the kernel's nexthop objects", {{"error", r.error}});
+                ok = false;
+                return std::nullopt;
+            }
+        }
+    }
+    auto t = nh_->target(desired, mirror_.routes());
+    if (!t) {
+        log::error("cannot lay out nexthop objects", {{"error", t.error}});
+        ok = false;
+        return std::nullopt;
+    }
+    return std::move(*t.value);
+}
+
+bool Reconciler::apply_nexthops(const std::vector<NhOp>& ops, Outcome& out, bool* unsupported) {
+    if (ops.empty()) return true;
+    for (const NhOp& op : ops)
+        log::info(op.kind == NhOpKind::Del       ? (op.reason == Reason::Imposter ? "removing imposter nexthop object"
+                                                    : op.reason == Reason::Stale  ? "removing stale nexthop object"
+                                                                                  : "removing nexthop object")
+                  : op.reason == Reason::Missing ? "adding nexthop object"
+                                                 : "replacing nexthop object",
+                  {{"object", op.object.str()}, {"reason", std::string(reason_name(op.reason))}});
+    const auto results = kernel_.apply_nexthops(ops);
+    nh_->invalidate();
+    out.seen.merge(mirror_.drain(kernel_));
+    bool ok = results.size() == ops.size();
+    for (std::size_t i = 0; i < ops.size() && i < results.size(); ++i) {
+        if (!results[i].error) {
+            if (ops[i].kind == NhOpKind::Replace) nh_->note_applied();
+            continue;
+        }
+        if (unsupported && !nh_->confirmed() && ops[i].kind == NhOpKind::Replace &&
+            unsupported_errno(results[i].error)) {
+            *unsupported = true;
+            nh_->fall_back(std::string(std::strerror(results[i].error)) +
+                           (results[i].ext_ack.empty() ? "" : " (" + results[i].ext_ack + ")"));
+            return false;
+        }
+        ok = false;
+        log::error("kernel refused a change",
+                   {{"op", ops[i].kind == NhOpKind::Del ? "delete nexthop" : "replace nexthop"},
+                    {"object", ops[i].object.str()},
+                    {"error", std::strerror(results[i].error)},
+                    {"ext_ack", results[i].ext_ack}});
+    }
+    if (!ok) mirror_.invalidate();
+    return ok;
+}
+
+Result<std::vector<NhOp>> Reconciler::preview_nexthops(const Desired& desired) {
+    if (!nh_ || !nh_->objects()) return Result<std::vector<NhOp>>::ok({});
+    auto refreshed = mirror_.refresh(kernel_);
+    if (!refreshed) return Result<std::vector<NhOp>>::fail(refreshed.error);
+    bool ok = true;
+    auto shaped = shape(desired, ok);
+    if (!shaped) return Result<std::vector<NhOp>>::fail("cannot lay out nexthop objects");
+    if (!nh_->objects()) return Result<std::vector<NhOp>>::ok({});
+    NhPlan p = plan_nexthops(nh_->wanted(), nh_->observed(), nh_->settings());
+    std::vector<NhOp> ops = std::move(p.before);
+    for (auto& op : p.after) ops.push_back(std::move(op));
+    return Result<std::vector<NhOp>>::ok(std::move(ops));
+}
+
+Reconciler::Outcome Reconciler::reconcile(const Desired& desired_in, FightLimiter* fights, Clock::time_point now) {
     Outcome out;
     for (int pass = 0;; ++pass) {
         auto refreshed = mirror_.refresh(kernel_);
@@ -66,6 +146,16 @@ Reconciler::Outcome Reconciler::reconcile(const Desired& desired, FightLimiter* 
             break;
         }
         out.dumped_rules += *refreshed.value;
+        // Nexthop objects: dead peers out, routes on groups; the objects
+        // made before the routes that use them, removed after.
+        std::optional<Desired> shaped;
+        NhPlan nh_plan;
+        if (nh_) {
+            shaped = shape(desired_in, out.ok);
+            if (!shaped) break;
+            if (nh_->objects()) nh_plan = plan_nexthops(nh_->wanted(), nh_->observed(), nh_->settings());
+        }
+        const Desired& desired = shaped ? *shaped : desired_in;
         std::vector<const Rule*> stuck;
         auto ops = plan(desired, mirror_.rule_view(), mirror_.routes(), &stuck);
         for (const Rule* r : stuck)
@@ -73,7 +163,7 @@ Reconciler::Outcome Reconciler::reconcile(const Desired& desired, FightLimiter* 
                       {{"object", r->str()}});
         out.stuck = stuck.size();
         if (!stuck.empty()) out.ok = false;
-        if (ops.empty()) break;
+        if (ops.empty() && nh_plan.empty()) break;
         if (pass == kMaxPasses) {
             log::warn("kernel state did not converge; will retry on the next trigger", {{"pending", ops.size()}});
             out.ok = false;
@@ -81,8 +171,20 @@ Reconciler::Outcome Reconciler::reconcile(const Desired& desired, FightLimiter* 
         }
         const bool fight_now = fights && fights->note(ops, now);
         out.fight |= fight_now;
-        out.changes += ops.size();
-        if (!apply(ops, out)) {
+        out.changes += ops.size() + nh_plan.before.size() + nh_plan.after.size();
+        if (!nh_plan.before.empty()) {
+            bool unsupported = false;
+            if (!apply_nexthops(nh_plan.before, out, &unsupported)) {
+                if (unsupported) continue;  // planned again with today's layout
+                out.ok = false;
+                break;
+            }
+        }
+        if (!ops.empty() && !apply(ops, out)) {
+            out.ok = false;
+            break;
+        }
+        if (!apply_nexthops(nh_plan.after, out, nullptr)) {
             out.ok = false;
             break;
         }
@@ -106,9 +208,20 @@ Reconciler::Outcome Reconciler::clean() {
             return out;
         }
         auto ops = plan_clean(mirror_.observed());
-        if (ops.empty()) return out;
-        out.changes += ops.size();
-        if (!apply(ops, out)) {
+        std::vector<NhOp> nh_ops;
+        if (nh_) {
+            // Our objects go too (after the routes that use them); a kernel
+            // without them has none.
+            auto r = nh_->refresh(kernel_);
+            if (r) nh_ops = plan_nexthops_clean(nh_->observed(), nh_->settings());
+        }
+        if (ops.empty() && nh_ops.empty()) return out;
+        out.changes += ops.size() + nh_ops.size();
+        if (!ops.empty() && !apply(ops, out)) {
+            out.ok = false;
+            return out;
+        }
+        if (!apply_nexthops(nh_ops, out, nullptr)) {
             out.ok = false;
             return out;
         }
@@ -121,6 +234,12 @@ Reconciler::Outcome Reconciler::clean() {
 Result<std::vector<Op>> Reconciler::preview(const Desired& desired) {
     auto refreshed = mirror_.refresh(kernel_);
     if (!refreshed) return Result<std::vector<Op>>::fail(refreshed.error);
+    if (nh_) {
+        bool ok = true;
+        auto shaped = shape(desired, ok);
+        if (!shaped) return Result<std::vector<Op>>::fail("cannot lay out nexthop objects");
+        return Result<std::vector<Op>>::ok(plan(*shaped, mirror_.rule_view(), mirror_.routes()));
+    }
     return Result<std::vector<Op>>::ok(plan(desired, mirror_.rule_view(), mirror_.routes()));
 }
 

@@ -23,6 +23,7 @@ bool same_route(const Route& a, const Route& b) {
     if (route_key(a) != route_key(b) || a.protocol != b.protocol || a.type != b.type || a.nh_id != b.nh_id ||
         a.unknown_attrs != b.unknown_attrs)
         return false;
+    if (a.nh_id) return true;  // the object says where; the kernel reports its hops besides
     if (a.nexthops.size() != b.nexthops.size()) return false;
     for (std::size_t i = 0; i < a.nexthops.size(); ++i) {
         if (a.nexthops[i].gateway != b.nexthops[i].gateway) return false;

@@ -6,6 +6,8 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
+#include <linux/neighbour.h>
+#include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
@@ -542,6 +544,160 @@ bool decode_route(const nlmsghdr* nlh, Route& out) {
     if (!r.unknown_attrs.empty() && !r.nh_id) r.raw = keep_message(nlh);
     std::sort(r.nexthops.begin(), r.nexthops.end());
     out = std::move(r);
+    return true;
+}
+
+// ---------------------------------------------------------------- nexthop objects
+
+namespace {
+
+// Attribute numbers newer than the build's <linux/nexthop.h>, reported by
+// newer kernels for groups: NHA_GROUP_STATS (per-member packet counts,
+// state) and the hardware statistics switches (ours when off).
+constexpr std::uint16_t kNhaGroupStats = 14, kNhaHwStatsEnable = 15, kNhaHwStatsUsed = 16;
+// nh_flags that are the nexthop's state, computed by the kernel.
+constexpr std::uint32_t kNhStateFlags =
+    RTNH_F_DEAD | RTNH_F_LINKDOWN | RTNH_F_OFFLOAD | RTNH_F_TRAP | RTNH_F_UNRESOLVED | 128 /* RTNH_F_OFFLOAD_FAILED */;
+
+bool known_nexthop_obj_attr(const nlattr* a) {
+    switch (mnl_attr_get_type(a)) {
+    case NHA_ID:
+    case NHA_GROUP:
+    case NHA_GROUP_TYPE:
+    case NHA_BLACKHOLE:
+    case NHA_OIF:
+    case NHA_GATEWAY:
+    case NHA_FDB:
+    case NHA_RES_GROUP:
+    case kNhaGroupStats:
+        return true;
+    case kNhaHwStatsEnable:
+    case kNhaHwStatsUsed: {
+        std::uint32_t v = 0;
+        return attr_u32(a, v) && v == 0;
+    }
+    default:
+        return false;
+    }
+}
+
+}  // namespace
+
+std::size_t encode_nexthop(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags,
+                           std::uint32_t seq, const NexthopObject& o) {
+    Writer w = start_message(buf, cap, nlmsg_type, nlmsg_flags, seq, sizeof(nhmsg));
+    if (!w.ok) return 0;
+    auto* nhm = static_cast<nhmsg*>(mnl_nlmsg_get_payload(w.nlh));
+    w.u32(NHA_ID, o.id);
+    if (nlmsg_type != RTM_NEWNEXTHOP) return w.done();  // delete / get: by id
+    nhm->nh_family = o.is_group() || o.blackhole ? AF_UNSPEC : o.family;
+    nhm->nh_protocol = o.protocol;
+    nhm->nh_flags = o.flags & ~kNhStateFlags;
+    if (o.is_group()) {
+        std::vector<nexthop_grp> g(o.group.size());
+        for (std::size_t i = 0; i < o.group.size(); ++i) {
+            g[i] = nexthop_grp{};
+            g[i].id = o.group[i].id;
+            const unsigned wt = std::clamp<unsigned>(o.group[i].weight, 1, 256) - 1;
+            g[i].weight = static_cast<std::uint8_t>(wt);
+        }
+        w.put(NHA_GROUP, g.size() * sizeof(nexthop_grp), g.data());
+        w.put(NHA_GROUP_TYPE, sizeof(std::uint16_t), &o.group_type);
+        if (o.group_type == kNhGroupResilient) {
+            nlattr* res = w.nest_start(NHA_RES_GROUP);
+            w.put(NHA_RES_GROUP_BUCKETS, sizeof(std::uint16_t), &o.buckets);
+            w.u32(NHA_RES_GROUP_IDLE_TIMER, o.idle_timer);
+            w.u32(NHA_RES_GROUP_UNBALANCED_TIMER, o.unbalanced_timer);
+            w.nest_end(res);
+        }
+    } else if (o.blackhole) {
+        w.put(NHA_BLACKHOLE, 0, nullptr);
+    } else {
+        if (o.oif) w.u32(NHA_OIF, o.oif);
+        if (o.gateway) w.addr(NHA_GATEWAY, *o.gateway);
+    }
+    if (o.fdb) w.put(NHA_FDB, 0, nullptr);
+    return w.done();
+}
+
+bool decode_nexthop(const nlmsghdr* nlh, NexthopObject& out) {
+    if (nlh->nlmsg_type != RTM_NEWNEXTHOP && nlh->nlmsg_type != RTM_DELNEXTHOP) return false;
+    if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(nhmsg)) return false;
+    auto* nhm = static_cast<const nhmsg*>(mnl_nlmsg_get_payload(nlh));
+    AttrTable<NHA_MAX> tb;
+    if (!tb.parse(nlh, sizeof(nhmsg))) return false;
+    NexthopObject o;
+    if (!attr_u32(tb[NHA_ID], o.id) || o.id == 0) return false;
+    o.family = nhm->nh_family;
+    o.protocol = nhm->nh_protocol;
+    o.flags = nhm->nh_flags & ~kNhStateFlags;
+    attr_u32(tb[NHA_OIF], o.oif);
+    o.blackhole = tb[NHA_BLACKHOLE] != nullptr;
+    o.fdb = tb[NHA_FDB] != nullptr;
+    if (const nlattr* gw = tb[NHA_GATEWAY]) {
+        if (!family_ok(o.family)) return false;
+        IpAddr a;
+        if (!get_addr(gw, static_cast<Family>(o.family), a)) return false;
+        o.gateway = a;
+    }
+    if (const nlattr* g = tb[NHA_GROUP]) {
+        const std::size_t len = mnl_attr_get_payload_len(g);
+        if (len == 0 || len % sizeof(nexthop_grp)) return false;
+        auto* p = static_cast<const char*>(mnl_attr_get_payload(g));
+        for (std::size_t off = 0; off < len; off += sizeof(nexthop_grp)) {
+            nexthop_grp e;
+            std::memcpy(&e, p + off, sizeof e);
+            // resvd1 is weight_high on kernels with 16-bit weights (6.12).
+            const unsigned wt = ((unsigned(e.resvd1) << 8) | e.weight) + 1;
+            o.group.push_back(NhGroupMember{e.id, static_cast<std::uint16_t>(std::min(wt, 0xffffu))});
+        }
+        if (const nlattr* t = tb[NHA_GROUP_TYPE]) {
+            if (mnl_attr_get_payload_len(t) < 2) return false;
+            o.group_type = mnl_attr_get_u16(t);
+        }
+    }
+    std::vector<std::uint16_t> nested_unknown;
+    if (const nlattr* res = tb[NHA_RES_GROUP]) {
+        AttrTable<NHA_RES_GROUP_MAX> rt;
+        if (!rt.parse_nested(res)) return false;
+        if (const nlattr* b = rt[NHA_RES_GROUP_BUCKETS]) {
+            if (mnl_attr_get_payload_len(b) < 2) return false;
+            o.buckets = mnl_attr_get_u16(b);
+        }
+        attr_u32(rt[NHA_RES_GROUP_IDLE_TIMER], o.idle_timer);
+        attr_u32(rt[NHA_RES_GROUP_UNBALANCED_TIMER], o.unbalanced_timer);
+        auto* first = static_cast<const nlattr*>(mnl_attr_get_payload(res));
+        const int len = static_cast<int>(mnl_attr_get_payload_len(res));
+        for (auto* x = first; mnl_attr_ok(
+                 x, len - static_cast<int>(reinterpret_cast<const char*>(x) - reinterpret_cast<const char*>(first)));
+             x = mnl_attr_next(x)) {
+            const std::uint16_t t = mnl_attr_get_type(x);
+            if (t != NHA_RES_GROUP_BUCKETS && t != NHA_RES_GROUP_IDLE_TIMER && t != NHA_RES_GROUP_UNBALANCED_TIMER &&
+                t != NHA_RES_GROUP_UNBALANCED_TIME && t != NHA_RES_GROUP_PAD)
+                nested_unknown.push_back(kNestedAttr | t);
+        }
+    }
+    o.unknown_attrs = unknown_types(nlh, sizeof(nhmsg), known_nexthop_obj_attr);
+    for (std::uint16_t t : nested_unknown) o.unknown_attrs.push_back(t);
+    std::sort(o.unknown_attrs.begin(), o.unknown_attrs.end());
+    o.unknown_attrs.erase(std::unique(o.unknown_attrs.begin(), o.unknown_attrs.end()), o.unknown_attrs.end());
+    out = std::move(o);
+    return true;
+}
+
+bool decode_neighbour(const nlmsghdr* nlh, Neighbour& out) {
+    if (nlh->nlmsg_type != RTM_NEWNEIGH && nlh->nlmsg_type != RTM_DELNEIGH) return false;
+    if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(ndmsg)) return false;
+    auto* ndm = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(nlh));
+    if (!family_ok(ndm->ndm_family)) return false;
+    AttrTable<NDA_MAX> tb;
+    if (!tb.parse(nlh, sizeof(ndmsg))) return false;
+    Neighbour n;
+    if (!get_addr(tb[NDA_DST], static_cast<Family>(ndm->ndm_family), n.dst)) return false;
+    if (ndm->ndm_ifindex <= 0) return false;
+    n.ifindex = static_cast<std::uint32_t>(ndm->ndm_ifindex);
+    n.state = ndm->ndm_state;
+    out = n;
     return true;
 }
 

@@ -6,7 +6,9 @@
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
+#include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -162,6 +164,7 @@ bool decode_address(const nlmsghdr* nlh, Interface& out) {
     const std::size_t len = ifa->ifa_family == AF_INET ? 4 : 16;
     if (mnl_attr_get_payload_len(a) != len) return false;
     out.ifindex = static_cast<int>(ifa->ifa_index);
+    out.prefix_len = ifa->ifa_prefixlen;
     out.address.family = ifa->ifa_family == AF_INET ? Family::V4 : Family::V6;
     out.address.bytes = {};
     std::memcpy(out.address.bytes.data(), mnl_attr_get_payload(a), len);
@@ -244,6 +247,12 @@ struct Rtnl::Impl {
             // Strict checking: all-zero header, no attributes.
             auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
             ifi->ifi_family = family;
+        } else if (type == RTM_GETNEXTHOP) {
+            // All-zero header, no filter: every object.
+            mnl_nlmsg_put_extra_header(nlh, sizeof(nhmsg));
+        } else if (type == RTM_GETNEIGH) {
+            auto* ndm = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
+            ndm->ndm_family = family;
         } else if (type == RTM_GETRULE) {
             // Strict checking accepts no filter in a rule dump: header
             // all-zero but the family, no attributes.
@@ -285,10 +294,12 @@ struct Rtnl::Impl {
                     int err = -msg_error(m);
                     if (err == ENOENT && type == RTM_GETROUTE) err = 0;  // table does not exist yet: empty
                     if (err) {
-                        what = std::string(type == RTM_GETRULE   ? "rule"
-                                           : type == RTM_GETADDR ? "address"
-                                           : type == RTM_GETLINK ? "link"
-                                                                 : "route") +
+                        what = std::string(type == RTM_GETRULE      ? "rule"
+                                           : type == RTM_GETADDR    ? "address"
+                                           : type == RTM_GETLINK    ? "link"
+                                           : type == RTM_GETNEXTHOP ? "nexthop"
+                                           : type == RTM_GETNEIGH   ? "neighbour"
+                                                                    : "route") +
                                " dump (" +
                                (family == AF_INET    ? "inet"
                                 : family == AF_INET6 ? "inet6"
@@ -472,10 +483,18 @@ bool decode_link_info(const nlmsghdr* nlh, Link& out) {
     return true;
 }
 
-std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
-    Impl& d = *impl_;
-    std::vector<OpResult> results(ops.size());
-    if (ops.empty()) return results;
+namespace {
+
+// Sends n requests in order, batched into as few sendmsg calls as possible,
+// one ack each. `refuse(i)` says why request i cannot be sent (empty: it
+// can), `encode(i, buf, cap, seq)` writes it (0: does not fit),
+// `benign(i, err)` maps an errno to the result.
+template <class Refuse, class Encode, class Benign>
+std::vector<OpResult> apply_batched(mnl_socket* sock, std::uint32_t portid, std::vector<char>& rbuf,
+                                    const std::function<std::uint32_t()>& next_seq, std::size_t n, Refuse&& refuse,
+                                    Encode&& encode, Benign&& benign) {
+    std::vector<OpResult> results(n);
+    if (n == 0) return results;
 
     // One batch of requests per sendmsg, each op encoded into the space left
     // (bounded: an op that does not fit the rest goes to the next batch, one
@@ -486,18 +505,18 @@ std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
         (alignof(nlmsghdr) - reinterpret_cast<std::uintptr_t>(storage.data()) % alignof(nlmsghdr)) % alignof(nlmsghdr);
 
     std::size_t i = 0;
-    while (i < ops.size()) {
+    while (i < n) {
         // seq -> op index for this batch.
         std::unordered_map<std::uint32_t, std::size_t> pending;
         std::size_t used = 0;
-        for (; i < ops.size(); ++i) {
-            if (std::string why = refusal(ops[i]); !why.empty()) {
+        for (; i < n; ++i) {
+            if (std::string why = refuse(i); !why.empty()) {
                 results[i].error = EMSGSIZE;
                 results[i].ext_ack = std::move(why);
                 continue;
             }
-            std::uint32_t seq = d.next_seq();
-            std::size_t len = encode_op(buf + used, kBatchLimit - used, ops[i], seq);
+            std::uint32_t seq = next_seq();
+            std::size_t len = encode(i, buf + used, kBatchLimit - used, seq);
             if (len == 0) {
                 if (used) break;  // the next batch starts with it
                 results[i].error = EMSGSIZE;
@@ -509,7 +528,7 @@ std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
             used += MNL_ALIGN(len);
         }
         if (used == 0) continue;
-        ssize_t sent = mnl_socket_sendto(d.requests, buf, used);
+        ssize_t sent = mnl_socket_sendto(sock, buf, used);
         if (sent < 0) {
             int e = errno;
             for (auto& [seq, idx] : pending) {
@@ -520,8 +539,8 @@ std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
         }
 
         while (!pending.empty()) {
-            ssize_t n = mnl_socket_recvfrom(d.requests, d.rbuf.data(), d.rbuf.size());
-            if (n < 0) {
+            ssize_t got = mnl_socket_recvfrom(sock, rbuf.data(), rbuf.size());
+            if (got < 0) {
                 int e = errno;
                 if (e == EINTR) continue;
                 // Timeout, overrun of our receive buffer (acks lost), ...:
@@ -534,21 +553,127 @@ std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
                 pending.clear();
                 break;
             }
-            auto* m = reinterpret_cast<const nlmsghdr*>(d.rbuf.data());
-            int len = static_cast<int>(n);
+            auto* m = reinterpret_cast<const nlmsghdr*>(rbuf.data());
+            int len = static_cast<int>(got);
             for (; detail::nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
-                if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_pid != d.req_portid) continue;
+                if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_pid != portid) continue;
                 auto it = pending.find(m->nlmsg_seq);
                 if (it == pending.end()) continue;  // stale (an earlier timed-out request)
                 std::size_t idx = it->second;
                 int err = -msg_error(m);
                 results[idx].ext_ack = ext_ack_msg(m);
-                results[idx].error = classify(ops[idx].kind, err);
+                results[idx].error = benign(idx, err);
                 pending.erase(it);
             }
         }
     }
     return results;
+}
+
+constexpr std::uint16_t kFlagsReplaceNexthop = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+
+}  // namespace
+
+Result<std::vector<Interface>> Rtnl::dump_interface_addresses() {
+    std::vector<Interface> out;
+    std::string error;
+    Impl& d = *impl_;
+    for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
+        int err = EINTR;
+        for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
+            std::vector<Interface> found;
+            err = d.dump_once(
+                RTM_GETADDR, family, 0,
+                [&](const nlmsghdr* m) {
+                    Interface i;
+                    if (m->nlmsg_type == RTM_NEWADDR && decode_address(m, i)) found.push_back(i);
+                },
+                error);
+            if (err == 0) out.insert(out.end(), found.begin(), found.end());
+        }
+        if (err) {
+            if (err == EINTR) error += " (gave up after retries)";
+            return Result<std::vector<Interface>>::fail(std::move(error));
+        }
+    }
+    return Result<std::vector<Interface>>::ok(std::move(out));
+}
+
+std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
+    Impl& d = *impl_;
+    return apply_batched(
+        d.requests, d.req_portid, d.rbuf, [&] { return d.next_seq(); }, ops.size(),
+        [&](std::size_t i) { return refusal(ops[i]); },
+        [&](std::size_t i, void* buf, std::size_t cap, std::uint32_t seq) { return encode_op(buf, cap, ops[i], seq); },
+        [&](std::size_t i, int err) { return classify(ops[i].kind, err); });
+}
+
+std::vector<OpResult> Rtnl::apply_nexthops(const std::vector<NhOp>& ops) {
+    Impl& d = *impl_;
+    return apply_batched(
+        d.requests, d.req_portid, d.rbuf, [&] { return d.next_seq(); }, ops.size(),
+        [](std::size_t) { return std::string(); },
+        [&](std::size_t i, void* buf, std::size_t cap, std::uint32_t seq) {
+            const bool del = ops[i].kind == NhOpKind::Del;
+            return encode_nexthop(buf, cap, del ? RTM_DELNEXTHOP : RTM_NEWNEXTHOP,
+                                  del ? kFlagsDelete : kFlagsReplaceNexthop, seq, ops[i].object);
+        },
+        [&](std::size_t i, int err) { return ops[i].kind == NhOpKind::Del && err == ENOENT ? 0 : err; });
+}
+
+void Rtnl::subscribe_nexthops() {
+    for (int group : {RTNLGRP_NEXTHOP, RTNLGRP_NEIGH}) {
+        if (mnl_socket_setsockopt(impl_->events, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
+            fail("join rtnetlink nexthop/neighbour multicast group");
+    }
+}
+
+Result<std::vector<NexthopObject>> Rtnl::dump_nexthops() {
+    Impl& d = *impl_;
+    d.warm();
+    std::string error;
+    int err = EINTR;
+    std::vector<NexthopObject> out;
+    for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
+        out.clear();
+        err = d.dump_once(
+            RTM_GETNEXTHOP, AF_UNSPEC, 0,
+            [&](const nlmsghdr* m) {
+                NexthopObject o;
+                if (decode_nexthop(m, o)) out.push_back(std::move(o));
+            },
+            error);
+    }
+    if (err) {
+        if (err == EINTR) error += " (gave up after retries)";
+        return Result<std::vector<NexthopObject>>::fail(std::move(error));
+    }
+    return Result<std::vector<NexthopObject>>::ok(std::move(out));
+}
+
+Result<std::vector<Neighbour>> Rtnl::dump_neighbours() {
+    Impl& d = *impl_;
+    std::string error;
+    std::vector<Neighbour> out;
+    for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
+        int err = EINTR;
+        for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
+            std::vector<Neighbour> found;
+            err = d.dump_once(
+                RTM_GETNEIGH, family, 0,
+                [&](const nlmsghdr* m) {
+                    Neighbour n;
+                    if (decode_neighbour(m, n)) found.push_back(n);
+                },
+                error);
+            if (err == 0) out.insert(out.end(), found.begin(), found.end());
+        }
+        if (err) {
+            if (err == EINTR) error += " (gave up after retries)";
+            return Result<std::vector<Neighbour>>::fail(std::move(error));
+        }
+    }
+    return Result<std::vector<Neighbour>>::ok(std::move(out));
 }
 
 DrainResult Rtnl::drain_events(const std::function<void(const Event&)>& fn) {
@@ -593,6 +718,19 @@ DrainResult Rtnl::drain_events(const std::function<void(const Event&)>& fn) {
                 ev.object = std::move(r);
                 break;
             }
+            case RTM_NEWNEXTHOP:
+            case RTM_DELNEXTHOP: {
+                NexthopObject o;
+                if (!decode_nexthop(m, o)) continue;
+                ev.type = m->nlmsg_type == RTM_NEWNEXTHOP ? Event::Type::NewNexthop : Event::Type::DelNexthop;
+                ev.object = std::move(o);
+                break;
+            }
+            case RTM_NEWNEIGH:
+            case RTM_DELNEIGH:
+                if (!decode_neighbour(m, ev.neigh)) continue;
+                ev.type = m->nlmsg_type == RTM_NEWNEIGH ? Event::Type::NewNeigh : Event::Type::DelNeigh;
+                break;
             case RTM_NEWLINK:
             case RTM_DELLINK:
                 if (!decode_link(m, ev.iface)) continue;

@@ -5,6 +5,7 @@
 
 #include "../common/values.hpp"
 
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
@@ -828,4 +829,172 @@ TEST_CASE("links dump: every link with its index and name; none is a VRF here") 
     }
     CHECK(lo);
     CHECK(links.value->size() == count_lines("ip -o link show"));
+}
+
+// ---------------------------------------------------------------- nexthop objects
+
+namespace {
+
+NexthopObject single(std::uint32_t id, const char* gw, std::uint32_t oif) {
+    NexthopObject o;
+    o.id = id;
+    o.gateway = addr(gw);
+    o.family = o.gateway->family == Family::V4 ? AF_INET : AF_INET6;
+    o.oif = oif;
+    o.protocol = kOurProtocol;
+    return o;
+}
+
+NexthopObject resilient(std::uint32_t id, std::vector<NhGroupMember> members) {
+    NexthopObject g;
+    g.id = id;
+    g.group = std::move(members);
+    g.group_type = kNhGroupResilient;
+    g.buckets = 64;
+    g.idle_timer = 120 * kNhClockHz;
+    g.unbalanced_timer = 0;
+    g.protocol = kOurProtocol;
+    return g;
+}
+
+std::vector<NexthopObject> nexthops_ok(Rtnl& nl) {
+    auto d = nl.dump_nexthops();
+    INFO(d.error);
+    REQUIRE(d);
+    return *d.value;
+}
+
+const NexthopObject* find_nh(const std::vector<NexthopObject>& v, std::uint32_t id) {
+    for (const auto& o : v)
+        if (o.id == id) return &o;
+    return nullptr;
+}
+
+void apply_nh_ok(Rtnl& nl, const std::vector<NhOp>& ops) {
+    auto res = nl.apply_nexthops(ops);
+    REQUIRE(res.size() == ops.size());
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        INFO(ops[i].str() << ": " << res[i].error << " " << res[i].ext_ack);
+        REQUIRE(res[i].error == 0);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("nexthop objects: singles and a resilient group made, read back equal, replaced, deleted") {
+    Rtnl nl;
+    sh("ip addr replace 10.96.0.1/12 dev veth0");
+    const std::uint32_t dev = if_nametoindex("veth0");
+    REQUIRE(dev != 0);
+    const NexthopObject a = single(4200, "10.99.0.4", dev), b = single(4201, "10.99.0.5", dev),
+                        c = single(4202, "2001:db8::5", dev);
+    const NexthopObject g = resilient(4300, {{4200, 1}, {4201, 3}});
+    apply_nh_ok(nl, {{NhOpKind::Replace, a, Reason::Missing},
+                     {NhOpKind::Replace, b, Reason::Missing},
+                     {NhOpKind::Replace, c, Reason::Missing},
+                     {NhOpKind::Replace, g, Reason::Missing}});
+    auto got = nexthops_ok(nl);
+    for (const NexthopObject* want : {&a, &b, &c, &g}) {
+        const NexthopObject* o = find_nh(got, want->id);
+        REQUIRE(o);
+        INFO(o->str() << " vs " << want->str());
+        CHECK(*o == *want);
+    }
+    // `ip` agrees: a resilient group of 64 buckets.
+    const std::string text = capture("ip -d nexthop show id 4300");
+    CHECK(text.find("type resilient buckets 64 idle_timer 120") != std::string::npos);
+
+    // A route uses the group; replacing the group in place keeps the route.
+    Route r = route("198.51.100.0/24", 1000, {});
+    r.nh_id = 4300;
+    apply_ok(nl, {op(OpKind::ReplaceRoute, r)});
+    NexthopObject g2 = g;
+    g2.group = {{4200, 1}};
+    apply_nh_ok(nl, {{NhOpKind::Replace, g2, Reason::NexthopsDiffer}});
+    auto again = nexthops_ok(nl);
+    REQUIRE(find_nh(again, 4300));
+    CHECK(*find_nh(again, 4300) == g2);
+    auto o = dump_ok(nl, 1000);
+    REQUIRE(o.routes.size() == 1);
+    CHECK(o.routes[0].nh_id == 4300);
+
+    // Deletes by id; an absent id is benign.
+    apply_nh_ok(nl, {{NhOpKind::Del, g2, Reason::Clean},
+                     {NhOpKind::Del, a, Reason::Clean},
+                     {NhOpKind::Del, b, Reason::Clean},
+                     {NhOpKind::Del, c, Reason::Clean},
+                     {NhOpKind::Del, c, Reason::Clean}});
+    CHECK(nexthops_ok(nl).empty());
+    CHECK(dump_ok(nl, 1000).routes.empty());  // the kernel removed the route with its group
+}
+
+TEST_CASE("nexthop objects: foreign ones decode with what makes them foreign") {
+    Rtnl nl;
+    sh("ip addr replace 10.96.0.1/12 dev veth0");
+    sh("ip nexthop add id 4500 via 10.99.0.6 dev veth0");  // protocol unspec
+    sh("ip nexthop add id 4501 blackhole");
+    sh("ip nexthop add id 4502 group 4500 type resilient buckets 8");
+    sh("ip nexthop add id 4503 encap mpls 100 via 10.99.0.7 dev veth0 2>/dev/null || "
+       "ip nexthop add id 4503 via 10.99.0.7 dev veth0 onlink");
+    auto got = nexthops_ok(nl);
+    const NexthopObject* plain = find_nh(got, 4500);
+    REQUIRE(plain);
+    CHECK(plain->protocol != kOurProtocol);
+    CHECK(plain->unknown_attrs.empty());
+    const NexthopObject* bh = find_nh(got, 4501);
+    REQUIRE(bh);
+    CHECK(bh->blackhole);
+    const NexthopObject* grp = find_nh(got, 4502);
+    REQUIRE(grp);
+    CHECK(grp->group_type == kNhGroupResilient);
+    CHECK(grp->buckets == 8);
+    const NexthopObject* odd = find_nh(got, 4503);
+    REQUIRE(odd);
+    // An MPLS encapsulation is an unknown attribute; without MPLS the onlink flag differs from ours.
+    CHECK((!odd->unknown_attrs.empty() || odd->flags != 0));
+    sh("ip nexthop flush");
+}
+
+TEST_CASE("nexthop and neighbour events after subscribe_nexthops") {
+    Rtnl nl;
+    nl.subscribe_nexthops();
+    drain(nl);
+    sh("ip addr replace 10.96.0.1/12 dev veth0");
+    const std::uint32_t dev = if_nametoindex("veth0");
+    apply_nh_ok(nl, {{NhOpKind::Replace, single(4210, "10.99.0.8", dev), Reason::Missing}});
+    sh("ip nexthop del id 4210");
+    sh("ip neigh replace 10.99.0.9 lladdr 02:00:00:00:00:09 dev veth0 nud reachable");
+    sh("ip neigh replace 10.99.0.9 dev veth0 nud failed");
+    std::vector<nl::Event> ev;
+    drain(nl, &ev);
+    bool added = false, removed = false, reachable = false, failed = false;
+    for (const auto& e : ev) {
+        if (e.is_nexthop()) {
+            const auto& o = std::get<NexthopObject>(e.object);
+            if (o.id != 4210) continue;
+            if (e.type == nl::Event::Type::NewNexthop) {
+                added = true;
+                CHECK(e.portid == nl.request_portid());
+            } else {
+                removed = true;
+                CHECK(e.portid != nl.request_portid());
+            }
+        }
+        if (e.is_neighbour() && e.neigh.dst == addr("10.99.0.9")) {
+            CHECK(e.neigh.ifindex == dev);
+            if (e.neigh.state & NUD_REACHABLE) reachable = true;
+            if (e.neigh.state & NUD_FAILED) failed = true;
+        }
+    }
+    CHECK(added);
+    CHECK(removed);
+    CHECK(reachable);
+    CHECK(failed);
+    auto n = nl.dump_neighbours();
+    REQUIRE(n);
+    bool listed = false;
+    for (const auto& x : *n.value)
+        if (x.dst == addr("10.99.0.9")) listed = (x.state & NUD_FAILED) != 0;
+    CHECK(listed);
+    sh("ip neigh del 10.99.0.9 dev veth0");
 }

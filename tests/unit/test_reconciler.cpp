@@ -107,7 +107,7 @@ public:
                 if (add_would_collide(r, o)) return;  // EEXIST: success for an exclusive add
         auto pos = std::find_if(list.begin(), list.end(), [&](const Rule& o) { return o.priority > r.priority; });
         list.insert(pos, r);
-        events.push_back(nl::Event{nl::Event::Type::NewRule, r, {}, port});
+        events.push_back(nl::Event{nl::Event::Type::NewRule, r, {}, port, {}});
     }
     void del_rule(const Rule& req, std::uint32_t port) {
         auto& list = rules[req.family == Family::V6];
@@ -115,7 +115,7 @@ public:
         if (it == list.end()) return;  // ENOENT: success for a delete
         Rule gone = *it;
         list.erase(it);
-        events.push_back(nl::Event{nl::Event::Type::DelRule, gone, {}, port});
+        events.push_back(nl::Event{nl::Event::Type::DelRule, gone, {}, port, {}});
     }
     void replace_route(const Route& r, std::uint32_t port) {
         auto it =
@@ -124,7 +124,7 @@ public:
             *it = r;
         else
             routes.push_back(r);
-        events.push_back(nl::Event{nl::Event::Type::NewRoute, r, {}, port});
+        events.push_back(nl::Event{nl::Event::Type::NewRoute, r, {}, port, {}});
     }
     void del_route(const Route& r, std::uint32_t port) {
         auto it =
@@ -132,7 +132,7 @@ public:
         if (it == routes.end()) return;
         Route gone = *it;
         routes.erase(it);
-        events.push_back(nl::Event{nl::Event::Type::DelRoute, gone, {}, port});
+        events.push_back(nl::Event{nl::Event::Type::DelRoute, gone, {}, port, {}});
     }
     void check() {
         for (const Rule& w : must_keep) {
@@ -348,4 +348,165 @@ TEST_CASE("reconciler: preview plans without touching the kernel") {
     CHECK(ops.value->size() == 2);
     CHECK(k.applied == 0);
     CHECK(k.rule_count() == 0);
+}
+
+// ---------------------------------------------------------------- nexthop objects
+
+namespace {
+
+// A kernel with nexthop objects that may refuse them (as one without
+// resilient groups answers the first add).
+class NhSimKernel final : public Kernel {
+public:
+    SimKernel base;
+    std::map<std::uint32_t, NexthopObject> objects;
+    int refuse = 0;  // errno for every nexthop replace; 0 = accept
+    int nh_calls = 0;
+
+    Result<Observed> dump(std::uint32_t t, bool r, bool ro) override { return base.dump(t, r, ro); }
+    Result<std::vector<IpAddr>> dump_addresses() override { return base.dump_addresses(); }
+    Result<std::vector<nl::Link>> dump_links() override { return base.dump_links(); }
+    std::vector<nl::OpResult> apply(const std::vector<Op>& ops) override { return base.apply(ops); }
+    nl::DrainResult drain_events(const std::function<void(const nl::Event&)>& fn) override {
+        return base.drain_events(fn);
+    }
+    std::uint32_t portid() const override { return kSelf; }
+    Result<std::vector<NexthopObject>> dump_nexthops() override {
+        std::vector<NexthopObject> v;
+        for (auto& [id, o] : objects) v.push_back(o);
+        return Result<std::vector<NexthopObject>>::ok(std::move(v));
+    }
+    std::vector<nl::OpResult> apply_nexthops(const std::vector<NhOp>& ops) override {
+        std::vector<nl::OpResult> out;
+        for (const NhOp& op : ops) {
+            ++nh_calls;
+            nl::OpResult r;
+            if (op.kind == NhOpKind::Del) {
+                objects.erase(op.object.id);
+                // The kernel takes the routes using a deleted object with it.
+                std::erase_if(base.routes, [&](const Route& x) { return x.nh_id == op.object.id; });
+            } else if (refuse) {
+                r.error = refuse;
+            } else {
+                objects[op.object.id] = op.object;
+            }
+            out.push_back(r);
+        }
+        return out;
+    }
+    Result<std::vector<nl::Interface>> dump_interface_addresses() override {
+        nl::Interface i;
+        i.ifindex = 3;
+        i.address = addr("10.0.0.2");
+        i.prefix_len = 24;
+        return Result<std::vector<nl::Interface>>::ok({i});
+    }
+};
+
+NexthopSettings nh_auto() {
+    NexthopSettings s;
+    s.mode = NexthopSettings::Mode::Auto;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("reconciler: nexthop objects made, the route on the group; again nothing to do") {
+    QuietLog quiet;
+    NhSimKernel k;
+    KernelMirror m(20);
+    Reconciler rec(k, m);
+    NexthopManager nh(nh_auto());
+    nh.set_addresses(*k.dump_interface_addresses().value);
+    rec.set_nexthops(&nh);
+    const Desired d = want({"192.168.1.0/24"});
+    auto out = rec.reconcile(d, nullptr, t0);
+    CHECK(out.ok);
+    REQUIRE(k.objects.size() == 3);
+    REQUIRE(k.base.routes.size() == 1);
+    CHECK(k.base.routes[0].nh_id == 4202);
+    CHECK(k.base.routes[0].nexthops.empty());
+    CHECK(k.objects[4202].group_type == kNhGroupResilient);
+    const int calls = k.nh_calls;
+    auto again = rec.reconcile(d, nullptr, t0);
+    CHECK(again.ok);
+    CHECK(again.changes == 0);
+    CHECK(k.nh_calls == calls);
+    // A peer leaves: the group changes, the route does not, the object goes.
+    auto one = rec.reconcile(want({"192.168.1.0/24"}, {"10.0.0.1"}), nullptr, t0);
+    CHECK(one.ok);
+    CHECK(k.base.routes[0].nh_id == 4202);
+    CHECK(k.objects.size() == 2);
+    CHECK(k.objects[4202].group.size() == 1);
+}
+
+TEST_CASE("reconciler: a kernel refusing the first nexthop object falls back to the multipath route, once") {
+    QuietLog quiet;
+    for (int err : {EOPNOTSUPP, EINVAL}) {
+        NhSimKernel k;
+        k.refuse = err;
+        KernelMirror m(20);
+        Reconciler rec(k, m);
+        NexthopManager nh(nh_auto());
+        nh.set_addresses(*k.dump_interface_addresses().value);
+        rec.set_nexthops(&nh);
+        const Desired d = want({"192.168.1.0/24"});
+        auto out = rec.reconcile(d, nullptr, t0);
+        CHECK(out.ok);
+        CHECK(nh.fallen_back());
+        CHECK(k.objects.empty());
+        CHECK(kernel_holds(k.base, d));  // today's layout
+        const int calls = k.nh_calls;
+        CHECK(rec.reconcile(d, nullptr, t0).changes == 0);
+        CHECK(k.nh_calls == calls);  // never asked again
+    }
+    SECTION("a kernel without nexthop objects at all (the dump refused)") {
+        SimKernel k;  // the Kernel defaults: EOPNOTSUPP
+        KernelMirror m(20);
+        Reconciler rec(k, m);
+        NexthopManager nh(nh_auto());
+        rec.set_nexthops(&nh);
+        const Desired d = want({"192.168.1.0/24"});
+        CHECK(rec.reconcile(d, nullptr, t0).ok);
+        CHECK(nh.fallen_back());
+        CHECK(kernel_holds(k, d));
+    }
+    SECTION("after one object was accepted a refusal is an error, not a fallback") {
+        NhSimKernel k;
+        KernelMirror m(20);
+        Reconciler rec(k, m);
+        NexthopManager nh(nh_auto());
+        nh.set_addresses(*k.dump_interface_addresses().value);
+        rec.set_nexthops(&nh);
+        CHECK(rec.reconcile(want({"192.168.1.0/24"}), nullptr, t0).ok);
+        k.refuse = EINVAL;
+        CHECK(!rec.reconcile(want({"192.168.1.0/24"}, {"10.0.0.1", "10.0.0.3", "10.0.0.4"}), nullptr, t0).ok);
+        CHECK(!nh.fallen_back());
+    }
+}
+
+TEST_CASE("reconciler: a dead peer leaves the group; the last one stays; CLEANANDEXIT removes the objects") {
+    QuietLog quiet;
+    NhSimKernel k;
+    KernelMirror m(20);
+    Reconciler rec(k, m);
+    NexthopManager nh(nh_auto());
+    nh.set_addresses(*k.dump_interface_addresses().value);
+    rec.set_nexthops(&nh);
+    const Desired d = want({"192.168.1.0/24"});
+    CHECK(rec.reconcile(d, nullptr, t0).ok);
+    const auto now = std::chrono::steady_clock::now();
+    CHECK(nh.neighbour(nl::Neighbour{addr("10.0.0.3"), 3, nud::Failed}, false, now));
+    CHECK(rec.reconcile(d, nullptr, t0).ok);
+    REQUIRE(k.objects.count(4202));
+    CHECK(k.objects[4202].group.size() == 1);
+    CHECK(nh.neighbour(nl::Neighbour{addr("10.0.0.1"), 3, nud::Failed}, false, now));
+    CHECK(rec.reconcile(d, nullptr, t0).ok);
+    REQUIRE(k.objects.count(4202));
+    CHECK(k.objects[4202].group.size() == 1);  // the last one stays
+    CHECK(k.objects[k.objects[4202].group[0].id].gateway == addr("10.0.0.1"));
+    auto c = rec.clean();
+    CHECK(c.ok);
+    CHECK(k.objects.empty());
+    CHECK(k.base.routes.empty());
 }

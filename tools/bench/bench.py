@@ -31,6 +31,13 @@ Figures (see docs/performance.md):
      not resolving (DNS silent, reconnects failing, lookups pending). A
      pre-reconcile script that sleeps 10 s belongs here too once the agent
      runs scripts on the loop.
+  7. flow-stable failover (NEXTHOP_OBJECTS): 4 IPv4 peers, 2,000 TCP flows
+     (`ip route get` of each through one `ip -batch`, L4 multipath hash):
+     the share of flows whose nexthop changes when one peer leaves and when
+     it comes back, today's multipath route next to the resilient group; and
+     the time from a peer's neighbour entry turning FAILED to the group
+     without it (both kernel events, timestamped by `ip -t monitor`).
+     Not in --smoke.
 Every child process enters its namespace by setns() in the child, so no
 `ip netns exec` is timed.
 """
@@ -253,6 +260,94 @@ def bench_cold(agent: str, n: int, dual: bool, tmp: Path) -> dict:
             sys.exit("ip -batch reference did not install every rule")
     res["ratio"] = res["oneshot_ms"] / res["ip_batch_ms"]
     return res
+
+
+# ---------------------------------------------------------------- 7. nexthops
+NH_PEERS = ["10.0.0.1", "10.0.0.3", "10.0.0.4", "10.0.0.5"]
+
+
+def flow_paths(ns: Netns, flows: int) -> list[str]:
+    """The gateway of each flow (one source port each) from 192.168.57.1."""
+    text = "".join(f"route get 203.0.113.7 from 192.168.57.1 ipproto tcp sport {10000 + i} dport 443\n"
+                   for i in range(flows))
+    out = ns.run(["ip", "-batch", "-"], input=text, text=True, capture_output=True, check=True).stdout
+    via = []
+    for line in out.splitlines():
+        parts = line.split()
+        if "via" in parts:
+            via.append(parts[parts.index("via") + 1])
+    if len(via) != flows:
+        sys.exit(f"route get answered {len(via)} of {flows} flows:\n{out[-500:]}")
+    return via
+
+
+def moved(a: list[str], b: list[str]) -> int:
+    return sum(1 for x, y in zip(a, b) if x != y)
+
+
+def bench_nexthop_flows(agent: str, mode: str, flows: int, tmp: Path) -> dict:
+    res = {"layout": "resilient group" if mode == "auto" else "multipath route", "flows": flows}
+    with Netns() as ns:
+        ns.run(["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"], check=True)
+        ns.run(["ip", "addr", "add", "192.168.57.1/32", "dev", "lo"], check=True)
+        def apply(ps):
+            cfg = write(tmp / f"nh-{mode}-{len(ps)}.yaml", config_text(["192.168.57.0/24"], ps))
+            r = ns.run([agent], env=agent_env(ONESHOT=1, METALLB_STATIC_FILE=cfg, NEXTHOP_OBJECTS=mode),
+                       capture_output=True, text=True)
+            if r.returncode != 0:
+                sys.exit(f"ONESHOT failed: {r.stderr[-2000:]}")
+        apply(NH_PEERS)
+        before = flow_paths(ns, flows)
+        on_leaver = sum(1 for v in before if v == NH_PEERS[1])
+        apply([p for p in NH_PEERS if p != NH_PEERS[1]])
+        after = flow_paths(ns, flows)
+        apply(NH_PEERS)
+        back = flow_paths(ns, flows)
+    res.update(on_leaving_peer=on_leaver, moved_on_leave=moved(before, after), moved_on_return=moved(after, back))
+    return res
+
+
+def bench_nexthop_failover(agent: str, tmp: Path, rounds: int) -> dict:
+    """Neighbour FAILED -> group replaced, from the kernel's own event times."""
+    samples = []
+    with Netns() as ns:
+        cfg = write(tmp / "nh-failover.yaml", config_text(["192.168.57.0/24"], NH_PEERS))
+        for i, p in enumerate(NH_PEERS):
+            ns.run(["ip", "neigh", "replace", p, "lladdr", f"02:00:00:00:00:0{i + 1}", "dev", "v0", "nud",
+                    "reachable"], check=True)
+        d = Daemon(ns, agent, tmp, agent_env(METALLB_STATIC_FILE=cfg, NEXTHOP_OBJECTS="auto"))
+        try:
+            wait_until(lambda: "nhid" in sh("ip", "-n", ns.name, "route", "show", "table", str(TABLE), check=False).stdout, 10)
+            mon_log = tmp / "nh-monitor.txt"
+            with open(mon_log, "w") as f:
+                mon = ns.popen(["ip", "-t", "monitor", "neigh", "nexthop"], stdout=f, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)
+            for r in range(rounds):
+                p = NH_PEERS[r % len(NH_PEERS)]
+                ns.run(["ip", "neigh", "replace", p, "dev", "v0", "nud", "failed"], check=True)
+                time.sleep(0.2)
+                ns.run(["ip", "neigh", "replace", p, "lladdr", "02:00:00:00:00:09", "dev", "v0", "nud",
+                        "reachable"], check=True)
+                time.sleep(0.2)
+            time.sleep(0.3)
+            mon.terminate()
+            mon.wait(5)
+            # "Timestamp: <date> <usec> usec" precedes each event.
+            stamp, failed_at = None, None
+            for line in mon_log.read_text().splitlines():
+                if line.startswith("Timestamp:"):
+                    parts = line.split()
+                    t = time.mktime(time.strptime(" ".join(parts[1:6]), "%a %b %d %H:%M:%S %Y"))
+                    stamp = t + int(parts[6]) / 1e6
+                elif " FAILED" in line and stamp is not None:
+                    failed_at = stamp
+                elif line.startswith("id ") and " group " in line and failed_at is not None and stamp is not None:
+                    samples.append((stamp - failed_at) * 1e6)
+                    failed_at = None
+        finally:
+            d.stop()
+    return {"rounds": rounds, "samples": len(samples),
+            "p50_us": pct(samples, 50) if samples else None, "max_us": max(samples) if samples else None}
 
 
 # ---------------------------------------------------------------- 2. no-op
@@ -558,7 +653,8 @@ def main():
     ap.add_argument("--idle-seconds", type=float, default=60)
     ap.add_argument("--repeats", type=int, default=10, help="config changes / no-op ticks measured")
     ap.add_argument("--out", default="bench/results.json")
-    ap.add_argument("--only", default="cold,noop,imposters,config,footprint,slow", help="sections to run")
+    ap.add_argument("--only", default="", help="sections to run (default: all; nexthops not with --smoke)")
+    ap.add_argument("--flows", type=int, default=2000, help="flows of the nexthop figure")
     ap.add_argument("--smoke", action="store_true", help="small N everywhere (CI: the benchmark cannot rot)")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -572,7 +668,9 @@ def main():
         if not os.access(f, os.X_OK):
             sys.exit(f"missing {f} (run make first)")
     sizes = [int(x) for x in a.sizes.split(",")]
-    only = set(a.only.split(","))
+    only = set(a.only.split(",")) if a.only else {"cold", "noop", "imposters", "config", "footprint", "slow"}
+    if not a.only and not a.smoke:
+        only.add("nexthops")
     results = {"machine": machine(), "agent": agent, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "smoke": a.smoke}
     with tempfile.TemporaryDirectory(prefix="nra-bench-") as tmpd:
@@ -650,6 +748,21 @@ def main():
                     extra = f"; script still running when the probe ended: {r['script_still_running_after_probe']}"
                 print(f"   {what:<38}: p50 {fmt(r['p50_us'], ' us', 0):>8}  p99 {fmt(r['p99_us'], ' us', 0):>8}  "
                       f"max {fmt(r['max_us'], ' us', 0):>8}{extra}", flush=True)
+
+        if "nexthops" in only:
+            print(f"\n7. flow-stable failover: 4 peers, {a.flows:,} TCP flows (L4 hash), one peer leaves and comes back")
+            results["nexthops"] = {"flows": []}
+            for mode in ("off", "auto"):
+                r = bench_nexthop_flows(agent, mode, a.flows, tmp)
+                results["nexthops"]["flows"].append(r)
+                f = r["flows"]
+                print(f"   {r['layout']:<16}: leave moves {r['moved_on_leave']:>5} ({100 * r['moved_on_leave'] / f:.0f} %; "
+                      f"{r['on_leaving_peer']} were on that peer), return moves {r['moved_on_return']:>5} "
+                      f"({100 * r['moved_on_return'] / f:.0f} %)", flush=True)
+            r = results["nexthops"]["failover"] = bench_nexthop_failover(agent, tmp, 8)
+            print(f"   neighbour FAILED -> group without the peer (kernel event times): p50 "
+                  f"{fmt(r['p50_us'], ' us', 0)}, max {fmt(r['max_us'], ' us', 0)} over {r['samples']} of {r['rounds']}",
+                  flush=True)
 
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

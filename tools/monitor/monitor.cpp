@@ -312,8 +312,49 @@ struct Described {
     std::string fields;  // JSON members
 };
 
-Described describe(const std::variant<Rule, Route>& obj) {
+// `ip nexthop` form, devices by name.
+std::string ip_text(const nra::NexthopObject& n) {
+    std::string s = n.str();
+    if (n.oif) {
+        const std::string name = ifname(n.oif);
+        const std::string num = " dev " + std::to_string(n.oif);
+        if (!name.empty()) s.replace(s.find(num), num.size(), " dev " + name);
+    }
+    return s;
+}
+
+std::string fields_json(const nra::NexthopObject& n) {
+    std::string s = "\"id\":" + std::to_string(n.id);
+    if (n.gateway) s += ",\"gateway\":" + json_str(n.gateway->str());
+    if (n.oif) {
+        s += ",\"oif\":" + std::to_string(n.oif);
+        std::string name = ifname(n.oif);
+        if (!name.empty()) s += ",\"dev\":" + json_str(name);
+    }
+    if (n.blackhole) s += ",\"blackhole\":true";
+    if (n.is_group()) {
+        s += ",\"group\":[";
+        for (std::size_t i = 0; i < n.group.size(); ++i)
+            s += std::string(i ? "," : "") + "{\"id\":" + std::to_string(n.group[i].id) +
+                 ",\"weight\":" + std::to_string(n.group[i].weight) + "}";
+        s += "],\"group_type\":" + json_str(n.group_type == nra::kNhGroupResilient ? "resilient"
+                                            : n.group_type == nra::kNhGroupMpath   ? "mpath"
+                                                                                   : std::to_string(n.group_type));
+        if (n.group_type == nra::kNhGroupResilient)
+            s += ",\"buckets\":" + std::to_string(n.buckets) +
+                 ",\"idle_timer\":" + std::to_string(n.idle_timer / nra::kNhClockHz) +
+                 ",\"unbalanced_timer\":" + std::to_string(n.unbalanced_timer / nra::kNhClockHz);
+    }
+    s += ",\"protocol\":" + std::to_string(n.protocol);
+    return s;
+}
+
+using Object = std::variant<Rule, Route, nra::NexthopObject>;
+
+Described describe(const Object& obj) {
     if (auto* r = std::get_if<Rule>(&obj)) return {"rule", r->table, r->protocol, ip_text(*r), fields_json(*r)};
+    if (auto* n = std::get_if<nra::NexthopObject>(&obj))
+        return {"nexthop", 0, n->protocol, ip_text(*n), fields_json(*n)};
     const Route& r = std::get<Route>(obj);
     return {"route", r.table, r.protocol, ip_text(r), fields_json(r)};
 }
@@ -507,8 +548,12 @@ private:
 // ---------------------------------------------------------------------------
 // Modes
 
-bool selected(const Options& o, const std::variant<Rule, Route>& obj) {
-    if (o.all) return true;
+// Nexthop objects belong to no table: their events are always shown;
+// neighbour events never.
+bool selected(const Options& o, const Event& e) {
+    if (e.is_neighbour() || e.is_interface()) return false;
+    const Object& obj = e.object;
+    if (o.all || std::holds_alternative<nra::NexthopObject>(obj)) return true;
     if (auto* r = std::get_if<Rule>(&obj)) return r->table == o.table;
     return std::get<Route>(obj).table == o.table;
 }
@@ -519,7 +564,7 @@ int run_dump(const Options& o, nra::nl::Rtnl& nl) {
         std::fprintf(stderr, "nra-monitor: dump of table %u failed: %s\n", o.table, d.error.c_str());
         return 1;
     }
-    auto line = [&](const std::variant<Rule, Route>& obj) {
+    auto line = [&](const Object& obj) {
         Described x = describe(obj);
         if (o.json)
             emit("{\"kind\":" + json_str(x.kind) + "," + x.fields + tail_json(x) + "}");
@@ -528,11 +573,15 @@ int run_dump(const Options& o, nra::nl::Rtnl& nl) {
     };
     for (const auto& r : d.value->rules) line(r);
     for (const auto& r : d.value->routes) line(r);
+    // Nexthop objects the routes may use (none on a kernel without them).
+    if (auto nh = nl.dump_nexthops())
+        for (const auto& n : *nh.value) line(n);
     return 0;
 }
 
 void print_event(const Options& o, const std::string& when, const Event& e, const Sender& who) {
-    const bool add = e.type == Event::Type::NewRule || e.type == Event::Type::NewRoute;
+    const bool add =
+        e.type == Event::Type::NewRule || e.type == Event::Type::NewRoute || e.type == Event::Type::NewNexthop;
     Described x = describe(e.object);
     if (o.json) {
         emit("{\"time\":" + json_str(when) + ",\"event\":" + (add ? "\"add\"" : "\"del\"") +
@@ -586,7 +635,7 @@ int run_monitor(const Options& o, nra::nl::Rtnl& nl, int sfd) {
         // resolved once per read-out, not once per event.
         std::unordered_map<std::uint32_t, Sender> senders;
         auto res = nl.drain_events([&](const Event& e) {
-            if ((o.count && printed >= o.count) || !selected(o, e.object)) return;
+            if ((o.count && printed >= o.count) || !selected(o, e)) return;
             const std::string when = nra::log::timestamp();
             // Resolve at once: the sender may exit right after its ack.
             auto it = senders.find(e.portid);
@@ -715,6 +764,13 @@ int main(int argc, char** argv) {
     int rc;
     try {
         nra::nl::Rtnl nl;
+        if (!o.dump) {
+            // Nexthop object events too (the neighbour events that come
+            // with them are skipped); a kernel without them has no group.
+            try {
+                nl.subscribe_nexthops();
+            } catch (const std::system_error&) {}
+        }
         rc = o.dump ? run_dump(o, nl) : run_monitor(o, nl, sfd.get());
     } catch (const std::system_error& e) {
         std::fprintf(stderr, "nra-monitor: %s\n", e.what());

@@ -12,12 +12,14 @@
 #include "nra/base/http_server.hpp"
 #include "nra/base/log.hpp"
 #include "nra/core/desired.hpp"
+#include "nra/core/nexthop_objects.hpp"
 #include "nra/sources/kube_source.hpp"
 
 namespace nra {
 
 struct Config {
     Settings settings;
+    NexthopSettings nexthops;                             // NEXTHOP_OBJECTS and the group's parameters
     std::chrono::milliseconds max_reconcile_wait{60000};  // 0 = timer disabled
     std::chrono::milliseconds static_file_wait{5000};     // safety re-check of the static file
     std::chrono::milliseconds sync_timeout{30000};        // ONESHOT in Kubernetes modes

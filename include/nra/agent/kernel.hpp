@@ -3,6 +3,7 @@
 // drive the reconciler with a simulated kernel behind the same interface.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -27,6 +28,19 @@ public:
     virtual nl::DrainResult drain_events(const std::function<void(const nl::Event&)>& fn) = 0;
     // The port id our own changes' notifications carry.
     virtual std::uint32_t portid() const = 0;
+
+    // Nexthop objects (see core/nexthop_objects.hpp). The defaults are a
+    // kernel without them: every dump and change refused with EOPNOTSUPP.
+    virtual Result<std::vector<NexthopObject>> dump_nexthops() {
+        return Result<std::vector<NexthopObject>>::fail("nexthop dump: Operation not supported");
+    }
+    virtual std::vector<nl::OpResult> apply_nexthops(const std::vector<NhOp>& ops) {
+        return std::vector<nl::OpResult>(ops.size(), nl::OpResult{EOPNOTSUPP, ""});
+    }
+    virtual Result<std::vector<nl::Neighbour>> dump_neighbours() { return Result<std::vector<nl::Neighbour>>::ok({}); }
+    virtual Result<std::vector<nl::Interface>> dump_interface_addresses() {
+        return Result<std::vector<nl::Interface>>::ok({});
+    }
 };
 
 class RtnlKernel final : public Kernel {
@@ -42,6 +56,12 @@ public:
         return rtnl_.drain_events(fn);
     }
     std::uint32_t portid() const override { return rtnl_.request_portid(); }
+    Result<std::vector<NexthopObject>> dump_nexthops() override { return rtnl_.dump_nexthops(); }
+    std::vector<nl::OpResult> apply_nexthops(const std::vector<NhOp>& ops) override {
+        return rtnl_.apply_nexthops(ops);
+    }
+    Result<std::vector<nl::Neighbour>> dump_neighbours() override { return rtnl_.dump_neighbours(); }
+    Result<std::vector<nl::Interface>> dump_interface_addresses() override { return rtnl_.dump_interface_addresses(); }
 
 private:
     nl::Rtnl& rtnl_;

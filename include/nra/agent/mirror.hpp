@@ -60,7 +60,16 @@ public:
         bool address = false;    // an address changed (local peers)
         bool lookup = false;     // a route changed in a table peers are resolved through
         bool overrun = false;    // events were lost: everything re-read
+        bool nexthops = false;   // a nexthop object in the agent's range changed (ours or not)
         std::string error;       // event socket error, if any
+        // Neighbour entries and link states, in order (peer liveness);
+        // collected only with follow_nexthops().
+        struct Neigh {
+            nl::Neighbour n;
+            bool deleted;
+        };
+        std::vector<Neigh> neighbours;
+        std::vector<std::pair<std::uint32_t, bool>> links;  // ifindex, up
         void merge(const Seen& o);
     };
 
@@ -72,6 +81,13 @@ public:
     // Tables whose route changes are reported as Seen::lookup (main and the
     // VRF tables peers are resolved through); the managed table never is.
     void set_lookup_tables(std::set<std::uint32_t> tables) { lookup_tables_ = std::move(tables); }
+    // Nexthop events of ids in [min, max] concern the agent (foreign ones
+    // trigger a correction; any re-reads the routes, which a deleted object
+    // takes with it silently); neighbour and link states are collected.
+    void follow_nexthops(std::uint32_t min, std::uint32_t max) {
+        nh_min_ = min;
+        nh_max_ = max;
+    }
 
     void invalidate_routes() { routes_valid_ = false; }
     void invalidate_rules() { rules_valid_ = false; }
@@ -90,6 +106,7 @@ private:
     RuleMirror rules_;
     std::vector<Route> routes_;
     bool rules_valid_ = false, routes_valid_ = false;
+    std::uint32_t nh_min_ = 1, nh_max_ = 0;  // empty: not following
 };
 
 }  // namespace nra

@@ -7,12 +7,14 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "nra/agent/fight.hpp"
 #include "nra/agent/kernel.hpp"
 #include "nra/agent/mirror.hpp"
+#include "nra/agent/nexthops.hpp"
 #include "nra/core/desired.hpp"
 
 namespace nra {
@@ -46,6 +48,9 @@ public:
     };
 
     Reconciler(Kernel& kernel, KernelMirror& mirror) : kernel_(kernel), mirror_(mirror) {}
+    // Nexthop objects and peer liveness (NEXTHOP_OBJECTS=auto); null: today's
+    // layout only, no nexthop object ever touched.
+    void set_nexthops(NexthopManager* nh) { nh_ = nh; }
 
     // Brings the table to `desired`. With `fights`, this is a corrective
     // reconcile (only other writers' changes triggered it): the ops are shown
@@ -56,11 +61,20 @@ public:
     // What reconcile() would do first, touching nothing (the dry run).
     Result<std::vector<Op>> preview(const Desired& desired);
 
+    // The nexthop-object changes reconcile() would make first (dry run).
+    Result<std::vector<NhOp>> preview_nexthops(const Desired& desired);
+
 private:
     bool apply(const std::vector<Op>& ops, Outcome& out);
+    // Nexthop ops; `first_add` set when the kernel refused the first object
+    // ever (a kernel without them: the caller falls back).
+    bool apply_nexthops(const std::vector<NhOp>& ops, Outcome& out, bool* unsupported);
+    // The desired state shaped by the nexthop manager, or nullopt on failure (logged).
+    std::optional<Desired> shape(const Desired& desired, bool& ok);
 
     Kernel& kernel_;
     KernelMirror& mirror_;
+    NexthopManager* nh_ = nullptr;
 };
 
 // Log text of an op: "adding rule", "removing imposter route", ...

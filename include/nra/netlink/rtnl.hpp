@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "nra/base/result.hpp"
+#include "nra/core/nexthop_objects.hpp"
 #include "nra/core/types.hpp"
 
 struct nlmsghdr;
@@ -30,8 +31,16 @@ struct OpResult {
 // A link or address change (only with Rtnl(Follow::LinksAndAddresses)).
 struct Interface {
     int ifindex = 0;
-    std::uint32_t flags = 0;  // link events: IFF_* of the link
-    IpAddr address;           // address events: the local address (IFA_LOCAL, else IFA_ADDRESS)
+    std::uint32_t flags = 0;      // link events: IFF_* of the link
+    IpAddr address;               // address events: the local address (IFA_LOCAL, else IFA_ADDRESS)
+    std::uint8_t prefix_len = 0;  // address events: the length of its subnet
+};
+
+// A neighbour entry (RTM_NEWNEIGH/RTM_DELNEIGH of AF_INET/AF_INET6).
+struct Neighbour {
+    IpAddr dst;
+    std::uint32_t ifindex = 0;
+    std::uint16_t state = 0;  // ndm_state, NUD_*
 };
 
 // A link as a dump reports it: what peer resolution needs (VRF devices and
@@ -44,13 +53,29 @@ struct Link {
 };
 
 struct Event {
-    enum class Type { NewRule, DelRule, NewRoute, DelRoute, NewLink, DelLink, NewAddr, DelAddr };
+    enum class Type {
+        NewRule,
+        DelRule,
+        NewRoute,
+        DelRoute,
+        NewLink,
+        DelLink,
+        NewAddr,
+        DelAddr,
+        NewNexthop,  // only after subscribe_nexthops()
+        DelNexthop,
+        NewNeigh,
+        DelNeigh,
+    };
     Type type;
-    std::variant<Rule, Route> object;  // rule and route events
-    Interface iface;                   // link and address events
-    std::uint32_t portid = 0;          // nlmsg_pid: the port that caused it (ours for our own echoes)
+    std::variant<Rule, Route, NexthopObject> object;  // rule, route and nexthop events
+    Interface iface;                                  // link and address events
+    std::uint32_t portid = 0;                         // nlmsg_pid: the port that caused it (ours for our own echoes)
+    Neighbour neigh;                                  // neighbour events (last: aggregate order)
 
-    bool is_interface() const { return type >= Type::NewLink; }
+    bool is_interface() const { return type >= Type::NewLink && type <= Type::DelAddr; }
+    bool is_nexthop() const { return type == Type::NewNexthop || type == Type::DelNexthop; }
+    bool is_neighbour() const { return type == Type::NewNeigh || type == Type::DelNeigh; }
 };
 
 struct DrainResult {
@@ -89,6 +114,22 @@ public:
 
     // Every link: index, name, and for a VRF device its table.
     Result<std::vector<Link>> dump_links();
+
+    // Every address of every link with its link and prefix length (which
+    // peers are on which link: a nexthop object needs the device).
+    Result<std::vector<Interface>> dump_interface_addresses();
+
+    // Joins RTNLGRP_NEXTHOP and RTNLGRP_NEIGH on the event socket (call
+    // before the first nexthop dump, so nothing is lost in between).
+    // Throws std::system_error like the constructor.
+    void subscribe_nexthops();
+    // Every nexthop object (all ids; the caller filters its range). On a
+    // kernel without nexthop objects the error carries EOPNOTSUPP's text.
+    Result<std::vector<NexthopObject>> dump_nexthops();
+    // Every neighbour entry of both families.
+    Result<std::vector<Neighbour>> dump_neighbours();
+    // Nexthop ops in order, batched like apply(); ENOENT on a delete is success.
+    std::vector<OpResult> apply_nexthops(const std::vector<NhOp>& ops);
 
     // Applies ops in order, batched into as few sendmsg calls as possible,
     // one ack per op. EEXIST on AddRule and ENOENT/ESRCH on deletes are success.
@@ -130,6 +171,16 @@ bool decode_rule(const nlmsghdr* nlh, Rule& out);
 bool decode_route(const nlmsghdr* nlh, Route& out);
 // An RTM_NEWLINK: index, name and VRF table. False when malformed.
 bool decode_link_info(const nlmsghdr* nlh, Link& out);
+// Nexthop objects (nhmsg + NHA_*). Replace = NLM_F_CREATE|NLM_F_REPLACE;
+// a delete carries the id only. Attributes the decoder does not model
+// (encapsulations, NHA_RES_BUCKET, ...) go to unknown_attrs; RTNH_F_DEAD,
+// LINKDOWN, OFFLOAD, TRAP and the resilient group's UNBALANCED_TIME are
+// state, not part of the object.
+std::size_t encode_nexthop(void* buf, std::size_t cap, std::uint16_t nlmsg_type, std::uint16_t nlmsg_flags,
+                           std::uint32_t seq, const NexthopObject& o);
+bool decode_nexthop(const nlmsghdr* nlh, NexthopObject& out);
+// RTM_NEWNEIGH/RTM_DELNEIGH of AF_INET/AF_INET6 with NDA_DST.
+bool decode_neighbour(const nlmsghdr* nlh, Neighbour& out);
 inline constexpr std::uint16_t kNestedAttr = 0x8000;
 
 // The largest route message the agent sends. The kernel reports a route in
