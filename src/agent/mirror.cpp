@@ -81,7 +81,7 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
         }
         const bool is_rule = std::holds_alternative<Rule>(e.object);
         const std::uint32_t t = is_rule ? std::get<Rule>(e.object).table : std::get<Route>(e.object).table;
-        if (t != table_) return;  // outside the managed table: never our business
+        if (!tables_.contains(t)) return;  // outside the owned tables: never our business
         const bool foreign = e.portid != self;
         if (is_rule) {
             const Rule& r = std::get<Rule>(e.object);
@@ -115,7 +115,7 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
 
 Result<std::size_t> KernelMirror::refresh(Kernel& kernel) {
     if (rules_valid_ && routes_valid_) return Result<std::size_t>::ok(0);
-    auto d = kernel.dump(table_, !rules_valid_, !routes_valid_);
+    auto d = kernel.dump(tables_, !rules_valid_, !routes_valid_);
     if (!d) return Result<std::size_t>::fail(d.error);
     std::size_t dumped = 0;
     if (!rules_valid_) {

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <set>
+#include <tuple>
 
 namespace nra {
 
@@ -54,13 +56,70 @@ std::string local_peer_reason(const IpAddr& a, const std::set<IpAddr>& local) {
     return {};
 }
 
-Desired desired_state(const Model& model, const Settings& s, const std::set<IpAddr>& local) {
+TablePlacement placement_of(const std::vector<const Rule*>& rules, const TableSet& tables, std::uint8_t protocol) {
+    TablePlacement out;
+    for (const Rule* r : rules)
+        if (r->src && r->action == RuleAction::ToTable && r->protocol == protocol && tables.in_range(r->table))
+            out.emplace(*r->src, r->table);
+    return out;
+}
+
+std::vector<std::uint32_t> assign_peer_set_tables(const std::vector<PeerSetRequest>& sets,
+                                                  const TablePlacement& previous, const TableSet& tables) {
+    std::vector<std::uint32_t> out(sets.size(), 0);
+    // Every (set, table its CIDRs were in) pair, most CIDRs first: a set
+    // takes the table most of its CIDRs were in, else its next best free one.
+    struct Claim {
+        std::size_t votes;
+        std::uint32_t table;
+        std::size_t set;
+    };
+    std::vector<Claim> claims;
+    for (std::size_t k = 0; k < sets.size(); ++k) {
+        std::map<std::uint32_t, std::size_t> votes;
+        for (const Prefix& p : sets[k].cidrs)
+            if (auto it = previous.find(p); it != previous.end() && tables.in_range(it->second)) ++votes[it->second];
+        for (const auto& [table, n] : votes) claims.push_back(Claim{n, table, k});
+    }
+    std::stable_sort(claims.begin(), claims.end(), [](const Claim& a, const Claim& b) {
+        return a.votes != b.votes ? a.votes > b.votes : a.table < b.table;
+    });
+    std::set<std::uint32_t> taken;
+    for (const Claim& c : claims)
+        if (!out[c.set] && !taken.count(c.table)) {
+            taken.insert(c.table);
+            out[c.set] = c.table;
+        }
+    std::uint32_t next = tables.first;
+    for (std::size_t k = 0; k < sets.size(); ++k) {
+        if (out[k]) continue;
+        while (next <= tables.last && taken.count(next)) ++next;
+        if (next > tables.last || next < tables.first) break;  // exhausted (or an empty range)
+        taken.insert(next);
+        out[k] = next;
+    }
+    return out;
+}
+
+namespace {
+
+std::string peers_text(const std::vector<IpAddr>& peers) {
+    std::string s;
+    for (const IpAddr& a : peers) s += (s.empty() ? "" : ", ") + a.str();
+    return s;
+}
+
+}  // namespace
+
+Desired desired_state(const Model& model, const Settings& s, const std::set<IpAddr>& local,
+                      const TablePlacement& previous) {
     Desired d;
     d.protocol = s.protocol;
 
     // Peers per family, first occurrence of an address wins.
     std::vector<Nexthop> hops[2];
     std::set<IpAddr> seen;
+    std::map<std::string, IpAddr> usable;  // peer name -> its address, for the entries' peer sets
     for (const Peer& p : model.peers) {
         if (p.address.is_v6_link_local()) {
             d.diagnostics.push_back(
@@ -74,10 +133,14 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
             d.local_peers.insert(p.address);
             continue;
         }
+        usable.emplace(p.name, p.address);
         if (!seen.insert(p.address).second) continue;
         hops[p.address.family == Family::V6].push_back(Nexthop{p.address, 0, p.weight ? p.weight : s.peer_weight});
     }
 
+    // Entries grouped by their peer set (nullopt: all peers), so that
+    // aggregation never merges pools announced to different peers.
+    std::map<std::optional<std::vector<IpAddr>>, std::vector<Prefix>> groups;
     std::vector<Prefix> prefixes;
     prefixes.reserve(model.addresses.size());
     for (const AddressEntry& e : model.addresses) {
@@ -93,6 +156,19 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
                               std::string(p.family() == Family::V4 ? "IPv4" : "IPv6") +
                               " address space: ALL traffic from this node is routed through the peers"});
         }
+        std::optional<std::vector<IpAddr>> key;
+        if (e.peers) {
+            std::set<IpAddr> addrs;
+            for (const std::string& n : *e.peers)
+                if (auto it = usable.find(n); it != usable.end()) addrs.insert(it->second);
+            key.emplace(addrs.begin(), addrs.end());
+            if (addrs.empty())
+                d.diagnostics.push_back({e.where, "'" + e.text +
+                                                      "' is announced to no peer usable on this node; no rule "
+                                                      "(MetalLB does not announce it from here)"});
+        }
+        auto& g = groups[key];
+        g.insert(g.end(), r.value->begin(), r.value->end());
         prefixes.insert(prefixes.end(), r.value->begin(), r.value->end());
     }
     d.cidrs = aggregate(std::move(prefixes));
@@ -106,6 +182,77 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
         d.warnings.push_back({"pools", "the address pools together cover the whole " + fam +
                                            " address space: ALL traffic from this node is routed through the peers"});
     }
+
+    // Each group's CIDRs by family: announced to every usable peer of the
+    // family -> TABLE_WEIGHT; to some of them -> that set's own table; to
+    // none -> no rule (reported above, per entry).
+    std::vector<Prefix> weight_cidrs;
+    std::map<std::vector<IpAddr>, std::vector<Prefix>> sets;
+    for (auto& [key, cidrs] : groups) {
+        if (!key) {
+            weight_cidrs.insert(weight_cidrs.end(), cidrs.begin(), cidrs.end());
+            continue;
+        }
+        for (int v6 = 0; v6 < 2; ++v6) {
+            const Family fam = v6 ? Family::V6 : Family::V4;
+            std::vector<IpAddr> peers;
+            for (const IpAddr& a : *key)
+                if (a.family == fam) peers.push_back(a);
+            const bool all = peers.size() == hops[v6].size();  // a subset of the same size is the same set
+            if (peers.empty() && !key->empty() && !hops[v6].empty()) {
+                const auto n =
+                    std::count_if(cidrs.begin(), cidrs.end(), [&](const Prefix& p) { return p.family() == fam; });
+                if (n)
+                    d.diagnostics.push_back({"peer set " + peers_text(*key),
+                                             std::to_string(n) + " " + std::string(family_name(fam)) +
+                                                 " pool CIDR(s) announced to no " + std::string(family_name(fam)) +
+                                                 " peer usable on this node; no rule"});
+            }
+            for (const Prefix& p : cidrs) {
+                if (p.family() != fam) continue;
+                if (all)
+                    weight_cidrs.push_back(p);
+                else if (!peers.empty())
+                    sets[peers].push_back(p);
+            }
+        }
+    }
+    weight_cidrs = aggregate(std::move(weight_cidrs));
+    std::vector<PeerSetRequest> requests;
+    requests.reserve(sets.size());
+    for (auto& [peers, cidrs] : sets) requests.push_back(PeerSetRequest{peers, aggregate(std::move(cidrs))});
+    const std::vector<std::uint32_t> assigned = assign_peer_set_tables(requests, previous, s.tables());
+
+    const auto make_route = [&](Family fam, std::uint32_t table, std::vector<Nexthop> nh) {
+        std::sort(nh.begin(), nh.end());
+        if (nh.size() == 1) nh[0].weight = 1;  // single-gateway form: no weight
+        Route r;
+        r.family = fam;
+        r.table = table;
+        r.dst = fam == Family::V6 ? s.destination_v6 : s.destination_v4;
+        r.src = Prefix{IpAddr{fam, {}}, 0};
+        r.priority = fam == Family::V6 ? kIpv6DefaultMetric : 0;
+        r.protocol = s.protocol;
+        r.nexthops = std::move(nh);
+        d.routes.push_back(std::move(r));
+    };
+    const auto add_rules = [&](const std::vector<Prefix>& cidrs, Family fam, std::uint32_t table) {
+        for (const Prefix& p : cidrs) {
+            if (p.family() != fam) continue;
+            Rule rule;
+            rule.family = fam;
+            rule.priority = s.rule_priority;
+            rule.src = rule_source(p);
+            rule.action = RuleAction::ToTable;
+            rule.table = table;
+            if (s.fwmark) {
+                rule.fwmark = *s.fwmark;
+                rule.fwmask = s.fwmask;
+            }
+            rule.protocol = s.protocol;
+            d.rules.push_back(std::move(rule));
+        }
+    };
     d.rules.reserve(d.cidrs.size());
 
     for (int v6 = 0; v6 < 2; ++v6) {
@@ -120,34 +267,28 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
                                                       " peer"});
             continue;
         }
-        std::sort(nh.begin(), nh.end());
-        if (nh.size() == 1) nh[0].weight = 1;  // single-gateway form: no weight
-        Route r;
-        r.family = fam;
-        r.table = s.table;
-        r.dst = v6 ? s.destination_v6 : s.destination_v4;
-        r.src = Prefix{IpAddr{fam, {}}, 0};
-        r.priority = v6 ? kIpv6DefaultMetric : 0;
-        r.protocol = s.protocol;
-        r.nexthops = nh;
-        d.routes.push_back(std::move(r));
-
-        for (const Prefix& p : d.cidrs) {
-            if (p.family() != fam) continue;
-            Rule rule;
-            rule.family = fam;
-            rule.priority = s.rule_priority;
-            rule.src = rule_source(p);
-            rule.action = RuleAction::ToTable;
-            rule.table = s.table;
-            if (s.fwmark) {
-                rule.fwmark = *s.fwmark;
-                rule.fwmask = s.fwmask;
-            }
-            rule.protocol = s.protocol;
-            d.rules.push_back(std::move(rule));
-        }
+        make_route(fam, s.table, nh);
+        add_rules(weight_cidrs, fam, s.table);
     }
+    for (std::size_t k = 0; k < requests.size(); ++k) {
+        const PeerSetRequest& req = requests[k];
+        const Family fam = req.peers.front().family;
+        if (!assigned[k]) {
+            d.diagnostics.push_back({"peer set " + peers_text(req.peers),
+                                     std::to_string(req.cidrs.size()) + " pool CIDR(s) not routed: no free table in " +
+                                         "PEER_SET_TABLES " + std::to_string(s.peer_set_first) + "-" +
+                                         std::to_string(s.peer_set_last)});
+            continue;
+        }
+        std::vector<Nexthop> nh;
+        for (const Nexthop& h : hops[fam == Family::V6])
+            if (std::binary_search(req.peers.begin(), req.peers.end(), h.gateway)) nh.push_back(h);
+        make_route(fam, assigned[k], std::move(nh));
+        add_rules(req.cidrs, fam, assigned[k]);
+        d.peer_sets.push_back(PeerSetTable{fam, assigned[k], req.peers, req.cidrs.size()});
+    }
+    std::sort(d.routes.begin(), d.routes.end(),
+              [](const Route& a, const Route& b) { return std::tie(a.family, a.table) < std::tie(b.family, b.table); });
     // Built from aggregated (sorted) CIDRs the rules are normally in order already.
     if (!std::is_sorted(d.rules.begin(), d.rules.end())) std::sort(d.rules.begin(), d.rules.end());
     d.rules.erase(std::unique(d.rules.begin(), d.rules.end()), d.rules.end());
@@ -166,10 +307,19 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
     if (stuck) stuck->clear();
     std::vector<Op> replace_routes, del_routes;
 
-    for (Family fam : {Family::V4, Family::V6}) {
+    // Per family and table: at most one wanted route (TABLE_WEIGHT's, or a
+    // peer set's); every other route in an owned table goes.
+    std::set<std::pair<Family, std::uint32_t>> keys;
+    for (const Route& r : desired.routes) keys.emplace(r.family, r.table);
+    for (const Route& r : routes) keys.emplace(r.family, r.table);
+    for (const auto& [fam, table] : keys) {
         const Route* want = nullptr;
-        for (const Route& r : desired.routes)
-            if (r.family == fam) want = &r;
+        bool family_wanted = false;
+        for (const Route& r : desired.routes) {
+            if (r.family != fam) continue;
+            family_wanted = true;
+            if (r.table == table) want = &r;
+        }
         bool have = false;
         if (want)
             for (const Route& o : routes)
@@ -177,7 +327,7 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
         bool kept = false;
         bool same_key_seen = false;
         for (const Route& o : routes) {
-            if (o.family != fam) continue;
+            if (o.family != fam || o.table != table) continue;
             if (want && have && !kept && same_route(o, *want)) {
                 kept = true;
                 continue;
@@ -189,7 +339,7 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
                 same_key_seen = true;
                 continue;
             }
-            const Reason why = !want                            ? Reason::NoPeers
+            const Reason why = !family_wanted                   ? Reason::NoPeers
                                : o.protocol == desired.protocol ? Reason::Stale
                                                                 : Reason::Imposter;
             del_routes.push_back(Op{OpKind::DelRoute, o, why});

@@ -15,9 +15,9 @@ namespace nra {
 class Kernel {
 public:
     virtual ~Kernel() = default;
-    // Rules (both families) referencing `table` in the kernel's list order,
-    // and the routes in `table`.
-    virtual Result<Observed> dump(std::uint32_t table, bool rules, bool routes) = 0;
+    // Rules (both families) referencing an owned table in the kernel's list
+    // order, and the routes in the owned tables.
+    virtual Result<Observed> dump(const TableSet& tables, bool rules, bool routes) = 0;
     virtual Result<std::vector<IpAddr>> dump_addresses() = 0;
     // One result per op, in order (see nl::Rtnl::apply).
     virtual std::vector<nl::OpResult> apply(const std::vector<Op>& ops) = 0;
@@ -30,8 +30,8 @@ public:
 class RtnlKernel final : public Kernel {
 public:
     explicit RtnlKernel(nl::Rtnl& rtnl) : rtnl_(rtnl) {}
-    Result<Observed> dump(std::uint32_t table, bool rules, bool routes) override {
-        return rtnl_.dump(table, rules, routes);
+    Result<Observed> dump(const TableSet& tables, bool rules, bool routes) override {
+        return rtnl_.dump(tables, rules, routes);
     }
     Result<std::vector<IpAddr>> dump_addresses() override { return rtnl_.dump_addresses(); }
     std::vector<nl::OpResult> apply(const std::vector<Op>& ops) override { return rtnl_.apply(ops); }
