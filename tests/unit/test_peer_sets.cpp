@@ -72,8 +72,7 @@ Model two_isps() {
     Model m;
     m.peers = {peer("10.0.0.1", "ns/isp-a"), peer("10.0.0.2", "ns/isp-b")};
     m.addresses = {pool("192.0.2.0/24", std::vector<std::string>{"ns/isp-a"}),
-                   pool("198.51.100.0/24", std::vector<std::string>{"ns/isp-b"}),
-                   pool("203.0.113.0/24", std::nullopt)};
+                   pool("198.51.100.0/24", std::vector<std::string>{"ns/isp-b"}), pool("203.0.113.0/24", std::nullopt)};
     return m;
 }
 
@@ -83,8 +82,8 @@ TEST_CASE("crd selection: a pool's peers are the union over the advertisements t
     CrdInput in;
     in.peers = {crd_peer("isp-a", "10.0.0.1"), crd_peer("isp-b", "10.0.0.2"), crd_peer("isp-c", "10.0.0.3"),
                 crd_peer("isp-a-again", "10.0.0.1")};
-    in.pools = {crd_pool("a", {"192.0.2.0/24"}), crd_pool("ab", {"198.51.100.0/24"}), crd_pool("all", {"203.0.113.0/24"}),
-                crd_pool("dup", {"192.0.3.0/24"})};
+    in.pools = {crd_pool("a", {"192.0.2.0/24"}), crd_pool("ab", {"198.51.100.0/24"}),
+                crd_pool("all", {"203.0.113.0/24"}), crd_pool("dup", {"192.0.3.0/24"})};
     in.advertisements = {crd_ad("to-a", {"a", "ab"}, {"isp-a"}), crd_ad("to-b", {"ab"}, {"isp-b", "missing"}),
                          crd_ad("to-all", {"all"}, {}), crd_ad("to-all-too", {"ab"}, {"isp-c"}),
                          crd_ad("dup-name", {"dup"}, {"isp-a-again"})};
@@ -120,8 +119,7 @@ TEST_CASE("crd selection: an advertisement whose node selectors do not match thi
 
     in.node_labels = Labels{{"rack", "1"}};
     s = select_crd(in);
-    CHECK(entry(s, "192.0.2.0/24")->peers ==
-          std::vector<std::string>{"metallb-system/isp-a", "metallb-system/isp-b"});
+    CHECK(entry(s, "192.0.2.0/24")->peers == std::vector<std::string>{"metallb-system/isp-a", "metallb-system/isp-b"});
     CHECK(entry(s, "198.51.100.0/24"));
 
     in.node_labels.reset();  // no NODE_NAME: node selectors are not evaluated
@@ -190,9 +188,8 @@ TEST_CASE("peer sets: a set naming no peer usable here gets no rule, with a diag
     CHECK(std::none_of(dl.rules.begin(), dl.rules.end(),
                        [](const Rule& r) { return r.src->str() == "198.51.100.0/24"; }));
     // ... and with 10.0.0.2 gone, "isp-a only" is all the usable peers: TABLE_WEIGHT.
-    CHECK(std::any_of(dl.rules.begin(), dl.rules.end(), [](const Rule& r) {
-        return r.src->str() == "192.0.2.0/24" && r.table == 20;
-    }));
+    CHECK(std::any_of(dl.rules.begin(), dl.rules.end(),
+                      [](const Rule& r) { return r.src->str() == "192.0.2.0/24" && r.table == 20; }));
 }
 
 TEST_CASE("peer sets: more sets than tables: the extra sets are refused, the rest applied") {
@@ -221,8 +218,10 @@ TEST_CASE("peer set tables: stable assignment, lowest free table for new sets") 
     CHECK(assign_peer_set_tables({a, b, c}, {{pfx("198.51.100.0/24"), 103}}, range) ==
           std::vector<std::uint32_t>{100, 103, 101});
     // A set that disappears frees its table; the others keep theirs.
-    const TablePlacement before{{pfx("192.0.2.0/24"), 100}, {pfx("192.0.3.0/24"), 100},
-                                {pfx("198.51.100.0/24"), 101}, {pfx("203.0.113.0/24"), 102}};
+    const TablePlacement before{{pfx("192.0.2.0/24"), 100},
+                                {pfx("192.0.3.0/24"), 100},
+                                {pfx("198.51.100.0/24"), 101},
+                                {pfx("203.0.113.0/24"), 102}};
     CHECK(assign_peer_set_tables({a, c}, before, range) == std::vector<std::uint32_t>{100, 102});
     // A pool of a moves to c: c keeps 102; a (most of its CIDRs in 100) keeps 100.
     const PeerSetRequest a2{{addr("10.0.0.1")}, {pfx("192.0.2.0/24")}};
