@@ -104,7 +104,7 @@ std::vector<Op> plan(const Desired& desired, const Observed& observed);
 std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rules, const std::vector<Route>& routes,
                      std::vector<const Rule*>* stuck = nullptr);
 
-// CLEANANDEXIT: delete every rule referencing the table, then every route in it.
+// CLEANANDEXIT: delete every rule referencing an owned table, then every route in one.
 std::vector<Op> plan_clean(const Observed& observed);
 
 }  // namespace nra
