@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <functional>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -132,7 +133,7 @@ double unix_now() { return std::chrono::duration<double>(std::chrono::system_clo
 
 class Agent {
 public:
-    explicit Agent(const Config& c) : cfg_(c), mirror_(c.settings.table), fights_(Clock::now()) {
+    explicit Agent(const Config& c) : cfg_(c), mirror_(c.settings.tables()), fights_(Clock::now()) {
         describe_metrics(metrics_);
     }
 
@@ -147,6 +148,7 @@ public:
         reconciler_ = std::make_unique<Reconciler>(*kernel_, mirror_);
         if (cfg_.nexthops.mode == NexthopSettings::Mode::Auto) start_nexthops();
         if (cfg_.clean_and_exit) return cfg_.dry_run ? dry_run_clean() : clean();
+        recover_placement();
         refresh_local_addresses();
         return run_loop();
     }
@@ -212,7 +214,7 @@ private:
     int clean() {
         const auto t0 = Clock::now();
         const auto out = reconciler_->clean();
-        if (out.ok) log::info("table cleaned", {{"table", cfg_.settings.table}, {"elapsed_us", micros(t0)}});
+        if (out.ok) log::info("tables cleaned", {{"tables", mirror_.tables().str()}, {"elapsed_us", micros(t0)}});
         return out.ok ? 0 : 1;
     }
 
@@ -291,27 +293,32 @@ private:
     // Gauges read from the state at scrape time (nothing is counted on the
     // hot path).
     void update_state_metrics() {
-        const std::string table = std::to_string(cfg_.settings.table);
         for (const char* name :
              {"desired_rules", "desired_routes", "desired_nexthops", "installed_rules", "installed_routes"})
             metrics_.clear(name);
-        double rules[2] = {0, 0}, routes[2] = {0, 0}, hops[2] = {0, 0}, have_rules[2] = {0, 0}, have_routes[2] = {0, 0};
+        // Per family and table; TABLE_WEIGHT always (zeros included).
+        struct Counts {
+            double rules = 0, routes = 0, hops = 0, have_rules = 0, have_routes = 0;
+        };
+        std::map<std::pair<std::uint32_t, Family>, Counts> by;
+        for (Family f : {Family::V4, Family::V6}) by[{cfg_.settings.table, f}];
         if (desired_) {
-            for (const Rule& r : desired_->rules) ++rules[r.family == Family::V6];
+            for (const Rule& r : desired_->rules) ++by[{r.table, r.family}].rules;
             for (const Route& r : desired_->routes) {
-                ++routes[r.family == Family::V6];
-                hops[r.family == Family::V6] += static_cast<double>(r.nexthops.size());
+                auto& c = by[{r.table, r.family}];
+                ++c.routes;
+                c.hops += static_cast<double>(r.nexthops.size());
             }
         }
-        for (const Rule& r : mirror_.rules()) ++have_rules[r.family == Family::V6];
-        for (const Route& r : mirror_.routes()) ++have_routes[r.family == Family::V6];
-        for (int v6 = 0; v6 < 2; ++v6) {
-            const metrics::Labels l{{"family", family_label(v6 ? Family::V6 : Family::V4)}, {"table", table}};
-            metrics_.set("desired_rules", l, rules[v6]);
-            metrics_.set("desired_routes", l, routes[v6]);
-            metrics_.set("desired_nexthops", l, hops[v6]);
-            metrics_.set("installed_rules", l, have_rules[v6]);
-            metrics_.set("installed_routes", l, have_routes[v6]);
+        for (const Rule& r : mirror_.rules()) ++by[{r.table, r.family}].have_rules;
+        for (const Route& r : mirror_.routes()) ++by[{r.table, r.family}].have_routes;
+        for (const auto& [key, c] : by) {
+            const metrics::Labels l{{"family", family_label(key.second)}, {"table", std::to_string(key.first)}};
+            metrics_.set("desired_rules", l, c.rules);
+            metrics_.set("desired_routes", l, c.routes);
+            metrics_.set("desired_nexthops", l, c.hops);
+            metrics_.set("installed_rules", l, c.have_rules);
+            metrics_.set("installed_routes", l, c.have_routes);
         }
         metrics_.set("peers_skipped", {{"reason", "local_address"}},
                      desired_ ? static_cast<double>(desired_->local_peers.size()) : 0);
@@ -380,6 +387,8 @@ private:
         }
         log::info("starting", {{"source", source_->describe()},
                                {"table", cfg_.settings.table},
+                               {"peer_set_tables", std::to_string(cfg_.settings.peer_set_first) + "-" +
+                                                       std::to_string(cfg_.settings.peer_set_last)},
                                {"rule_priority", cfg_.settings.rule_priority},
                                {"oneshot", cfg_.oneshot},
                                {"dry_run", cfg_.dry_run}});
@@ -423,7 +432,7 @@ private:
         return set_desired(std::move(d));
     }
 
-    Desired derive() const { return desired_state(*model_, cfg_.settings, local_addrs_, &paths_); }
+    Desired derive() const { return desired_state(*model_, cfg_.settings, local_addrs_, &paths_, placement()); }
 
     // ---- peer paths ----------------------------------------------------
     // How every peer is reached: through the routes of its lookup table
@@ -466,13 +475,13 @@ private:
             tables.insert(table);
             auto routes = lookup_routes_.find(table);
             if (routes == lookup_routes_.end()) {
-                auto r = kernel_->dump(table, false, true);
+                auto r = kernel_->dump(TableSet{table}, false, true);
                 if (!r) return lookup_failed("routes of table " + name, r.error);
                 routes = lookup_routes_.emplace(table, std::move(r.value->routes)).first;
             }
             next.emplace(std::move(key), resolve_peer(p.address, routes->second, name));
         }
-        tables.erase(cfg_.settings.table);
+        std::erase_if(tables, [&](std::uint32_t t) { return mirror_.tables().contains(t); });
         mirror_.set_lookup_tables(std::move(tables));
         if (next == paths_) return false;
         for (const auto& [key, path] : next) {
@@ -513,9 +522,38 @@ private:
         log::info("desired state", {{"rules", d.rules.size()},
                                     {"routes", d.routes.size()},
                                     {"cidrs", d.cidrs.size()},
-                                    {"peers", model_ ? model_->peers.size() : 0}});
+                                    {"peers", model_ ? model_->peers.size() : 0},
+                                    {"peer_set_tables", d.peer_sets.size()}});
+        for (const PeerSetTable& ps : d.peer_sets) {
+            std::string peers;
+            for (const IpAddr& a : ps.peers) peers += (peers.empty() ? "" : ",") + a.str();
+            log::info(
+                "peer set table",
+                {{"table", ps.table}, {"family", family_label(ps.family)}, {"peers", peers}, {"cidrs", ps.cidrs}});
+        }
         desired_ = std::move(d);
         return true;
+    }
+
+    // The table each pool CIDR looks up now: the last desired state's, or
+    // before the first one what the kernel's rules said at start, so that a
+    // peer set keeps its table across changes and restarts.
+    TablePlacement placement() const {
+        if (!desired_) return recovered_;
+        std::vector<const Rule*> rules;
+        rules.reserve(desired_->rules.size());
+        for (const Rule& r : desired_->rules) rules.push_back(&r);
+        return placement_of(rules, mirror_.tables(), cfg_.settings.protocol);
+    }
+
+    void recover_placement() {
+        auto r = mirror_.refresh(*kernel_);
+        if (!r) {
+            log::warn("cannot read the kernel's rules at start; peer sets get the lowest free tables",
+                      {{"error", r.error}});
+            return;
+        }
+        recovered_ = placement_of(mirror_.rule_view(), mirror_.tables(), cfg_.settings.protocol);
     }
 
     // The node's addresses decide which peers are local (never a gateway).
@@ -785,8 +823,8 @@ private:
         deferred_ = true;
         metrics_.inc("fights_rate_limited_total");
         if (fights_.should_warn(now))
-            log::warn("another writer keeps changing the managed table; rate-limiting corrections",
-                      {{"table", cfg_.settings.table},
+            log::warn("another writer keeps changing the owned tables; rate-limiting corrections",
+                      {{"tables", mirror_.tables().str()},
                        {"interval_ms",
                         static_cast<long long>(
                             std::chrono::duration_cast<std::chrono::milliseconds>(fights_.refill()).count())}});
@@ -807,6 +845,7 @@ private:
     FightLimiter fights_;
     Fd sigfd_;
     std::optional<Desired> desired_;
+    TablePlacement recovered_;      // pool CIDR -> peer-set table found in the kernel at start
     std::optional<Model> model_;    // the last configuration, re-evaluated when local addresses change
     std::set<IpAddr> local_addrs_;  // the node's addresses (all links)
     PeerPaths paths_;               // how each peer of model_ is reached

@@ -26,6 +26,9 @@ const OptionSpec kOptions[] = {
     {"static-file-wait", "METALLB_STATIC_FILE_WAIT", "5000",
      "ms between safety re-checks of the static file (changes are seen at once via inotify); 0 disables"},
     {"table", "TABLE_WEIGHT", "20", "routing table id to manage (1..4294967295, not 252-255)"},
+    {"peer-set-tables", "PEER_SET_TABLES", "30001-30064",
+     "tables for pools announced to some peers only, one per peer set: FIRST-LAST (at most 1024, not 0, 252-255 "
+     "or TABLE_WEIGHT)"},
     {"peer-weight", "PEER_WEIGHT", "100", "weight of every nexthop (1..256)"},
     {"rule-priority", "RULE_PRIORITY", "20", "priority of every managed rule (1..4294967295)"},
     {"rule-fwmark", "RULE_FWMARK", "unset",
@@ -73,7 +76,8 @@ const OptionSpec kOptions[] = {
      "lines when --log-format json is given) and touch nothing; exit 0 when the kernel already matches, 3 when changes "
      "are pending",
      true},
-    {"clean-and-exit", "CLEANANDEXIT", "false", "delete every rule referencing the table, flush it, exit", true},
+    {"clean-and-exit", "CLEANANDEXIT", "false", "delete every rule referencing the owned tables, flush them, exit",
+     true},
 };
 
 struct Raw {
@@ -123,6 +127,18 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
         if (*v == 254) return err = "refusing " + quote(*r) + ": table 254 is the 'main' table", false;
         if (*v == 255) return err = "refusing " + quote(*r) + ": table 255 is the 'local' table", false;
         c.settings.table = static_cast<std::uint32_t>(*v);
+    }
+    {
+        const Raw* r = get("peer-set-tables");
+        const Raw fallback{"30001-30064", "PEER_SET_TABLES (default)"};
+        auto t = parse_peer_set_tables(r ? r->value : fallback.value, c.settings.table);
+        if (!t) {
+            const std::string e = t.error.substr(t.error.find(' ') + 1);  // after "invalid"/"refusing"
+            return err = t.error.substr(0, t.error.find(' ')) + " " + (r ? r->source : fallback.source) + "=" + e,
+                   false;
+        }
+        c.settings.peer_set_first = t.value->first;
+        c.settings.peer_set_last = t.value->last;
     }
     if (auto* r = get("peer-weight")) {
         auto v = parse_uint(r->value);
@@ -329,8 +345,10 @@ std::string usage_text() {
         "\n"
         "Keeps Linux policy routing so replies from MetalLB LoadBalancer IPs leave through\n"
         "the BGP peers: one routing table with an ECMP route via the peers and one rule per\n"
-        "BGP pool CIDR pointing at it (IPv4 and IPv6). Everything else referencing the\n"
-        "table is removed as an imposter; nothing outside the table is touched.\n"
+        "BGP pool CIDR pointing at it (IPv4 and IPv6); pools announced to some peers only\n"
+        "(BGPAdvertisement spec.peers) get a table per peer set from PEER_SET_TABLES.\n"
+        "Everything else referencing the owned tables is removed as an imposter; nothing\n"
+        "outside them is touched.\n"
         "\n"
         "Every option can also be set by the environment variable shown (the upstream\n"
         "agent's names and defaults); a flag wins over its variable. Booleans accept\n"

@@ -110,8 +110,8 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
         }
         const bool is_rule = std::holds_alternative<Rule>(e.object);
         const std::uint32_t t = is_rule ? std::get<Rule>(e.object).table : std::get<Route>(e.object).table;
-        if (t != table_) {
-            // Outside the managed table: never changed, but a route of a
+        if (!tables_.contains(t)) {
+            // Outside the owned tables: never changed, but a route of a
             // lookup table may change how a peer is reached.
             if (!is_rule && lookup_tables_.count(t)) seen.lookup = true;
             return;
@@ -150,7 +150,7 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
 
 Result<std::size_t> KernelMirror::refresh(Kernel& kernel) {
     if (rules_valid_ && routes_valid_) return Result<std::size_t>::ok(0);
-    auto d = kernel.dump(table_, !rules_valid_, !routes_valid_);
+    auto d = kernel.dump(tables_, !rules_valid_, !routes_valid_);
     if (!d) return Result<std::size_t>::fail(d.error);
     std::size_t dumped = 0;
     if (!rules_valid_) {

@@ -226,7 +226,7 @@ Reconciler::Outcome Reconciler::clean() {
             return out;
         }
     }
-    log::error("table still not clean after several passes", {{"table", mirror_.table()}});
+    log::error("tables still not clean after several passes", {{"tables", mirror_.tables().str()}});
     out.ok = false;
     return out;
 }

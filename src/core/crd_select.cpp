@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <map>
 #include <set>
 #include <tuple>
 
@@ -117,8 +118,10 @@ CrdSelection select_crd(const CrdInputView& in) {
         }
     };
     for (const CrdPeer* p : in.peers) check("BGPPeer", p->ns, p->name, p->invalid, p->node_selectors);
-    for (const CrdAdvertisement* a : in.advertisements)
+    for (const CrdAdvertisement* a : in.advertisements) {
         check("BGPAdvertisement", a->ns, a->name, a->invalid, a->pool_selectors);
+        check("BGPAdvertisement", a->ns, a->name, {}, a->node_selectors);
+    }
     whole_set_rejections(in, out);
     if (out.rejected) return out;
 
@@ -126,8 +129,11 @@ CrdSelection select_crd(const CrdInputView& in) {
     std::vector<const CrdPeer*> peers = in.peers;
     std::sort(peers.begin(), peers.end(),
               [](const CrdPeer* a, const CrdPeer* b) { return std::tie(a->ns, a->name) < std::tie(b->ns, b->name); });
-    std::set<std::string> applicable;  // peer names (same namespace as the advertisements)
-    std::set<IpAddr> seen;
+    // Applicable peer name (same namespace as the advertisements) -> the
+    // Model peer holding its address (two BGPPeers with one address are one
+    // nexthop: the first by namespace/name).
+    std::map<std::string, std::string> applicable;
+    std::map<IpAddr, std::string> seen;
     for (const CrdPeer* p : peers) {
         const std::string where = "BGPPeer " + id(p->ns, p->name);
         if (disabled(p->labels)) continue;
@@ -166,8 +172,9 @@ CrdSelection select_crd(const CrdInputView& in) {
                                                       "' (want 1..256); label ignored"});
             }
         }
-        applicable.insert(p->name);
-        if (!seen.insert(peer.address).second) continue;  // same nexthop twice
+        const auto [at, fresh] = seen.emplace(peer.address, peer.name);
+        applicable.emplace(p->name, at->second);
+        if (!fresh) continue;  // same nexthop twice
         out.model.peers.push_back(std::move(peer));
     }
 
@@ -179,8 +186,14 @@ CrdSelection select_crd(const CrdInputView& in) {
     };
     if (!std::is_sorted(pools.begin(), pools.end(), pool_less)) std::sort(pools.begin(), pools.end(), pool_less);
     std::vector<char> selected(pools.size(), 0);
+    // Per pool: the peers of the advertisements that select it (as MetalLB's
+    // speaker announces a pool's prefixes to a peer iff some advertisement
+    // of the pool that applies to this node names it, or names none).
+    std::vector<char> to_all(pools.size(), 0);
+    std::vector<std::set<std::string>> to_peers(pools.size());
     for (const CrdAdvertisement* adp : in.advertisements) {
         const CrdAdvertisement& ad = *adp;
+        if (in.node_labels && !any_selector_matches(ad.node_selectors, *in.node_labels)) continue;
         if (!ad.peers.empty() && std::none_of(ad.peers.begin(), ad.peers.end(),
                                               [&](const std::string& n) { return applicable.count(n) > 0; }))
             continue;
@@ -189,13 +202,19 @@ CrdSelection select_crd(const CrdInputView& in) {
             const CrdPool* pool = pools[k];
             if (all || std::find(ad.pools.begin(), ad.pools.end(), pool->name) != ad.pools.end() ||
                 std::any_of(ad.pool_selectors.begin(), ad.pool_selectors.end(),
-                            [&](const LabelSelector& s) { return selector_matches(s, pool->labels); }))
+                            [&](const LabelSelector& s) { return selector_matches(s, pool->labels); })) {
                 selected[k] = 1;
+                if (ad.peers.empty()) to_all[k] = 1;
+                for (const std::string& n : ad.peers)
+                    if (auto it = applicable.find(n); it != applicable.end()) to_peers[k].insert(it->second);
+            }
         }
     }
     for (std::size_t k = 0; k < pools.size(); ++k) {
         if (!selected[k]) continue;
         const CrdPool* pool = pools[k];
+        std::optional<std::vector<std::string>> pool_peers;
+        if (!to_all[k]) pool_peers.emplace(to_peers[k].begin(), to_peers[k].end());
         std::string prefix = "IPAddressPool " + id(pool->ns, pool->name) + " spec.addresses[";
         for (std::size_t i = 0; i < pool->addresses.size(); ++i) {
             std::string where = prefix + std::to_string(i) + "]";
@@ -207,6 +226,7 @@ CrdSelection select_crd(const CrdInputView& in) {
                 continue;
             }
             out.model.addresses.push_back({pool->addresses[i], std::move(where), std::move(parsed.value)});
+            out.model.addresses.back().peers = pool_peers;
         }
     }
     return out;

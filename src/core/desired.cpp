@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <set>
+#include <tuple>
 
 namespace nra {
 
@@ -93,11 +95,11 @@ std::vector<Nexthop> merge_hops(std::vector<Nexthop> nh) {
     return out;
 }
 
-void add_route(Desired& d, const Settings& s, Family fam, std::vector<Nexthop> nh) {
+void add_route(Desired& d, const Settings& s, Family fam, std::uint32_t table, std::vector<Nexthop> nh) {
     const bool v6 = fam == Family::V6;
     Route r;
     r.family = fam;
-    r.table = s.table;
+    r.table = table;
     r.dst = v6 ? s.destination_v6 : s.destination_v4;
     r.src = Prefix{IpAddr{fam, {}}, 0};
     r.priority = v6 ? kIpv6DefaultMetric : 0;
@@ -115,14 +117,72 @@ std::string local_peer_reason(const IpAddr& a, const std::set<IpAddr>& local) {
     return {};
 }
 
-Desired desired_state(const Model& model, const Settings& s, const std::set<IpAddr>& local, const PeerPaths* paths) {
+TablePlacement placement_of(const std::vector<const Rule*>& rules, const TableSet& tables, std::uint8_t protocol) {
+    TablePlacement out;
+    for (const Rule* r : rules)
+        if (r->src && r->action == RuleAction::ToTable && r->protocol == protocol && tables.in_range(r->table))
+            out.emplace(*r->src, r->table);
+    return out;
+}
+
+std::vector<std::uint32_t> assign_peer_set_tables(const std::vector<PeerSetRequest>& sets,
+                                                  const TablePlacement& previous, const TableSet& tables) {
+    std::vector<std::uint32_t> out(sets.size(), 0);
+    // Every (set, table its CIDRs were in) pair, most CIDRs first: a set
+    // takes the table most of its CIDRs were in, else its next best free one.
+    struct Claim {
+        std::size_t votes;
+        std::uint32_t table;
+        std::size_t set;
+    };
+    std::vector<Claim> claims;
+    for (std::size_t k = 0; k < sets.size(); ++k) {
+        std::map<std::uint32_t, std::size_t> votes;
+        for (const Prefix& p : sets[k].cidrs)
+            if (auto it = previous.find(p); it != previous.end() && tables.in_range(it->second)) ++votes[it->second];
+        for (const auto& [table, n] : votes) claims.push_back(Claim{n, table, k});
+    }
+    std::stable_sort(claims.begin(), claims.end(), [](const Claim& a, const Claim& b) {
+        return a.votes != b.votes ? a.votes > b.votes : a.table < b.table;
+    });
+    std::set<std::uint32_t> taken;
+    for (const Claim& c : claims)
+        if (!out[c.set] && !taken.count(c.table)) {
+            taken.insert(c.table);
+            out[c.set] = c.table;
+        }
+    std::uint32_t next = tables.first;
+    for (std::size_t k = 0; k < sets.size(); ++k) {
+        if (out[k]) continue;
+        while (next <= tables.last && taken.count(next)) ++next;
+        if (next > tables.last || next < tables.first) break;  // exhausted (or an empty range)
+        taken.insert(next);
+        out[k] = next;
+    }
+    return out;
+}
+
+namespace {
+
+std::string peers_text(const std::vector<IpAddr>& peers) {
+    std::string s;
+    for (const IpAddr& a : peers) s += (s.empty() ? "" : ", ") + a.str();
+    return s;
+}
+
+}  // namespace
+
+Desired desired_state(const Model& model, const Settings& s, const std::set<IpAddr>& local, const PeerPaths* paths,
+                      const TablePlacement& previous) {
     Desired d;
     d.protocol = s.protocol;
 
-    // Peers per family, first occurrence of an address wins.
-    std::vector<Nexthop> hops[2];
-    bool configured[2] = {false, false};  // the family has peers (usable or not)
+    // Peers per family, first occurrence of an address wins, each with the
+    // nexthops its path gives it (none: unusable, listed in unusable_peers).
+    std::vector<IpAddr> configured[2];
+    std::map<IpAddr, std::vector<Nexthop>> peer_hops;
     std::set<IpAddr> seen;
+    std::map<std::string, IpAddr> usable;  // peer name -> its address, for the entries' peer sets
     for (const Peer& p : model.peers) {
         if (p.address.is_v6_link_local()) {
             d.diagnostics.push_back(
@@ -136,12 +196,23 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
             d.local_peers.insert(p.address);
             continue;
         }
+        usable.emplace(p.name, p.address);
         if (!seen.insert(p.address).second) continue;
-        const int v6 = p.address.family == Family::V6;
-        configured[v6] = true;
-        add_peer_hops(p, p.weight ? p.weight : s.peer_weight, paths, hops[v6], d);
+        configured[p.address.family == Family::V6].push_back(p.address);
+        add_peer_hops(p, p.weight ? p.weight : s.peer_weight, paths, peer_hops[p.address], d);
     }
+    const auto hops_of = [&](const std::vector<IpAddr>& peers) {
+        std::vector<Nexthop> nh;
+        for (const IpAddr& a : peers) {
+            const auto it = peer_hops.find(a);
+            if (it != peer_hops.end()) nh.insert(nh.end(), it->second.begin(), it->second.end());
+        }
+        return merge_hops(std::move(nh));
+    };
 
+    // Entries grouped by their peer set (nullopt: all peers), so that
+    // aggregation never merges pools announced to different peers.
+    std::map<std::optional<std::vector<IpAddr>>, std::vector<Prefix>> groups;
     std::vector<Prefix> prefixes;
     prefixes.reserve(model.addresses.size());
     for (const AddressEntry& e : model.addresses) {
@@ -157,6 +228,19 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
                               std::string(p.family() == Family::V4 ? "IPv4" : "IPv6") +
                               " address space: ALL traffic from this node is routed through the peers"});
         }
+        std::optional<std::vector<IpAddr>> key;
+        if (e.peers) {
+            std::set<IpAddr> addrs;
+            for (const std::string& n : *e.peers)
+                if (auto it = usable.find(n); it != usable.end()) addrs.insert(it->second);
+            key.emplace(addrs.begin(), addrs.end());
+            if (addrs.empty())
+                d.diagnostics.push_back({e.where, "'" + e.text +
+                                                      "' is announced to no peer usable on this node; no rule "
+                                                      "(MetalLB does not announce it from here)"});
+        }
+        auto& g = groups[key];
+        g.insert(g.end(), r.value->begin(), r.value->end());
         prefixes.insert(prefixes.end(), r.value->begin(), r.value->end());
     }
     d.cidrs = aggregate(std::move(prefixes));
@@ -170,36 +254,56 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
         d.warnings.push_back({"pools", "the address pools together cover the whole " + fam +
                                            " address space: ALL traffic from this node is routed through the peers"});
     }
-    d.rules.reserve(d.cidrs.size());
 
-    for (int v6 = 0; v6 < 2; ++v6) {
-        const Family fam = v6 ? Family::V6 : Family::V4;
-        auto& nh = hops[v6];
-        const auto n_cidrs =
-            std::count_if(d.cidrs.begin(), d.cidrs.end(), [&](const Prefix& p) { return p.family() == fam; });
-        if (nh.empty() && !configured[v6]) {
-            if (n_cidrs)
-                d.diagnostics.push_back({"pools", std::to_string(n_cidrs) + " " + std::string(family_name(fam)) +
-                                                      " pool CIDR(s) ignored: no " + std::string(family_name(fam)) +
-                                                      " peer"});
+    // Each group's CIDRs by family: announced to every configured peer of the
+    // family -> TABLE_WEIGHT; to some of them -> that set's own table; to
+    // none -> no rule (reported above, per entry).
+    std::vector<Prefix> weight_cidrs;
+    std::map<std::vector<IpAddr>, std::vector<Prefix>> sets;
+    for (auto& [key, cidrs] : groups) {
+        if (!key) {
+            weight_cidrs.insert(weight_cidrs.end(), cidrs.begin(), cidrs.end());
             continue;
         }
-        if (nh.empty()) {
-            if (n_cidrs)
-                d.diagnostics.push_back({"peers", "no " + std::string(family_name(fam)) +
-                                                      " peer can be reached: the rules stay, the table has no " +
-                                                      std::string(family_name(fam)) + " route until one can"});
-        } else {
-            add_route(d, s, fam, merge_hops(std::move(nh)));
+        for (int v6 = 0; v6 < 2; ++v6) {
+            const Family fam = v6 ? Family::V6 : Family::V4;
+            std::vector<IpAddr> peers;
+            for (const IpAddr& a : *key)
+                if (a.family == fam) peers.push_back(a);
+            const bool all = peers.size() == configured[v6].size();  // a subset of the same size is the same set
+            if (peers.empty() && !key->empty() && !configured[v6].empty()) {
+                const auto n =
+                    std::count_if(cidrs.begin(), cidrs.end(), [&](const Prefix& p) { return p.family() == fam; });
+                if (n)
+                    d.diagnostics.push_back({"peer set " + peers_text(*key),
+                                             std::to_string(n) + " " + std::string(family_name(fam)) +
+                                                 " pool CIDR(s) announced to no " + std::string(family_name(fam)) +
+                                                 " peer usable on this node; no rule"});
+            }
+            for (const Prefix& p : cidrs) {
+                if (p.family() != fam) continue;
+                if (all)
+                    weight_cidrs.push_back(p);
+                else if (!peers.empty())
+                    sets[peers].push_back(p);
+            }
         }
-        for (const Prefix& p : d.cidrs) {
+    }
+    weight_cidrs = aggregate(std::move(weight_cidrs));
+    std::vector<PeerSetRequest> requests;
+    requests.reserve(sets.size());
+    for (auto& [peers, cidrs] : sets) requests.push_back(PeerSetRequest{peers, aggregate(std::move(cidrs))});
+    const std::vector<std::uint32_t> assigned = assign_peer_set_tables(requests, previous, s.tables());
+
+    const auto add_rules = [&](const std::vector<Prefix>& cidrs, Family fam, std::uint32_t table) {
+        for (const Prefix& p : cidrs) {
             if (p.family() != fam) continue;
             Rule rule;
             rule.family = fam;
             rule.priority = s.rule_priority;
             rule.src = rule_source(p);
             rule.action = RuleAction::ToTable;
-            rule.table = s.table;
+            rule.table = table;
             if (s.fwmark) {
                 rule.fwmark = *s.fwmark;
                 rule.fwmask = s.fwmask;
@@ -207,7 +311,55 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
             rule.protocol = s.protocol;
             d.rules.push_back(std::move(rule));
         }
+    };
+    // A table's route over the set's reachable peers; with none reachable the
+    // rules stay and the table has no route until one can be reached.
+    const auto route_for = [&](Family fam, std::uint32_t table, const std::vector<IpAddr>& peers,
+                               const std::string& what, bool has_cidrs) {
+        std::vector<Nexthop> nh = hops_of(peers);
+        if (!nh.empty()) {
+            add_route(d, s, fam, table, std::move(nh));
+        } else if (has_cidrs) {
+            d.diagnostics.push_back({what, "no " + std::string(family_name(fam)) + " peer of table " +
+                                               std::to_string(table) +
+                                               " can be reached: the rules stay, the table has no " +
+                                               std::string(family_name(fam)) + " route until one can"});
+        }
+    };
+    d.rules.reserve(d.cidrs.size());
+
+    for (int v6 = 0; v6 < 2; ++v6) {
+        const Family fam = v6 ? Family::V6 : Family::V4;
+        const auto n_cidrs =
+            std::count_if(d.cidrs.begin(), d.cidrs.end(), [&](const Prefix& p) { return p.family() == fam; });
+        if (configured[v6].empty()) {
+            if (n_cidrs)
+                d.diagnostics.push_back({"pools", std::to_string(n_cidrs) + " " + std::string(family_name(fam)) +
+                                                      " pool CIDR(s) ignored: no " + std::string(family_name(fam)) +
+                                                      " peer"});
+            continue;
+        }
+        const bool has =
+            std::any_of(weight_cidrs.begin(), weight_cidrs.end(), [&](const Prefix& p) { return p.family() == fam; });
+        route_for(fam, s.table, configured[v6], "peers", has);
+        add_rules(weight_cidrs, fam, s.table);
     }
+    for (std::size_t k = 0; k < requests.size(); ++k) {
+        const PeerSetRequest& req = requests[k];
+        const Family fam = req.peers.front().family;
+        if (!assigned[k]) {
+            d.diagnostics.push_back({"peer set " + peers_text(req.peers),
+                                     std::to_string(req.cidrs.size()) + " pool CIDR(s) not routed: no free table in " +
+                                         "PEER_SET_TABLES " + std::to_string(s.peer_set_first) + "-" +
+                                         std::to_string(s.peer_set_last)});
+            continue;
+        }
+        route_for(fam, assigned[k], req.peers, "peer set " + peers_text(req.peers), true);
+        add_rules(req.cidrs, fam, assigned[k]);
+        d.peer_sets.push_back(PeerSetTable{fam, assigned[k], req.peers, req.cidrs.size()});
+    }
+    std::sort(d.routes.begin(), d.routes.end(),
+              [](const Route& a, const Route& b) { return std::tie(a.family, a.table) < std::tie(b.family, b.table); });
     // Built from aggregated (sorted) CIDRs the rules are normally in order already.
     if (!std::is_sorted(d.rules.begin(), d.rules.end())) std::sort(d.rules.begin(), d.rules.end());
     d.rules.erase(std::unique(d.rules.begin(), d.rules.end()), d.rules.end());
@@ -226,10 +378,19 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
     if (stuck) stuck->clear();
     std::vector<Op> replace_routes, del_routes;
 
-    for (Family fam : {Family::V4, Family::V6}) {
+    // Per family and table: at most one wanted route (TABLE_WEIGHT's, or a
+    // peer set's); every other route in an owned table goes.
+    std::set<std::pair<Family, std::uint32_t>> keys;
+    for (const Route& r : desired.routes) keys.emplace(r.family, r.table);
+    for (const Route& r : routes) keys.emplace(r.family, r.table);
+    for (const auto& [fam, table] : keys) {
         const Route* want = nullptr;
-        for (const Route& r : desired.routes)
-            if (r.family == fam) want = &r;
+        bool family_wanted = false;
+        for (const Route& r : desired.routes) {
+            if (r.family != fam) continue;
+            family_wanted = true;
+            if (r.table == table) want = &r;
+        }
         bool have = false;
         if (want)
             for (const Route& o : routes)
@@ -237,7 +398,7 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
         bool kept = false;
         bool same_key_seen = false;
         for (const Route& o : routes) {
-            if (o.family != fam) continue;
+            if (o.family != fam || o.table != table) continue;
             if (want && have && !kept && same_route(o, *want)) {
                 kept = true;
                 continue;
@@ -249,7 +410,7 @@ std::vector<Op> plan(const Desired& desired, const std::vector<const Rule*>& rul
                 same_key_seen = true;
                 continue;
             }
-            const Reason why = !want                            ? Reason::NoPeers
+            const Reason why = !family_wanted                   ? Reason::NoPeers
                                : o.protocol == desired.protocol ? Reason::Stale
                                                                 : Reason::Imposter;
             del_routes.push_back(Op{OpKind::DelRoute, o, why});

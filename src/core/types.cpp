@@ -82,6 +82,49 @@ std::string Route::str() const {
     return s;
 }
 
+namespace {
+std::optional<std::uint32_t> table_number(std::string_view s) {
+    if (s.empty() || s.size() > 10) return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (v > 0xffffffffull) return std::nullopt;
+    return static_cast<std::uint32_t>(v);
+}
+}  // namespace
+
+Result<TableSet> parse_peer_set_tables(std::string_view text, std::uint32_t weight) {
+    using R = Result<TableSet>;
+    const std::string quoted = "'" + std::string(text) + "'";
+    const auto dash = text.find('-');
+    if (dash == std::string_view::npos)
+        return R::fail("invalid " + quoted + ": expected a table range FIRST-LAST (e.g. 30001-30064)");
+    const auto first = table_number(text.substr(0, dash));
+    const auto last = table_number(text.substr(dash + 1));
+    if (!first || !last)
+        return R::fail("invalid " + quoted + ": expected a table range FIRST-LAST of table ids (1..4294967295)");
+    if (*first > *last) return R::fail("refusing " + quoted + ": the range is reversed");
+    if (*last - *first >= kMaxPeerSetTables)
+        return R::fail("refusing " + quoted + ": more than " + std::to_string(kMaxPeerSetTables) +
+                       " tables (every one is dumped on each resync)");
+    if (*first == 0) return R::fail("refusing " + quoted + ": table 0 is 'unspec' (all tables)");
+    for (std::uint32_t reserved : {252u, 253u, 254u, 255u})
+        if (*first <= reserved && reserved <= *last)
+            return R::fail("refusing " + quoted + ": includes the reserved table " + std::to_string(reserved) +
+                           " (252 compat, 253 default, 254 main, 255 local)");
+    if (*first <= weight && weight <= *last)
+        return R::fail("refusing " + quoted + ": includes TABLE_WEIGHT " + std::to_string(weight));
+    return R::ok(TableSet{weight, *first, *last});
+}
+
+std::string TableSet::str() const {
+    std::string s = std::to_string(weight);
+    if (first <= last) s += ", " + std::to_string(first) + "-" + std::to_string(last);
+    return s;
+}
+
 RouteKey route_key(const Route& r) { return RouteKey{r.family, r.table, r.dst, r.src, r.tos, r.priority}; }
 
 std::string_view op_kind_name(OpKind k) {

@@ -185,7 +185,8 @@ std::optional<KubeItem> decode_item(Kind kind, element obj, const ObjectMeta& me
         if (has_spec) {
             if (!opt_string_list(spec, "ipAddressPools", a.pools, error) ||
                 !opt_string_list(spec, "peers", a.peers, error) ||
-                !selector_list(spec, "ipAddressPoolSelectors", a.pool_selectors, a.invalid, error))
+                !selector_list(spec, "ipAddressPoolSelectors", a.pool_selectors, a.invalid, error) ||
+                !selector_list(spec, "nodeSelectors", a.node_selectors, a.invalid, error))
                 return std::nullopt;
         }
         return a;

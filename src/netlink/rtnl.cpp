@@ -367,38 +367,50 @@ int Rtnl::event_fd() const { return mnl_socket_get_fd(impl_->events); }
 
 std::uint32_t Rtnl::request_portid() const { return impl_->req_portid; }
 
-Result<Observed> Rtnl::dump(std::uint32_t table, bool want_rules, bool want_routes) {
+Result<Observed> Rtnl::dump(const TableSet& tables, bool want_rules, bool want_routes) {
     Observed observed;
     std::string error;
     Impl& d = *impl_;
     d.warm();
+    // Rules: one dump per family (the kernel filters no rule dump), kept when
+    // their table is owned. Routes: one filtered dump per owned table, so
+    // that a node's large main table is never read.
+    std::vector<std::uint32_t> route_tables{tables.weight};
+    for (std::uint32_t t = tables.first; t <= tables.last && t >= tables.first; ++t) {
+        if (t != tables.weight) route_tables.push_back(t);
+        if (t == UINT32_MAX) break;
+    }
     for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
         for (std::uint16_t type : {std::uint16_t(RTM_GETRULE), std::uint16_t(RTM_GETROUTE)}) {
             if (!(type == RTM_GETRULE ? want_rules : want_routes)) continue;
-            int err = EINTR;
-            for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
-                std::vector<Rule> rules;
-                std::vector<Route> routes;
-                err = d.dump_once(
-                    type, family, table,
-                    [&](const nlmsghdr* m) {
-                        if (type == RTM_GETRULE) {
-                            Rule r;
-                            if (decode_rule(m, r) && r.table == table) rules.push_back(std::move(r));
-                        } else {
-                            Route r;
-                            if (decode_route(m, r) && r.table == table) routes.push_back(std::move(r));
-                        }
-                    },
-                    error);
-                if (err == 0) {
-                    for (auto& r : rules) observed.rules.push_back(std::move(r));
-                    for (auto& r : routes) observed.routes.push_back(std::move(r));
+            const std::size_t n_tables = type == RTM_GETRULE ? 1 : route_tables.size();
+            for (std::size_t ti = 0; ti < n_tables; ++ti) {
+                const std::uint32_t table = route_tables[ti];
+                int err = EINTR;
+                for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
+                    std::vector<Rule> rules;
+                    std::vector<Route> routes;
+                    err = d.dump_once(
+                        type, family, table,
+                        [&](const nlmsghdr* m) {
+                            if (type == RTM_GETRULE) {
+                                Rule r;
+                                if (decode_rule(m, r) && tables.contains(r.table)) rules.push_back(std::move(r));
+                            } else {
+                                Route r;
+                                if (decode_route(m, r) && r.table == table) routes.push_back(std::move(r));
+                            }
+                        },
+                        error);
+                    if (err == 0) {
+                        for (auto& r : rules) observed.rules.push_back(std::move(r));
+                        for (auto& r : routes) observed.routes.push_back(std::move(r));
+                    }
                 }
-            }
-            if (err) {
-                if (err == EINTR) error += " (gave up after retries)";
-                return Result<Observed>::fail(std::move(error));
+                if (err) {
+                    if (err == EINTR) error += " (gave up after retries)";
+                    return Result<Observed>::fail(std::move(error));
+                }
             }
         }
     }

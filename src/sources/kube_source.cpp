@@ -54,7 +54,9 @@ bool same_model(const Model& a, const Model& b) {
             return false;
     }
     for (std::size_t i = 0; i < a.addresses.size(); ++i)
-        if (a.addresses[i].text != b.addresses[i].text || a.addresses[i].where != b.addresses[i].where) return false;
+        if (a.addresses[i].text != b.addresses[i].text || a.addresses[i].where != b.addresses[i].where ||
+            a.addresses[i].peers != b.addresses[i].peers)
+            return false;
     return true;
 }
 

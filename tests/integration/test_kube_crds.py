@@ -90,11 +90,15 @@ class TestKubeCrdSelection(CrdBase):
         api.put_object(pool("labelled", ["192.168.51.0/24"], labels={"test": "x"}))
         self.wait_state(["192.168.52.0/24"], ["10.0.0.1", "10.0.0.3"])
         # by list (same advertisement name: the sample replaces the label one)
+        # (the sample names spec.peers [ebgp-single-hop0]: the pool is announced to that peer only, so
+        # it looks up a peer-set table with a route via that peer alone; issue 11)
         api.put_yaml(sample("bgpadv_selectspool_by_list.yaml"))
-        self.wait_state(["192.168.50.0/24"], ["10.0.0.1", "10.0.0.3"])
+        self.wait_state([], ["10.0.0.1", "10.0.0.3"])
+        self.wait_state(["192.168.50.0/24"], ["10.0.0.1"], table=30001)
         # both at once (a second advertisement): union
         api.put_object(advertisement("by-label", selectors=[{"matchLabels": {"test": "bgp-with-advertisement"}}]))
-        self.wait_state(["192.168.50.0/24", "192.168.52.0/24"], ["10.0.0.1", "10.0.0.3"])
+        self.wait_state(["192.168.52.0/24"], ["10.0.0.1", "10.0.0.3"])
+        self.wait_state(["192.168.50.0/24"], ["10.0.0.1"], table=30001)
         # names and selectors in one advertisement are OR-ed; unknown names are ignored
         api.delete_object("BGPAdvertisement", "by-label")
         api.put_object(advertisement("advertisement", pools=["labelled", "no-such-pool"],

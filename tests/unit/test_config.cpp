@@ -92,3 +92,24 @@ TEST_CASE("help lists every variable") {
     CHECK(load({}, {"--help"}).help);
     CHECK(load({}, {"--version"}).version);
 }
+
+TEST_CASE("PEER_SET_TABLES: default, environment, flag, and refusals naming the setting") {
+    auto r = load({});
+    REQUIRE(r.config);
+    CHECK(r.config->settings.tables() == TableSet{20, 30001, 30064});
+    r = load({{"PEER_SET_TABLES", "100-107"}}, {"--table", "30"});
+    REQUIRE(r.config);
+    CHECK(r.config->settings.tables() == TableSet{30, 100, 107});
+    r = load({{"PEER_SET_TABLES", "100-107"}}, {"--peer-set-tables=200-201"});
+    REQUIRE(r.config);
+    CHECK(r.config->settings.tables() == TableSet{20, 200, 201});
+    CHECK(error_of({{"PEER_SET_TABLES", "107-100"}}).find("PEER_SET_TABLES='107-100': the range is reversed") !=
+          std::string::npos);
+    CHECK(error_of({{"PEER_SET_TABLES", "250-260"}}).find("PEER_SET_TABLES='250-260'") != std::string::npos);
+    CHECK(error_of({{"PEER_SET_TABLES", "1-5000"}}).find("more than 1024") != std::string::npos);
+    CHECK(error_of({{"PEER_SET_TABLES", "x"}}).find("invalid PEER_SET_TABLES='x'") != std::string::npos);
+    CHECK(error_of({}, {"--peer-set-tables", "10-30"}).find("includes TABLE_WEIGHT 20") != std::string::npos);
+    // The default range beside a TABLE_WEIGHT inside it: refused, naming the default.
+    CHECK(error_of({{"TABLE_WEIGHT", "30010"}}).find("PEER_SET_TABLES (default)") != std::string::npos);
+    CHECK(usage_text().find("PEER_SET_TABLES") != std::string::npos);
+}

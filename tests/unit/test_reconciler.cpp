@@ -34,19 +34,21 @@ public:
     std::map<OpKind, int> fail;   // op kind -> errno to answer
     std::vector<Rule> must_keep;  // checked after every op
     bool lost_one = false;
+    std::vector<Prefix> must_route;  // after every op: each has a rule whose table has a route
+    bool unrouted = false;
     bool overrun_next = false;
     int dumps = 0, applied = 0;
 
-    Result<Observed> dump(std::uint32_t table, bool want_rules, bool want_routes) override {
+    Result<Observed> dump(const TableSet& tables, bool want_rules, bool want_routes) override {
         ++dumps;
         Observed d;
         if (want_rules)
             for (auto& fam : rules)
                 for (auto& r : fam)
-                    if (r.table == table) d.rules.push_back(r);
+                    if (tables.contains(r.table)) d.rules.push_back(r);
         if (want_routes)
             for (auto& r : routes)
-                if (r.table == table) d.routes.push_back(r);
+                if (tables.contains(r.table)) d.routes.push_back(r);
         return Result<Observed>::ok(std::move(d));
     }
     Result<std::vector<IpAddr>> dump_addresses() override { return Result<std::vector<IpAddr>>::ok({}); }
@@ -135,6 +137,15 @@ public:
         events.push_back(nl::Event{nl::Event::Type::DelRoute, gone, {}, port, {}});
     }
     void check() {
+        for (const Prefix& p : must_route) {
+            const auto& list = rules[p.family() == Family::V6];
+            const bool ok = std::any_of(list.begin(), list.end(), [&](const Rule& r) {
+                return r.src == p && std::any_of(routes.begin(), routes.end(), [&](const Route& o) {
+                           return o.table == r.table && o.family == r.family && !o.nexthops.empty();
+                       });
+            });
+            if (!ok) unrouted = true;
+        }
         for (const Rule& w : must_keep) {
             const auto& list = rules[w.family == Family::V6];
             if (std::find(list.begin(), list.end(), w) == list.end()) lost_one = true;
@@ -363,7 +374,7 @@ public:
     int refuse = 0;  // errno for every nexthop replace; 0 = accept
     int nh_calls = 0;
 
-    Result<Observed> dump(std::uint32_t t, bool r, bool ro) override { return base.dump(t, r, ro); }
+    Result<Observed> dump(const TableSet& t, bool r, bool ro) override { return base.dump(t, r, ro); }
     Result<std::vector<IpAddr>> dump_addresses() override { return base.dump_addresses(); }
     Result<std::vector<nl::Link>> dump_links() override { return base.dump_links(); }
     std::vector<nl::OpResult> apply(const std::vector<Op>& ops) override { return base.apply(ops); }
@@ -509,4 +520,51 @@ TEST_CASE("reconciler: a dead peer leaves the group; the last one stays; CLEANAN
     CHECK(c.ok);
     CHECK(k.objects.empty());
     CHECK(k.base.routes.empty());
+}
+
+TEST_CASE("reconciler: a pool moving between peer sets is never without a route (make-before-break)") {
+    QuietLog quiet;
+    SimKernel k;
+    KernelMirror m(Settings{}.tables());
+    Reconciler rc(k, m);
+    Model model;
+    model.peers = {Peer{addr("10.0.0.1"), 0, "a", {}}, Peer{addr("10.0.0.2"), 0, "b", {}}};
+    const auto entry = [](const char* cidr, std::optional<std::vector<std::string>> peers) {
+        AddressEntry e{cidr, cidr};
+        e.peers = std::move(peers);
+        return e;
+    };
+    model.addresses = {entry("192.0.2.0/24", std::vector<std::string>{"a"}),
+                       entry("198.51.100.0/24", std::vector<std::string>{"b"}), entry("203.0.113.0/24", std::nullopt)};
+    const Desired before = desired_state(model, Settings{});
+    REQUIRE(rc.reconcile(before, nullptr, t0).ok);
+    REQUIRE(kernel_holds(k, before));
+    k.must_route = {pfx("192.0.2.0/24"), pfx("198.51.100.0/24"), pfx("203.0.113.0/24")};
+    const auto placed = [](const Desired& d) {
+        std::vector<const Rule*> v;
+        for (const Rule& r : d.rules) v.push_back(&r);
+        return placement_of(v, Settings{}.tables(), kOurProtocol);
+    };
+    // 192.0.2.0/24 moves to b's set (its old set's table goes), then to all
+    // peers, then to a new set of its own (a again, a table to create).
+    model.addresses[0].peers = std::vector<std::string>{"b"};
+    const Desired to_b = desired_state(model, Settings{}, {}, nullptr, placed(before));
+    REQUIRE(rc.reconcile(to_b, nullptr, t0).ok);
+    CHECK(kernel_holds(k, to_b));
+    model.addresses[0].peers.reset();
+    const Desired to_all = desired_state(model, Settings{}, {}, nullptr, placed(to_b));
+    REQUIRE(rc.reconcile(to_all, nullptr, t0).ok);
+    CHECK(kernel_holds(k, to_all));
+    model.addresses[0].peers = std::vector<std::string>{"a"};
+    const Desired back = desired_state(model, Settings{}, {}, nullptr, placed(to_all));
+    REQUIRE(rc.reconcile(back, nullptr, t0).ok);
+    CHECK(kernel_holds(k, back));
+    CHECK(!k.unrouted);
+    // Once decided, the set of b keeps its table (the tie of one CIDR each
+    // in 30001 and 30002 went to the lower table).
+    for (const Desired* d : {&to_b, &to_all, &back})
+        for (const Rule& r : d->rules)
+            if (r.src == pfx("198.51.100.0/24")) CHECK(r.table == 30001);
+    for (const Rule& r : back.rules)
+        if (r.src == pfx("192.0.2.0/24")) CHECK(r.table == 30002);
 }

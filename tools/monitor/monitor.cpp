@@ -66,6 +66,10 @@ constexpr const char* kUsage =
     "  --table N      rules that point at table N and routes in table N (1..4294967295).\n"
     "                 Default: the TABLE_WEIGHT environment variable, like the agent,\n"
     "                 else 20\n"
+    "  --peer-set-tables FIRST-LAST\n"
+    "                 and the agent's peer-set tables, FIRST..LAST. Default: the\n"
+    "                 PEER_SET_TABLES environment variable, like the agent, else\n"
+    "                 30001-30064\n"
     "  --all          every table\n"
     "\n"
     "Output (stdout, flushed after every line, so pipes work):\n"
@@ -85,7 +89,7 @@ constexpr const char* kUsage =
     "  SIGINT or SIGTERM (Ctrl-C)\n"
     "\n"
     "Other modes:\n"
-    "  --dump         print the rules and routes that reference the table now, and\n"
+    "  --dump         print the rules and routes that reference the tables now, and\n"
     "                 exit (text: `rule ...`/`route ...` lines; --json as above,\n"
     "                 without time, event and sender)\n"
     "  --version      print the version\n"
@@ -104,11 +108,12 @@ constexpr const char* kUsage =
     "If the kernel drops events (ENOBUFS: the reader was too slow), a warning line\n"
     "says so and tracing goes on.\n"
     "\n"
-    "Environment: TABLE_WEIGHT (see --table).\n"
+    "Environment: TABLE_WEIGHT (see --table), PEER_SET_TABLES (see --peer-set-tables).\n"
     "Exit status: 0 done, 1 netlink error, 2 invalid arguments or environment.\n";
 
 struct Options {
     std::uint32_t table = kDefaultTable;
+    nra::TableSet tables;  // table and the peer-set range
     bool all = false;
     bool json = false;
     bool dump = false;
@@ -554,14 +559,14 @@ bool selected(const Options& o, const Event& e) {
     if (e.is_neighbour() || e.is_interface()) return false;
     const Object& obj = e.object;
     if (o.all || std::holds_alternative<nra::NexthopObject>(obj)) return true;
-    if (auto* r = std::get_if<Rule>(&obj)) return r->table == o.table;
-    return std::get<Route>(obj).table == o.table;
+    if (auto* r = std::get_if<Rule>(&obj)) return o.tables.contains(r->table);
+    return o.tables.contains(std::get<Route>(obj).table);
 }
 
 int run_dump(const Options& o, nra::nl::Rtnl& nl) {
-    auto d = nl.dump(o.table);
+    auto d = nl.dump(o.tables);
     if (!d) {
-        std::fprintf(stderr, "nra-monitor: dump of table %u failed: %s\n", o.table, d.error.c_str());
+        std::fprintf(stderr, "nra-monitor: dump of tables %s failed: %s\n", o.tables.str().c_str(), d.error.c_str());
         return 1;
     }
     auto line = [&](const Object& obj) {
@@ -609,7 +614,8 @@ int run_monitor(const Options& o, nra::nl::Rtnl& nl, int sfd) {
     if (o.all)
         std::fprintf(stderr, "nra-monitor: tracing rules and routes of all tables (IPv4 and IPv6)\n");
     else
-        std::fprintf(stderr, "nra-monitor: tracing rules and routes of table %u (IPv4 and IPv6)\n", o.table);
+        std::fprintf(stderr, "nra-monitor: tracing rules and routes of tables %s (IPv4 and IPv6)\n",
+                     o.tables.str().c_str());
     std::fflush(stderr);
 
     const double deadline = o.duration > 0 ? monotonic_now() + o.duration : 0;
@@ -676,6 +682,7 @@ std::optional<Options> parse_args(int argc, char** argv) {
     Options o;
     bool has_table = false;
     bool has_count = false;
+    std::string range, range_what;
     for (int i = 1; i < argc; ++i) {
         std::string_view a = argv[i];
         if (a == "--help" || a == "-h") {
@@ -700,7 +707,7 @@ std::optional<Options> parse_args(int argc, char** argv) {
         }
         // Options with a value: --name V or --name=V.
         std::string_view name = a.substr(0, a.find('='));
-        if (name != "--table" && name != "--count" && name != "--duration")
+        if (name != "--table" && name != "--count" && name != "--duration" && name != "--peer-set-tables")
             usage_error("unknown argument '" + std::string(a) + "'");
         std::string_view v;
         if (name.size() < a.size()) {
@@ -713,6 +720,9 @@ std::optional<Options> parse_args(int argc, char** argv) {
         if (name == "--table") {
             o.table = parse_table(v, what);
             has_table = true;
+        } else if (name == "--peer-set-tables") {
+            range = std::string(v);
+            range_what = what;
         } else if (name == "--count") {
             if (!parse_uint(v, o.count) || o.count == 0)
                 usage_error("invalid " + what + "='" + std::string(v) + "': expected a number of events >= 1");
@@ -726,12 +736,23 @@ std::optional<Options> parse_args(int argc, char** argv) {
         }
     }
     if (o.all && has_table) usage_error("--all and --table exclude each other");
-    if (o.dump && o.all) usage_error("--dump shows one table: use --table N, not --all");
+    if (o.dump && o.all) usage_error("--dump shows the agent's tables: use --table N, not --all");
+    if (o.all && !range_what.empty()) usage_error("--all and --peer-set-tables exclude each other");
     if (o.dump && (has_count || o.duration > 0)) usage_error("--count and --duration do not apply to --dump");
     if (!o.all && !has_table) {
         // Like the agent: unset and empty are the same.
         const char* env = std::getenv("TABLE_WEIGHT");
         if (env && *env) o.table = parse_table(env, "TABLE_WEIGHT");
+    }
+    if (!o.all) {
+        if (range_what.empty()) {
+            const char* env = std::getenv("PEER_SET_TABLES");
+            range = env && *env ? env : "30001-30064";
+            range_what = env && *env ? "PEER_SET_TABLES" : "the default peer-set tables";
+        }
+        auto t = nra::parse_peer_set_tables(range, o.table);
+        if (!t) usage_error(range_what + ": " + t.error);
+        o.tables = *t.value;
     }
     return o;
 }

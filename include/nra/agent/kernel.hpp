@@ -16,9 +16,9 @@ namespace nra {
 class Kernel {
 public:
     virtual ~Kernel() = default;
-    // Rules (both families) referencing `table` in the kernel's list order,
-    // and the routes in `table`.
-    virtual Result<Observed> dump(std::uint32_t table, bool rules, bool routes) = 0;
+    // Rules (both families) referencing an owned table in the kernel's list
+    // order, and the routes in the owned tables.
+    virtual Result<Observed> dump(const TableSet& tables, bool rules, bool routes) = 0;
     virtual Result<std::vector<IpAddr>> dump_addresses() = 0;
     // Every link (VRF devices with their tables).
     virtual Result<std::vector<nl::Link>> dump_links() = 0;
@@ -46,8 +46,8 @@ public:
 class RtnlKernel final : public Kernel {
 public:
     explicit RtnlKernel(nl::Rtnl& rtnl) : rtnl_(rtnl) {}
-    Result<Observed> dump(std::uint32_t table, bool rules, bool routes) override {
-        return rtnl_.dump(table, rules, routes);
+    Result<Observed> dump(const TableSet& tables, bool rules, bool routes) override {
+        return rtnl_.dump(tables, rules, routes);
     }
     Result<std::vector<IpAddr>> dump_addresses() override { return rtnl_.dump_addresses(); }
     Result<std::vector<nl::Link>> dump_links() override { return rtnl_.dump_links(); }

@@ -1,6 +1,6 @@
-// The agent's picture of the managed table: the rules referencing it, kept in
+// The agent's picture of the owned tables: the rules referencing them, kept in
 // the kernel's list order from notifications (thousands of rules must not cost
-// a dump per event), and the table's routes, re-dumped whenever touched (they
+// a dump per event), and the tables' routes, re-dumped whenever touched (they
 // are few, and IPv4 aliases and IPv6 sibling notifications make them hard to
 // follow). Any doubt (overrun, a refused change, a periodic resync)
 // invalidates a part, and the next refresh() re-reads it.
@@ -51,11 +51,12 @@ private:
 
 class KernelMirror {
 public:
-    explicit KernelMirror(std::uint32_t table) : table_(table) {}
+    explicit KernelMirror(TableSet tables) : tables_(tables) {}
+    explicit KernelMirror(std::uint32_t table) : tables_{table, 1, 0} {}  // TABLE_WEIGHT only
 
     // What a drain saw, for the caller to act on.
     struct Seen {
-        bool foreign = false;    // another writer changed the managed table
+        bool foreign = false;    // another writer changed an owned table
         bool interface = false;  // a link or an address changed (routes may have gone silently)
         bool address = false;    // an address changed (local peers)
         bool lookup = false;     // a route changed in a table peers are resolved through
@@ -94,14 +95,14 @@ public:
     void invalidate() { rules_valid_ = routes_valid_ = false; }
     bool rules_valid() const { return rules_valid_; }
 
-    std::uint32_t table() const { return table_; }
+    const TableSet& tables() const { return tables_; }
     const RuleMirror& rules() const { return rules_; }
     std::vector<const Rule*> rule_view() const;  // kernel order, no copies
     const std::vector<Route>& routes() const { return routes_; }
     Observed observed() const;  // a copy (CLEANANDEXIT, dry run)
 
 private:
-    std::uint32_t table_;
+    TableSet tables_;
     std::set<std::uint32_t> lookup_tables_;
     RuleMirror rules_;
     std::vector<Route> routes_;

@@ -43,6 +43,7 @@ struct CrdAdvertisement {
     std::vector<std::string> pools;             // spec.ipAddressPools
     std::vector<LabelSelector> pool_selectors;  // spec.ipAddressPoolSelectors
     std::vector<std::string> peers;             // spec.peers (BGPPeer names; empty = all)
+    std::vector<LabelSelector> node_selectors;  // spec.nodeSelectors, OR-ed; empty = all nodes
     std::string invalid;
 };
 
@@ -74,11 +75,16 @@ struct CrdSelection {
 // - a peer applies iff it is enabled, has a usable address (metallb-nra/address
 //   or spec.peerAddress; interface-only peers are skipped) and one of its
 //   nodeSelectors matches the node (or it has none);
-// - an advertisement selects its named pools plus the pools matching any of its
-//   selectors, or every pool when it has neither; it counts only if its
-//   spec.peers is empty or names at least one applicable peer;
+// - an advertisement applies iff one of its nodeSelectors matches the node
+//   (or it has none, or there is no NODE_NAME); it selects its named pools
+//   plus the pools matching any of its selectors, or every pool when it has
+//   neither; it counts only if its spec.peers is empty or names at least one
+//   applicable peer;
 // - the model's addresses are those of every selected pool (invalid entries
-//   are reported and skipped); pools no advertisement selects are left out.
+//   are reported and skipped); pools no advertisement selects are left out;
+// - each address entry carries its pool's peers: the union over the
+//   advertisements that select the pool and apply here of their spec.peers
+//   (as Model peer names), nullopt when one of them names no peers (all).
 CrdSelection select_crd(const CrdInputView& input);
 CrdSelection select_crd(const CrdInput& input);
 

@@ -54,6 +54,10 @@ struct AddressEntry {
     // The entry parsed once where the Model is built (legacy parser, CRD
     // selection); nullopt for hand-built models, which desired_state parses.
     std::optional<std::vector<Prefix>> prefixes;
+    // The Model peers (by Peer::name) the entry is announced to; nullopt =
+    // every peer (the ConfigMap, the static file, advertisements without
+    // spec.peers). An empty list: announced to no peer usable here.
+    std::optional<std::vector<std::string>> peers;
 };
 
 struct Model {

@@ -8,9 +8,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
+#include "nra/base/result.hpp"
 #include "nra/core/ip.hpp"
 
 namespace nra {
@@ -154,7 +156,26 @@ struct Op {
     std::string str() const;  // "add rule from ... (missing)"
 };
 
-// What the kernel holds that references the managed table, both families.
+// The tables the agent owns: TABLE_WEIGHT (the all-peers set) and the range
+// PEER_SET_TABLES (one table per other peer set). Every rule whose table is
+// one of them and every route in one of them is the agent's business;
+// nothing else is. An empty range (first > last) owns TABLE_WEIGHT only.
+struct TableSet {
+    std::uint32_t weight = 20;
+    std::uint32_t first = 1, last = 0;  // inclusive; empty when first > last
+    bool in_range(std::uint32_t t) const { return first <= t && t <= last; }
+    bool contains(std::uint32_t t) const { return t == weight || in_range(t); }
+    std::string str() const;  // "20" or "20, 30001-30064"
+    auto operator<=>(const TableSet&) const = default;
+};
+
+inline constexpr std::uint32_t kMaxPeerSetTables = 1024;
+// PEER_SET_TABLES text "FIRST-LAST" (decimal, inclusive) beside TABLE_WEIGHT
+// `weight`: refused when reversed, wider than kMaxPeerSetTables, or
+// including 0, 252..255 or `weight`.
+Result<TableSet> parse_peer_set_tables(std::string_view text, std::uint32_t weight);
+
+// What the kernel holds that references the owned tables, both families.
 struct Observed {
     std::vector<Rule> rules;
     std::vector<Route> routes;

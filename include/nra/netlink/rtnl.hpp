@@ -100,13 +100,18 @@ public:
     int event_fd() const;
     std::uint32_t request_portid() const;  // nlmsg_pid of our own echoes
 
-    // Rules of both families pointing at `table` (in the header or FRA_TABLE),
-    // and every route of both families in `table`. A table that does not exist
+    // Rules of both families pointing at an owned table (in the header or
+    // FRA_TABLE; one dump per family, filtered here), and every route of
+    // both families in the owned tables (one filtered dump per table and
+    // family). A table that does not exist
     // yet is empty, not an error. Retries on NLM_F_DUMP_INTR.
     // `rules`/`routes` select what to dump (the agent re-dumps only what it
     // cannot track from events).
     // The error says what failed, with errno text and ext-ack.
-    Result<Observed> dump(std::uint32_t table, bool rules = true, bool routes = true);
+    Result<Observed> dump(const TableSet& tables, bool rules = true, bool routes = true);
+    Result<Observed> dump(std::uint32_t table, bool rules = true, bool routes = true) {
+        return dump(TableSet{table, 1, 0}, rules, routes);
+    }
 
     // The node's own addresses (all links, both families).
     // Every address of every link, both families.
