@@ -67,16 +67,17 @@ Result<Desired> NexthopManager::target(const Desired& d, const std::vector<Route
             r.nexthops = liveness_.filter(r.nexthops, it == current_.end() ? std::set<IpAddr>{} : it->second);
         }
         for (const Nexthop& nh : r.nexthops) current[key].insert(nh.gateway);
-        for (Nexthop& nh : r.nexthops)
-            if (!nh.ifindex) nh.ifindex = peers[nh.gateway];
     }
     current_ = std::move(current);
-    if (!objects()) {
-        for (Route& r : out.routes)
-            for (Nexthop& nh : r.nexthops) nh.ifindex = 0;  // today's layout, as desired_state makes it
+    if (!objects()) {  // today's layout, with the devices desired_state resolved
         wanted_.clear();
         return Result<Desired>::ok(std::move(out));
     }
+    // A nexthop object needs its device: resolved paths carry it, on-link
+    // peers written as plain addresses get it from the subnet they are on.
+    for (Route& r : out.routes)
+        for (Nexthop& nh : r.nexthops)
+            if (!nh.ifindex) nh.ifindex = peers[nh.gateway];
     NhAssignment previous = recover_assignment(observed_, routes, s_);
     for (const auto& [k, id] : assignment_) previous[k] = id;  // what this process chose wins
     auto layout = nexthop_layout(out.routes, {}, previous, s_);
