@@ -75,7 +75,7 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
             const std::uint32_t id = std::get<NexthopObject>(e.object).id;
             if (!following || id < nh_min_ || id > nh_max_) return;  // outside the range: never our business
             seen.nexthops = true;
-            routes_valid_ = false;
+            stale_routes_held();  // a deleted object takes its routes with it silently
             if (e.portid != self) {
                 seen.foreign = true;
                 if (log::enabled(log::Level::Debug))
@@ -94,8 +94,8 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
         if (e.is_interface()) {
             // A link going down or an address going away removes routes
             // without any route notification; coming back makes a refused
-            // route possible again: re-read the table's routes.
-            routes_valid_ = false;
+            // route possible again: re-read the tables' routes.
+            stale_routes_held();
             seen.interface = true;
             if (e.type == nl::Event::Type::NewAddr || e.type == nl::Event::Type::DelAddr) seen.address = true;
             if (log::enabled(log::Level::Debug)) {
@@ -127,7 +127,7 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
                 rules_.erase(r);
             }
         } else {
-            routes_valid_ = false;
+            stale_tables_.insert(t);
         }
         if (!foreign) return;  // our own echo: already accounted for
         if (log::enabled(log::Level::Debug)) {
@@ -140,7 +140,8 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
         seen.foreign = true;
     });
     if (res.overrun) {
-        rules_valid_ = routes_valid_ = false;
+        rules_valid_ = false;
+        all_routes_stale_ = true;
         seen.overrun = seen.foreign = seen.interface = seen.address = seen.lookup = true;
         seen.nexthops = following;
     }
@@ -148,17 +149,43 @@ KernelMirror::Seen KernelMirror::drain(Kernel& kernel) {
     return seen;
 }
 
+void KernelMirror::stale_routes_held() {
+    stale_tables_.insert(tables_.weight);
+    for (const Route& r : routes_) stale_tables_.insert(r.table);
+}
+
 Result<std::size_t> KernelMirror::refresh(Kernel& kernel) {
-    if (rules_valid_ && routes_valid_) return Result<std::size_t>::ok(0);
-    auto d = kernel.dump(tables_, !rules_valid_, !routes_valid_);
-    if (!d) return Result<std::size_t>::fail(d.error);
+    const bool routes_stale = all_routes_stale_ || !stale_tables_.empty();
+    if (rules_valid_ && !routes_stale) return Result<std::size_t>::ok(0);
     std::size_t dumped = 0;
-    if (!rules_valid_) {
-        dumped = d.value->rules.size();
-        rules_.assign(std::move(d.value->rules));
+    if (!rules_valid_ || all_routes_stale_) {
+        auto d = kernel.dump(tables_, !rules_valid_, all_routes_stale_);
+        if (!d) return Result<std::size_t>::fail(d.error);
+        if (!rules_valid_) {
+            dumped = d.value->rules.size();
+            rules_.assign(std::move(d.value->rules));
+            rules_valid_ = true;
+        }
+        if (all_routes_stale_) {
+            routes_ = std::move(d.value->routes);
+            all_routes_stale_ = false;
+            stale_tables_.clear();
+        }
     }
-    if (!routes_valid_) routes_ = std::move(d.value->routes);
-    rules_valid_ = routes_valid_ = true;
+    if (!stale_tables_.empty()) {
+        std::vector<Route> fresh;
+        for (std::uint32_t t : stale_tables_) {
+            auto d = kernel.dump(TableSet{t}, false, true);
+            if (!d) return Result<std::size_t>::fail(d.error);
+            for (Route& r : d.value->routes) fresh.push_back(std::move(r));
+        }
+        std::erase_if(routes_, [&](const Route& r) { return stale_tables_.count(r.table) != 0; });
+        for (Route& r : fresh) routes_.push_back(std::move(r));
+        std::stable_sort(routes_.begin(), routes_.end(), [](const Route& a, const Route& b) {
+            return std::tie(a.family, a.table) < std::tie(b.family, b.table);
+        });
+        stale_tables_.clear();
+    }
     return Result<std::size_t>::ok(dumped);
 }
 

@@ -90,9 +90,13 @@ public:
         nh_max_ = max;
     }
 
-    void invalidate_routes() { routes_valid_ = false; }
+    // Routes can vanish silently only from tables that hold some: the
+    // periodic re-read covers TABLE_WEIGHT and the tables the mirror holds
+    // routes in; invalidate() (resync, a refused change, an overrun) re-reads
+    // every owned table.
+    void invalidate_routes() { stale_routes_held(); }
     void invalidate_rules() { rules_valid_ = false; }
-    void invalidate() { rules_valid_ = routes_valid_ = false; }
+    void invalidate() { rules_valid_ = false, all_routes_stale_ = true; }
     bool rules_valid() const { return rules_valid_; }
 
     const TableSet& tables() const { return tables_; }
@@ -106,7 +110,13 @@ private:
     std::set<std::uint32_t> lookup_tables_;
     RuleMirror rules_;
     std::vector<Route> routes_;
-    bool rules_valid_ = false, routes_valid_ = false;
+    bool rules_valid_ = false;
+    // Route state: every owned table unread (start, resync, overrun), or the
+    // tables touched since the last read (one filtered dump each, so that a
+    // range of 64 peer-set tables costs nothing while they are unused).
+    bool all_routes_stale_ = true;
+    std::set<std::uint32_t> stale_tables_;
+    void stale_routes_held();                // TABLE_WEIGHT and every table holding a route
     std::uint32_t nh_min_ = 1, nh_max_ = 0;  // empty: not following
 };
 
