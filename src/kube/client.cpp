@@ -50,13 +50,23 @@ public:
     void cancel() {
         if (finished_) return;
         finished_ = true;
-        h_ = {};
+        retire_handlers();
         cancel_timers();
         if (conn_) conn_->close();
         conn_.reset();
     }
 
 private:
+    // A call may end inside one of its own handlers (a watch cancelled from
+    // its line callback, an error found while a line is delivered): the
+    // running handler must outlive that, so the handlers are destroyed on a
+    // later loop turn instead of under their own feet.
+    void retire_handlers() {
+        if (*alive_ && h_.on_line)
+            client_.loop_.after(std::chrono::milliseconds(0), [h = std::make_shared<Handlers>(std::move(h_))] {});
+        h_ = {};
+    }
+
     void cancel_timers() {
         if (*alive_) {
             if (timer_) client_.loop_.cancel(timer_);
@@ -210,7 +220,7 @@ private:
         finished_ = true;
         cancel_timers();
         auto done = std::move(h_.on_done);
-        h_ = {};
+        retire_handlers();
         if (done) done(std::move(r));
     }
 
