@@ -43,9 +43,9 @@ TEST_CASE("bgp sessions: the peer text of a BGPSessionState") {
     CHECK(parse_session_peer("fd00-0000-0000-0000-0000-0000-0000-0001") == addr("fd00::1"));
     CHECK(parse_session_peer("2001-0DB8-0000-0000-0000-0000-0000-00ff") == addr("2001:db8::ff"));
     // Interface names (unnumbered BGP) and anything malformed: no address.
-    for (const char* bad : {"", "eth0", "net1", "fd00-0000-0000-0000-0000-0000-0000-000g",
-                            "fd00-0000-0000-0000-0000-0000-0000", "fd00-0000-0000-0000-0000-0000-0000-0001-",
-                            "fd00_0000-0000-0000-0000-0000-0000-0001", "10.0.0.300"}) {
+    for (const char* bad :
+         {"", "eth0", "net1", "fd00-0000-0000-0000-0000-0000-0000-000g", "fd00-0000-0000-0000-0000-0000-0000",
+          "fd00-0000-0000-0000-0000-0000-0000-0001-", "fd00_0000-0000-0000-0000-0000-0000-0001", "10.0.0.300"}) {
         INFO(bad);
         CHECK(!parse_session_peer(bad));
     }
@@ -59,9 +59,8 @@ TEST_CASE("bgp sessions: mapped onto on-link peers by address and VRF") {
     // 10.9.9.9 is resolved recursively through 10.0.0.254: no session applies.
     paths[PeerKey{addr("10.9.9.9"), ""}] = PeerPath{{Nexthop{addr("10.0.0.254"), 3, 1}}, true, "", ""};
     paths[PeerKey{addr("10.0.0.1"), ""}] = PeerPath{{Nexthop{addr("10.0.0.1"), 3, 1}}, false, "", ""};
-    const auto m = sessions_by_gateway(s, {peer("10.0.0.1"), peer("10.0.0.2"), peer("10.0.0.3"), peer("10.9.9.9"),
-                                           peer("10.0.0.4")},
-                                       paths);
+    const auto m = sessions_by_gateway(
+        s, {peer("10.0.0.1"), peer("10.0.0.2"), peer("10.0.0.3"), peer("10.9.9.9"), peer("10.0.0.4")}, paths);
     REQUIRE(m.size() == 2);
     CHECK(m.at(addr("10.0.0.1")).established());
     CHECK(m.at(addr("10.0.0.2")).state == "Active");
@@ -84,8 +83,9 @@ TEST_CASE("liveness: a BGP session decides over the neighbour entry") {
     auto t = l.session(addr("10.0.0.1"), session("10.0.0.1", "Active"), t0);
     REQUIRE(t);
     CHECK(!t->alive);
-    CHECK(t->reason == "dead (BGP session not established (frr-k8s BGPSessionState frr-k8s-system/node1-10.0.0.1: "
-                       "Active))");
+    CHECK(t->reason ==
+          "dead (BGP session not established (frr-k8s BGPSessionState frr-k8s-system/node1-10.0.0.1: "
+          "Active))");
     CHECK(!l.alive(addr("10.0.0.1")));
     // The neighbour entry no longer brings it back.
     CHECK(!l.neighbour(addr("10.0.0.1"), 3, nud::Reachable, false, t0 + 1s));
@@ -141,4 +141,67 @@ TEST_CASE("liveness: sessions down keep the last peer and are flap-limited") {
     auto held = l.tick(t + PeerLiveness::kFlapHold);
     REQUIRE(held.size() == 1);
     CHECK(held[0].alive);
+}
+
+// ---- the Kubernetes decoder ------------------------------------------------
+
+#include "nra/kube/objects.hpp"
+
+namespace {
+
+std::optional<nra::kube::KubeItem> decode_session(const std::string& json, std::string& error) {
+    static simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    REQUIRE(!parser.parse(json).get(doc));
+    nra::kube::ObjectMeta m;
+    REQUIRE(nra::kube::decode_meta(doc, m, error));
+    return nra::kube::decode_item(nra::kube::Kind::BgpSessionState, doc, m, error);
+}
+
+}  // namespace
+
+TEST_CASE("bgp sessions: BGPSessionState decoded from its status, labels as the fallback") {
+    using nra::kube::SessionStateInfo;
+    std::string error;
+    // As frr-k8s writes it.
+    auto a = decode_session(R"({"apiVersion":"frrk8s.metallb.io/v1beta1","kind":"BGPSessionState",
+        "metadata":{"name":"node1-abcde","namespace":"frr-k8s-system","resourceVersion":"7",
+          "labels":{"frrk8s.metallb.io/node":"node1","frrk8s.metallb.io/peer":"fd00-0000-0000-0000-0000-0000-0000-0001",
+                    "frrk8s.metallb.io/vrf":""}},
+        "spec":{},
+        "status":{"bgpStatus":"Active","bfdStatus":"N/A","node":"node1",
+                  "peer":"fd00-0000-0000-0000-0000-0000-0000-0001","vrf":""}})",
+                            error);
+    REQUIRE(a);
+    const auto& x = std::get<SessionStateInfo>(*a);
+    CHECK(x.ns == "frr-k8s-system");
+    CHECK(x.name == "node1-abcde");
+    CHECK(x.node == "node1");
+    CHECK(x.bgp_status == "Active");
+    CHECK(parse_session_peer(x.peer) == addr("fd00::1"));
+    CHECK(x.vrf.empty());
+    // Status not written yet: node, peer and VRF from the labels, no state.
+    auto b = decode_session(R"({"metadata":{"name":"n","namespace":"ns","labels":{"frrk8s.metallb.io/node":"node1",
+        "frrk8s.metallb.io/peer":"10.0.0.1","frrk8s.metallb.io/vrf":"red"}}})",
+                            error);
+    REQUIRE(b);
+    const auto& y = std::get<SessionStateInfo>(*b);
+    CHECK(y.node == "node1");
+    CHECK(y.peer == "10.0.0.1");
+    CHECK(y.vrf == "red");
+    CHECK(y.bgp_status.empty());
+    // A status change is a change; the same status is not (a MODIFIED touching nothing we read).
+    auto c = decode_session(R"({"metadata":{"name":"n","namespace":"ns","labels":{"frrk8s.metallb.io/node":"node1",
+        "frrk8s.metallb.io/peer":"10.0.0.1","frrk8s.metallb.io/vrf":"red"}},"status":{"bgpStatus":"Established"}})",
+                            error);
+    REQUIRE(c);
+    CHECK(!nra::kube::same_item(*b, *c));
+    CHECK(nra::kube::same_item(*c, *c));
+    // Malformed: named errors, never a crash.
+    error.clear();
+    CHECK(!decode_session(R"({"metadata":{"name":"n"},"status":"Established"})", error));
+    CHECK(error == "status is not an object");
+    error.clear();
+    CHECK(!decode_session(R"({"metadata":{"name":"n"},"status":{"bgpStatus":7}})", error));
+    CHECK(error.find("status.bgpStatus") != std::string::npos);
 }
