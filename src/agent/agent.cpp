@@ -30,6 +30,7 @@
 #include "nra/base/metrics.hpp"
 #include "nra/base/signals.hpp"
 #include "nra/kube/config.hpp"
+#include "nra/core/bgp_session.hpp"
 #include "nra/core/peer_path.hpp"
 #include "nra/netlink/rtnl.hpp"
 #include "nra/sources/kube_source.hpp"
@@ -189,6 +190,18 @@ private:
         for (const auto& x : seen.neighbours) changed |= nh_->neighbour(x.n, x.deleted, now);
         for (const auto& [ifindex, up] : seen.links) changed |= nh_->link(ifindex, up, now);
         if (changed) {
+            links_dirty_ = true;
+            schedule_liveness_tick();
+        }
+    }
+
+    // The BGP session states (frr-k8s) of the configured on-link peers to
+    // the liveness: a change reconciles at once, like a neighbour event.
+    void feed_sessions() {
+        if (!nh_) return;
+        auto by_gateway =
+            model_ ? sessions_by_gateway(sessions_, model_->peers, paths_) : std::map<IpAddr, BgpSession>{};
+        if (nh_->set_sessions(std::move(by_gateway), Clock::now())) {
             links_dirty_ = true;
             schedule_liveness_tick();
         }
@@ -356,6 +369,7 @@ private:
         try {
             KubeOptions kube = cfg_.kube;
             kube.list_only = cfg_.oneshot || cfg_.dry_run;  // ONESHOT lists once, reconciles, exits
+            kube.bgp_sessions = cfg_.nexthops.mode == NexthopSettings::Mode::Auto;  // dead-peer removal only there
             source_ = cfg_.static_file.empty() ? make_kube_source(kube)
                                                : make_static_file_source(cfg_.static_file, cfg_.static_file_wait);
         } catch (const kube::UnknownContext& e) {
@@ -405,6 +419,10 @@ private:
                        {{"source", source_->describe()}, {"error", error}});
             finish(1);
         };
+        cb.sessions = [this](BgpSessions s) {
+            sessions_ = std::move(s);
+            feed_sessions();
+        };
         source_->start(loop_, std::move(cb));
         loop_.wake();  // a source may deliver its first config synchronously in start()
         if (!stopped_) loop_.run();
@@ -426,6 +444,7 @@ private:
     bool set_model(Model m) {
         model_ = std::move(m);
         update_paths();
+        feed_sessions();
         Desired d = derive();
         log_skipped_entries("desired state", d.diagnostics);
         log_warnings(d.warnings);
@@ -502,6 +521,7 @@ private:
             }
         }
         paths_ = std::move(next);
+        feed_sessions();
         return true;
     }
 
@@ -841,6 +861,7 @@ private:
     KernelMirror mirror_;
     std::unique_ptr<Reconciler> reconciler_;
     std::optional<NexthopManager> nh_;  // NEXTHOP_OBJECTS=auto
+    BgpSessions sessions_;              // this node's BGP session states (frr-k8s), as the source delivered them
     bool liveness_tick_pending_ = false;
     FightLimiter fights_;
     Fd sigfd_;

@@ -58,6 +58,9 @@ const OptionSpec kOptions[] = {
     {"configmap-name", "METALLB_CONFIGMAP_NAME", "config", "legacy ConfigMap holding data.config"},
     {"use-crds", "METALLB_USE_CRDS", "false", "use the metallb.io CRDs instead of the ConfigMap", true},
     {"node-name", "NODE_NAME", "unset", "this node's name, for peer node selectors"},
+    {"frrk8s-namespace", "FRRK8S_NAMESPACE", "\"\"",
+     "namespace of frr-k8s's BGPSessionState objects, followed with NEXTHOP_OBJECTS=auto and NODE_NAME (\"\" = the "
+     "MetalLB namespace)"},
     {"kubeconfig", "", "unset", "kubeconfig file to use (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)"},
     {"context", "KUBE_CONTEXT", "unset",
      "kubeconfig context to use instead of its current-context (the in-cluster configuration is then not used)"},
@@ -272,6 +275,7 @@ bool validate(const std::map<std::string, Raw>& raw, Config& c, std::string& err
         c.kube.configmap_name = r->value;
     }
     if (auto* r = get("node-name")) c.kube.node_name = r->value;
+    if (auto* r = get("frrk8s-namespace")) c.kube.frrk8s_namespace = r->value;
     if (auto* r = get("metrics-address")) {
         auto a = http::parse_listen_address(r->value);
         if (!a) return err = "invalid " + quote(*r) + ": " + a.error, false;

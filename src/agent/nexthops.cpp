@@ -59,6 +59,12 @@ Result<Desired> NexthopManager::target(const Desired& d, const std::vector<Route
     for (const auto& [a, link] : peers)
         if (auto it = neighbours_.find(a); it != neighbours_.end())
             if (auto t = liveness_.neighbour(a, it->second.ifindex, it->second.state, false, now)) log_transition(*t);
+    for (const auto& [a, link] : peers) {  // a new peer starts alive: its session (if any) decides
+        auto it = sessions_.find(a);
+        if (auto t =
+                liveness_.session(a, it == sessions_.end() ? std::nullopt : std::optional<BgpSession>(it->second), now))
+            log_transition(*t);
+    }
     decltype(current_) current;
     for (Route& r : out.routes) {
         const auto key = std::make_pair(r.family, r.table);
@@ -115,6 +121,23 @@ bool NexthopManager::link(std::uint32_t ifindex, bool up, Clock::time_point now)
     auto ts = liveness_.link(ifindex, up, now);
     for (const auto& t : ts) log_transition(t);
     return !ts.empty();
+}
+
+bool NexthopManager::set_sessions(std::map<IpAddr, BgpSession> by_gateway, Clock::time_point now) {
+    bool changed = false;
+    for (const auto& [a, s] : sessions_)
+        if (!by_gateway.count(a))
+            if (auto t = liveness_.session(a, std::nullopt, now)) {
+                log_transition(*t);
+                changed = true;
+            }
+    for (const auto& [a, s] : by_gateway)
+        if (auto t = liveness_.session(a, s, now)) {
+            log_transition(*t);
+            changed = true;
+        }
+    sessions_ = std::move(by_gateway);
+    return changed;
 }
 
 bool NexthopManager::tick(Clock::time_point now) {

@@ -33,7 +33,7 @@ void PeerLiveness::set_peers(const std::map<IpAddr, std::uint32_t>& peers) {
 
 std::optional<PeerLiveness::Transition> PeerLiveness::settle(const IpAddr& a, Peer& p, const std::string& reason,
                                                              Clock::time_point now) {
-    const bool want = !p.neigh_failed && !p.link_down;
+    const bool want = (p.session_up ? *p.session_up : !p.neigh_failed) && !p.link_down;
     if (!want) p.held_until.reset();
     if (want == p.alive) return std::nullopt;
     if (want) {
@@ -71,6 +71,27 @@ std::optional<PeerLiveness::Transition> PeerLiveness::neighbour(const IpAddr& pe
         return settle(peer, p, "alive" + where, now);
     }
     return std::nullopt;
+}
+
+std::optional<PeerLiveness::Transition> PeerLiveness::session(const IpAddr& peer, const std::optional<BgpSession>& s,
+                                                              Clock::time_point now) {
+    auto it = peers_.find(peer);
+    if (it == peers_.end()) return std::nullopt;
+    Peer& p = it->second;
+    if (!s) {
+        if (!p.session_up) return std::nullopt;
+        p.session_up.reset();
+        return settle(peer, p,
+                      std::string(p.neigh_failed ? "dead" : "alive") +
+                          " (BGP session state no longer known; the neighbour entry decides)",
+                      now);
+    }
+    const std::string where = "frr-k8s BGPSessionState " + s->object;
+    p.session_up = s->established();
+    if (s->established()) return settle(peer, p, "alive (BGP session established, " + where + ")", now);
+    return settle(
+        peer, p,
+        "dead (BGP session not established (" + where + ": " + (s->state.empty() ? "no state" : s->state) + "))", now);
 }
 
 std::vector<PeerLiveness::Transition> PeerLiveness::link(std::uint32_t ifindex, bool up, Clock::time_point now) {

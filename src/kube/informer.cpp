@@ -21,6 +21,8 @@ const char* kind_name(Kind k) {
         return "Node";
     case Kind::ConfigMap:
         return "ConfigMap";
+    case Kind::BgpSessionState:
+        return "BGPSessionState";
     }
     return "?";
 }
@@ -98,6 +100,7 @@ std::string Informer::query(bool watch) const {
         if (!continue_.empty()) add("continue", continue_);
     }
     if (!spec_.field_selector.empty()) add("fieldSelector", spec_.field_selector);
+    if (!spec_.label_selector.empty()) add("labelSelector", spec_.label_selector);
     return q;
 }
 
@@ -114,6 +117,7 @@ void Informer::on_list(Response r) {
         ~Release() { self->release_parser(); }
     } release{this};
     if (r.status == 0) return retry(Next::List, "list failed: " + r.error);
+    if (refused(r.status)) return;
     if (r.status == 404) not_found();
     if (r.status != 200) {
         auto st = parse_status(parser_, r.body);
@@ -361,6 +365,7 @@ void Informer::on_watch_done(Response r) {
         klog::debug("kube: watch ended; resuming", {{"stream", spec_.name}, {"resourceVersion", rv_}});
         return watch();
     }
+    if (refused(r.status)) return;
     auto st = parse_status(parser_, r.body);
     if (r.status == 404) not_found();
     if (r.status == 410) {
@@ -378,6 +383,12 @@ void Informer::on_watch_done(Response r) {
 void Informer::not_found() {
     // Deferred: the callback may replace (destroy) this informer.
     if (spec_.on_not_found) loop_.after(std::chrono::milliseconds(0), [cb = spec_.on_not_found] { cb(); });
+}
+
+bool Informer::refused(int status) {
+    if (!spec_.on_refused || (status != 403 && status != 404)) return false;
+    loop_.after(std::chrono::milliseconds(0), [cb = spec_.on_refused, status] { cb(status); });
+    return true;
 }
 
 void Informer::retry(Next next, const std::string& why, int retry_after_seconds) {

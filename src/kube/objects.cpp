@@ -148,7 +148,8 @@ bool decode_meta(element obj, ObjectMeta& meta) {
 std::optional<KubeItem> decode_item(Kind kind, element obj, const ObjectMeta& meta, std::string& error) {
     element spec;
     const bool has_spec = !obj["spec"].get(spec) && !spec.is_null();
-    if (has_spec && !spec.is_object() && kind != Kind::Node && kind != Kind::ConfigMap) {
+    if (has_spec && !spec.is_object() && kind != Kind::Node && kind != Kind::ConfigMap &&
+        kind != Kind::BgpSessionState) {
         error = "spec is not an object";
         return std::nullopt;
     }
@@ -216,6 +217,31 @@ std::optional<KubeItem> decode_item(Kind kind, element obj, const ObjectMeta& me
         }
         return c;
     }
+    case Kind::BgpSessionState: {
+        SessionStateInfo x;
+        x.ns = meta.ns;
+        x.name = meta.name;
+        element status;
+        if (!obj["status"].get(status) && !status.is_null()) {
+            if (!status.is_object()) {
+                error = "status is not an object";
+                return std::nullopt;
+            }
+            if (!opt_string(status, "node", x.node) || !opt_string(status, "peer", x.peer) ||
+                !opt_string(status, "vrf", x.vrf) || !opt_string(status, "bgpStatus", x.bgp_status)) {
+                error = "status.node, status.peer, status.vrf and status.bgpStatus must be strings";
+                return std::nullopt;
+            }
+        }
+        auto label = [&](const char* key, std::string& out) {
+            if (!out.empty()) return;
+            if (auto it = meta.labels.find(key); it != meta.labels.end()) out = it->second;
+        };
+        label("frrk8s.metallb.io/node", x.node);
+        label("frrk8s.metallb.io/peer", x.peer);
+        label("frrk8s.metallb.io/vrf", x.vrf);
+        return x;
+    }
     }
     error = "unknown kind";
     return std::nullopt;
@@ -225,6 +251,7 @@ bool same_item(const KubeItem& a, const KubeItem& b) {
     if (a.index() != b.index()) return false;
     if (auto* n = std::get_if<NodeInfo>(&a)) return *n == std::get<NodeInfo>(b);
     if (auto* c = std::get_if<ConfigMapInfo>(&a)) return *c == std::get<ConfigMapInfo>(b);
+    if (auto* x = std::get_if<SessionStateInfo>(&a)) return *x == std::get<SessionStateInfo>(b);
     return false;
 }
 

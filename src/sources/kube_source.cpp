@@ -10,10 +10,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "nra/base/log.hpp"
 #include "nra/base/loop.hpp"
+#include "nra/core/bgp_session.hpp"
 #include "nra/core/crd.hpp"
 #include "nra/core/selector.hpp"
 #include "nra/kube/client.hpp"
@@ -66,6 +68,112 @@ std::string diagnostics_text(const std::vector<Diagnostic>& d) {
     return s;
 }
 
+std::string response_text(const Response& r) {
+    if (r.status == 0) return r.error;
+    return "HTTP " + std::to_string(r.status) + (r.head.reason.empty() ? "" : " " + r.head.reason);
+}
+
+// Which resources an API group serves, in which versions: GET /apis/GROUP,
+// then GET /apis/GROUP/VERSION for each version, the preferred one first.
+class GroupDiscovery {
+public:
+    using Served = std::vector<std::pair<std::string, std::string>>;  // (resource, version)
+    // status: 200 with `served`, else the failing answer's HTTP status (0:
+    // none) with `error` ("GET /apis/G: HTTP 404 Not Found").
+    using Done = std::function<void(int status, const std::string& error, Served served)>;
+
+    GroupDiscovery(ApiClient& client, std::string group) : client_(client), group_(std::move(group)) {}
+    ~GroupDiscovery() { ApiClient::cancel(call_); }
+    GroupDiscovery(const GroupDiscovery&) = delete;
+    GroupDiscovery& operator=(const GroupDiscovery&) = delete;
+
+    bool running() const { return static_cast<bool>(call_); }
+
+    void run(Done done) {
+        done_ = std::move(done);
+        const std::string target = "/apis/" + group_;
+        call_ = client_.get(target, false, std::chrono::seconds(30),
+                            {{}, [this, target](Response r) {
+                                 call_.reset();
+                                 if (r.status != 200)
+                                     return finish(r.status, "GET " + target + ": " + response_text(r));
+                                 on_group(r);
+                             }});
+    }
+
+    // The version of `resource` to use: `prefer` when served, else the first served.
+    static std::string pick(const Served& served, const std::string& resource, const std::string& prefer) {
+        std::string any;
+        for (const auto& [name, version] : served) {
+            if (name != resource) continue;
+            if (version == prefer) return version;
+            if (any.empty()) any = version;
+        }
+        return any;
+    }
+
+private:
+    void on_group(const Response& r) {
+        simdjson::dom::element doc;
+        simdjson::dom::array versions;
+        if (parser_.parse(r.body).get(doc) || doc["versions"].get(versions))
+            return finish(200, "GET /apis/" + group_ + ": not an APIGroup", {}, true);
+        versions_.clear();
+        std::string_view preferred;
+        if (doc["preferredVersion"]["version"].get(preferred)) preferred = {};
+        for (auto v : versions) {
+            std::string_view name;
+            if (!v["version"].get(name)) versions_.emplace_back(name);
+        }
+        // Preferred version first, then the rest in server order.
+        std::stable_partition(versions_.begin(), versions_.end(), [&](const std::string& v) { return v == preferred; });
+        served_.clear();
+        version(0);
+    }
+
+    void version(std::size_t i) {
+        if (i == versions_.size()) return finish(200, "", std::move(served_));
+        const std::string v = versions_[i];
+        const std::string target = "/apis/" + group_ + "/" + v;
+        call_ = client_.get(target, false, std::chrono::seconds(30),
+                            {{}, [this, i, v, target](Response r) {
+                                 call_.reset();
+                                 if (r.status != 200)
+                                     return finish(r.status, "GET " + target + ": " + response_text(r));
+                                 simdjson::dom::element doc;
+                                 simdjson::dom::array resources;
+                                 if (parser_.parse(r.body).get(doc) || doc["resources"].get(resources))
+                                     return finish(200,
+                                                   "GET " + target +
+                                                       ": not an "
+                                                       "APIResourceList",
+                                                   {}, true);
+                                 for (auto res : resources) {
+                                     std::string_view name;
+                                     if (!res["name"].get(name) && name.find('/') == std::string_view::npos)
+                                         served_.emplace_back(std::string(name), v);
+                                 }
+                                 version(i + 1);
+                             }});
+    }
+
+    // `malformed`: a 200 answer that is not a discovery document (status 0 to the caller).
+    void finish(int status, const std::string& error, Served served = {}, bool malformed = false) {
+        parser_ = simdjson::dom::parser();  // release what a big discovery document made it keep
+        Done done = std::move(done_);
+        done_ = nullptr;
+        if (done) done(malformed ? 0 : status, error, std::move(served));  // may destroy this object: nothing after
+    }
+
+    ApiClient& client_;
+    std::string group_;
+    ApiClient::CallPtr call_;
+    simdjson::dom::parser parser_;
+    std::vector<std::string> versions_;
+    Served served_;
+    Done done_;
+};
+
 class KubeSource final : public Source {
 public:
     KubeSource(KubeOptions opts, ApiConfig cfg, std::string ns, std::chrono::milliseconds watch_silence)
@@ -73,9 +181,12 @@ public:
 
     ~KubeSource() override {
         informers_.clear();
+        sessions_.reset();
         if (loop_ && discovery_timer_) loop_->cancel(discovery_timer_);
         if (loop_ && derive_timer_) loop_->cancel(derive_timer_);
-        ApiClient::cancel(discovery_call_);
+        if (loop_ && sessions_timer_) loop_->cancel(sessions_timer_);
+        metallb_discovery_.reset();
+        frrk8s_discovery_.reset();
     }
 
     void start(EventLoop& loop, Callbacks cb) override {
@@ -97,7 +208,9 @@ public:
             });
         });
         client_ = std::make_unique<ApiClient>(loop, cfg_);
+        metallb_discovery_ = std::make_unique<GroupDiscovery>(*client_, "metallb.io");
         klog::info("kube: source starting", {{"source", describe()}, {"server", cfg_.url()}, {"config", cfg_.source}});
+        start_sessions();
         if (opts_.use_crds) {
             discover();
         } else {
@@ -111,7 +224,10 @@ public:
 
     Stats stats() const override {
         Stats t;
-        for (const auto& i : informers_) {
+        std::vector<const Informer*> all;
+        for (const auto& i : informers_) all.push_back(i.get());
+        if (sessions_) all.push_back(sessions_.get());
+        for (const Informer* i : all) {
             const auto& s = i->stats();
             t.lists += s.lists;
             t.watches += s.watches;
@@ -151,60 +267,15 @@ private:
     // --- CRD discovery -------------------------------------------------------
 
     void discover() {
-        discovery_call_ = client_->get("/apis/metallb.io", false, std::chrono::seconds(30),
-                                       {{}, [this](Response r) {
-                                            discovery_call_.reset();
-                                            if (r.status != 200)
-                                                return discovery_failed("GET /apis/metallb.io: " + response_text(r));
-                                            simdjson::dom::element doc;
-                                            simdjson::dom::array versions;
-                                            if (parser_.parse(r.body).get(doc) || doc["versions"].get(versions))
-                                                return discovery_failed("GET /apis/metallb.io: not an APIGroup");
-                                            versions_.clear();
-                                            std::string_view preferred;
-                                            if (doc["preferredVersion"]["version"].get(preferred)) preferred = {};
-                                            for (auto v : versions) {
-                                                std::string_view name;
-                                                if (!v["version"].get(name)) versions_.emplace_back(name);
-                                            }
-                                            // Preferred version first, then the rest in server order.
-                                            std::stable_partition(versions_.begin(), versions_.end(),
-                                                                  [&](const std::string& v) { return v == preferred; });
-                                            served_.clear();
-                                            discover_version(0);
-                                        }});
-    }
-
-    void discover_version(std::size_t i) {
-        if (i == versions_.size()) return discovered();
-        const std::string version = versions_[i];
-        discovery_call_ = client_->get(
-            "/apis/metallb.io/" + version, false, std::chrono::seconds(30),
-            {{}, [this, i, version](Response r) {
-                 discovery_call_.reset();
-                 if (r.status != 200)
-                     return discovery_failed("GET /apis/metallb.io/" + version + ": " + response_text(r));
-                 simdjson::dom::element doc;
-                 simdjson::dom::array resources;
-                 if (parser_.parse(r.body).get(doc) || doc["resources"].get(resources))
-                     return discovery_failed("GET /apis/metallb.io/" + version + ": not an APIResourceList");
-                 for (auto res : resources) {
-                     std::string_view name;
-                     if (!res["name"].get(name) && name.find('/') == std::string_view::npos)
-                         served_.emplace_back(std::string(name), version);
-                 }
-                 discover_version(i + 1);
-             }});
+        metallb_discovery_->run([this](int status, const std::string& error, GroupDiscovery::Served served) {
+            if (status != 200 || !error.empty()) return discovery_failed(error);
+            served_ = std::move(served);
+            discovered();
+        });
     }
 
     std::string pick(const std::string& resource, const std::string& prefer) const {
-        std::string any;
-        for (const auto& [name, version] : served_) {
-            if (name != resource) continue;
-            if (version == prefer) return version;
-            if (any.empty()) any = version;
-        }
-        return any;
+        return GroupDiscovery::pick(served_, resource, prefer);
     }
 
     void discovered() {
@@ -218,7 +289,6 @@ private:
                                                                 : "bgpadvertisements") +
                                     " (are the MetalLB CRDs installed?)");
         discovery_backoff_.reset();
-        parser_ = simdjson::dom::parser();  // release what a big discovery document made it keep
         if (crd_started_) return rediscovered(peers, pools, ads);
         klog::info("kube: metallb.io discovered",
                    {{"bgppeers", peers}, {"ipaddresspools", pools}, {"bgpadvertisements", ads}});
@@ -248,7 +318,7 @@ private:
     // with its own backoff, reset once a version changed. The informers keep
     // retrying meanwhile, and the caches (hence the configuration) are kept.
     void rediscover_soon() {
-        if (discovery_call_ || discovery_timer_) return;  // already under way
+        if (metallb_discovery_->running() || discovery_timer_) return;  // already under way
         const auto delay = rediscovery_backoff_.next();
         klog::warn("kube: a discovered metallb.io version answered 404; discovery runs again",
                    {{"retry_in_ms", static_cast<long long>(delay.count())}});
@@ -292,7 +362,6 @@ private:
 
     void discovery_failed(const std::string& why) {
         const auto delay = discovery_backoff_.next();
-        parser_ = simdjson::dom::parser();
         klog::warn("kube: discovery failed: " + why, {{"retry_in_ms", static_cast<long long>(delay.count())}});
         discovery_timer_ = loop_->after(delay, [this] {
             discovery_timer_ = 0;
@@ -300,9 +369,104 @@ private:
         });
     }
 
-    static std::string response_text(const Response& r) {
-        if (r.status == 0) return r.error;
-        return "HTTP " + std::to_string(r.status) + (r.head.reason.empty() ? "" : " " + r.head.reason);
+    // --- frr-k8s BGPSessionStates -------------------------------------------
+    // This node's session states (label frrk8s.metallb.io/node=NODE_NAME in
+    // the frr-k8s namespace), when the API serves them: delivered apart from
+    // the configuration, which never waits for them. Not served (404, absent
+    // from discovery): off, logged once at info; forbidden (403): off, logged
+    // once at warn. Other failures of discovery are retried with backoff.
+
+    std::string frrk8s_ns() const { return opts_.frrk8s_namespace.empty() ? ns_ : opts_.frrk8s_namespace; }
+
+    void start_sessions() {
+        if (!opts_.bgp_sessions || opts_.node_name.empty() || opts_.list_only || !cb_.sessions) return;
+        frrk8s_discovery_ = std::make_unique<GroupDiscovery>(*client_, "frrk8s.metallb.io");
+        loop_->after_dispatch([this, alive = std::weak_ptr<bool>(alive_)] {
+            if (alive.expired() || !sessions_changed_ || !sessions_ || !sessions_->synced()) return;
+            sessions_changed_ = false;
+            deliver_sessions();
+        });
+        discover_sessions();
+    }
+
+    void discover_sessions() {
+        frrk8s_discovery_->run([this](int status, const std::string& error, GroupDiscovery::Served served) {
+            if (status == 404) return sessions_unavailable(404, error);
+            if (status == 403 || status == 401) return sessions_unavailable(403, error);
+            if (status != 200 || !error.empty()) {
+                const auto delay = sessions_backoff_.next();
+                klog::warn("kube: frrk8s.metallb.io discovery failed: " + error,
+                           {{"retry_in_ms", static_cast<long long>(delay.count())}});
+                sessions_timer_ = loop_->after(delay, [this] {
+                    sessions_timer_ = 0;
+                    discover_sessions();
+                });
+                return;
+            }
+            sessions_backoff_.reset();
+            const std::string version = GroupDiscovery::pick(served, "bgpsessionstates", "v1beta1");
+            if (version.empty()) return sessions_unavailable(404, "frrk8s.metallb.io serves no bgpsessionstates");
+            const std::string ns = frrk8s_ns();
+            Informer::Spec spec{"bgpsessionstates " + ns,
+                                "/apis/frrk8s.metallb.io/" + version + "/namespaces/" + ns + "/bgpsessionstates", "",
+                                Kind::BgpSessionState};
+            spec.label_selector = "frrk8s.metallb.io/node=" + opts_.node_name;
+            spec.on_refused = [this, alive = std::weak_ptr<bool>(alive_)](int code) {
+                if (alive.expired()) return;
+                sessions_unavailable(code, std::string(code == 403 ? "HTTP 403" : "HTTP 404") +
+                                               " for bgpsessionstates in namespace " + frrk8s_ns());
+            };
+            sessions_ =
+                std::make_unique<Informer>(*loop_, *client_, std::move(spec), [this] { sessions_changed_ = true; });
+            sessions_->watch_silence = watch_silence_;
+            klog::info("kube: following frr-k8s BGP session states",
+                       {{"namespace", ns}, {"version", version}, {"node", opts_.node_name}});
+            sessions_->start();
+        });
+    }
+
+    // The feature is off for this process: peers are judged by their
+    // neighbour entries (what was delivered is withdrawn).
+    void sessions_unavailable(int status, const std::string& why) {
+        if (sessions_off_) return;
+        sessions_off_ = true;
+        sessions_.reset();
+        if (status == 403)
+            klog::warn(
+                "kube: frr-k8s BGP session states forbidden; peers are judged by their neighbour entries "
+                "(grant list/watch on bgpsessionstates.frrk8s.metallb.io to use them)",
+                {{"namespace", frrk8s_ns()}, {"error", why}});
+        else
+            klog::info("kube: frr-k8s BGP session states not served; peers are judged by their neighbour entries",
+                       {{"error", why}});
+        if (!sessions_delivered_.empty()) {
+            sessions_delivered_.clear();
+            cb_.sessions({});
+            loop_->wake();
+        }
+    }
+
+    void deliver_sessions() {
+        BgpSessions out;
+        for (const auto& [key, item] : sessions_->items()) {
+            const auto* x = std::get_if<SessionStateInfo>(&item);
+            if (!x || (!x->node.empty() && x->node != opts_.node_name) || x->bgp_status.empty()) continue;
+            auto peer = parse_session_peer(x->peer);
+            if (!peer) {
+                if (sessions_skipped_.insert(key).second)
+                    klog::verbose("kube: BGPSessionState without a peer address skipped",
+                                  {{"object", key}, {"peer", x->peer}});
+                continue;
+            }
+            out.push_back(BgpSession{*peer, x->vrf, x->bgp_status, key});
+        }
+        if (out == sessions_delivered_) return;
+        std::size_t up = 0;
+        for (const BgpSession& b : out) up += b.established();
+        klog::verbose("kube: BGP session states changed", {{"sessions", out.size()}, {"established", up}});
+        sessions_delivered_ = out;
+        cb_.sessions(std::move(out));
+        loop_->wake();
     }
 
     // --- derivation --------------------------------------------------------
@@ -460,15 +624,23 @@ private:
     Informer* pools_ = nullptr;
     Informer* ads_ = nullptr;
 
-    simdjson::dom::parser parser_;
-    ApiClient::CallPtr discovery_call_;
+    std::unique_ptr<GroupDiscovery> metallb_discovery_;
     EventLoop::TimerId discovery_timer_ = 0;
     Backoff discovery_backoff_;
     Backoff rediscovery_backoff_;
     bool crd_started_ = false;                         // the CRD informers exist
     std::map<std::string, std::string> crd_versions_;  // resource -> version its informer uses
-    std::vector<std::string> versions_;
-    std::vector<std::pair<std::string, std::string>> served_;  // (resource, version)
+    GroupDiscovery::Served served_;                    // metallb.io: (resource, version)
+
+    // frr-k8s BGPSessionStates of this node (KubeOptions::bgp_sessions).
+    std::unique_ptr<GroupDiscovery> frrk8s_discovery_;
+    std::unique_ptr<Informer> sessions_;
+    Backoff sessions_backoff_;
+    EventLoop::TimerId sessions_timer_ = 0;
+    bool sessions_changed_ = false;
+    bool sessions_off_ = false;
+    BgpSessions sessions_delivered_;
+    std::set<std::string> sessions_skipped_;  // objects without a usable peer, logged once each
 
     std::size_t changes_ = 0;  // informer changes not derived yet
     DeriveThrottle throttle_;

@@ -171,6 +171,9 @@ class ResourceType:
     builtin: bool = False
     # Fields dropped when an object is rendered in an older version (conversion).
     dropped_fields: dict = field(default_factory=dict, compare=False, hash=False)
+    # Served only when config "served_versions" names it (a CRD of another
+    # project, absent from most clusters).
+    opt_in: bool = False
 
     @property
     def list_kind(self) -> str:
@@ -197,6 +200,8 @@ RESOURCE_TYPES = [
     ResourceType("metallb.io", "bgpadvertisements", "BGPAdvertisement", True, ("v1beta1",), "bgpadvertisement"),
     ResourceType("metallb.io", "l2advertisements", "L2Advertisement", True, ("v1beta1",), "l2advertisement"),
     ResourceType("metallb.io", "bfdprofiles", "BFDProfile", True, ("v1beta1",), "bfdprofile"),
+    ResourceType("frrk8s.metallb.io", "bgpsessionstates", "BGPSessionState", True, ("v1beta1",), "bgpsessionstate",
+                 opt_in=True),
 ]
 BY_RESOURCE = {(t.group, t.resource): t for t in RESOURCE_TYPES}
 BY_KIND = {(t.group, t.kind): t for t in RESOURCE_TYPES}
@@ -204,6 +209,8 @@ BY_KIND = {(t.group, t.kind): t for t in RESOURCE_TYPES}
 DEFAULT_CONFIG = {
     # resource -> served versions, overriding ResourceType.versions; e.g.
     # {"bgppeers": ["v1beta1"]}; [] removes the resource from discovery.
+    # frr-k8s's bgpsessionstates are served only when named here
+    # ({"bgpsessionstates": ["v1beta1"]}).
     "served_versions": {},
     "bookmark_interval": 60.0,        # seconds between BOOKMARKs (when allowed)
     "bookmark_before_close": True,    # BOOKMARK right before the timeoutSeconds close
@@ -1102,6 +1109,8 @@ class FakeApiServer:
     # -- routing --
     def served_versions(self, rtype: ResourceType) -> list[str]:
         override = self.config["served_versions"].get(rtype.resource)
+        if override is None and rtype.opt_in:
+            override = []
         versions = rtype.versions if override is None else override
         return [v for v in rtype.versions if v in versions] + [v for v in versions if v not in rtype.versions]
 

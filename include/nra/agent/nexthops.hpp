@@ -57,6 +57,9 @@ public:
     bool neighbour(const nl::Neighbour& n, bool deleted, Clock::time_point now);
     bool link(std::uint32_t ifindex, bool up, Clock::time_point now);
     bool tick(Clock::time_point now);
+    // The BGP session state of each on-link peer that has one (frr-k8s):
+    // decides over its neighbour entry. Returns whether a liveness changed.
+    bool set_sessions(std::map<IpAddr, BgpSession> by_gateway, Clock::time_point now);
     std::optional<Clock::time_point> next_tick() const { return liveness_.pending_until(); }
     const PeerLiveness& liveness() const { return liveness_; }
 
@@ -71,6 +74,7 @@ private:
     NhAssignment assignment_;
     std::vector<std::pair<Prefix, std::uint32_t>> subnets_;  // longest first
     std::map<IpAddr, nl::Neighbour> neighbours_;             // the kernel's entries, by address
+    std::map<IpAddr, BgpSession> sessions_;                  // BGP session states, by gateway
     PeerLiveness liveness_;
     std::vector<std::string> last_notes_;
     // Each route's peers as last laid out (by family and table): when all

@@ -6,6 +6,10 @@
 // nothing: the last verdict stays). A peer that flaps is held out: after
 // kMaxFlaps comebacks within kFlapWindow, its next comeback waits until the
 // hold time has passed (pending_until() says when to look again).
+// A peer's BGP session state (frr-k8s BGPSessionState), when known, decides
+// over its neighbour entry: established = alive, any other state = dead (a
+// link going down still kills it); once unknown again, the neighbour entry
+// decides.
 // Never removes the last live peer: filter() keeps every peer when all are
 // dead (or, given the route's current peers, keeps those).
 #pragma once
@@ -18,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "nra/core/bgp_session.hpp"
 #include "nra/core/types.hpp"
 
 namespace nra {
@@ -50,6 +55,9 @@ public:
     // deleted = the entry went (says nothing). Returns the transition, if any.
     std::optional<Transition> neighbour(const IpAddr& peer, std::uint32_t ifindex, std::uint16_t state, bool deleted,
                                         Clock::time_point now);
+    // The BGP session of `peer` (nullopt: none known any more). Returns the
+    // transition, if any.
+    std::optional<Transition> session(const IpAddr& peer, const std::optional<BgpSession>& s, Clock::time_point now);
     // A link went up or down: every peer on it. Returns the transitions.
     std::vector<Transition> link(std::uint32_t ifindex, bool up, Clock::time_point now);
     // Comebacks held back by flap limiting whose hold has passed.
@@ -71,7 +79,8 @@ private:
         std::uint32_t ifindex = 0;
         bool neigh_failed = false;
         bool link_down = false;
-        bool alive = true;  // the verdict in force
+        std::optional<bool> session_up;  // the BGP session, when known: decides over neigh_failed
+        bool alive = true;               // the verdict in force
         std::vector<Clock::time_point> comebacks;
         std::optional<Clock::time_point> held_until;  // a comeback waiting out the flap hold
     };

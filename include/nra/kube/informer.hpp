@@ -30,6 +30,12 @@ public:
         // when a list or watch answers 404: the resource's version may no
         // longer be served (CRDs upgraded). May destroy the informer.
         std::function<void()> on_not_found = {};
+        // When set, a 403 or 404 answer to a list or watch stops the
+        // informer: no retry, nothing logged; called (deferred, from the
+        // loop) with the status. For optional resources. May destroy the
+        // informer.
+        std::function<void(int status)> on_refused = {};
+        std::string label_selector = {};  // "frrk8s.metallb.io/node=n1" ("" = none)
     };
 
     Informer(EventLoop& loop, ApiClient& client, Spec spec, std::function<void()> on_change);
@@ -72,6 +78,7 @@ private:
     void on_watch_done(Response r);
     void retry(Next next, const std::string& why, int retry_after_seconds = 0);
     void not_found();
+    bool refused(int status);  // on_refused applies: the informer stops
     void schedule(Next next, std::chrono::milliseconds delay);
     std::string query(bool watch) const;
     bool upsert(std::string key, KubeItem item);  // false: over max_items (the watch was aborted)

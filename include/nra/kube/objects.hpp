@@ -33,13 +33,23 @@ struct ConfigMapInfo {
     bool operator==(const ConfigMapInfo&) const = default;
 };
 
-using KubeItem = std::variant<CrdPeer, CrdPool, CrdAdvertisement, NodeInfo, ConfigMapInfo>;
+// An frr-k8s BGPSessionState (frrk8s.metallb.io/v1beta1): status.node,
+// status.peer, status.vrf, status.bgpStatus; node, peer and vrf fall back to
+// the frrk8s.metallb.io/{node,peer,vrf} labels while the status is not
+// written yet. bgp_status "" = not known yet.
+struct SessionStateInfo {
+    std::string ns, name;
+    std::string node, peer, vrf, bgp_status;
+    bool operator==(const SessionStateInfo&) const = default;
+};
 
-// Equality where it is cheap and useful (Node, ConfigMap): a MODIFIED that
+using KubeItem = std::variant<CrdPeer, CrdPool, CrdAdvertisement, NodeInfo, ConfigMapInfo, SessionStateInfo>;
+
+// Equality where it is cheap and useful (Node, ConfigMap, BGPSessionState): a MODIFIED that
 // changes nothing we read is not a change. CRD objects always count.
 bool same_item(const KubeItem& a, const KubeItem& b);
 
-enum class Kind { BgpPeer, IpAddressPool, BgpAdvertisement, Node, ConfigMap };
+enum class Kind { BgpPeer, IpAddressPool, BgpAdvertisement, Node, ConfigMap, BgpSessionState };
 
 // Reads metadata (namespace, name, resourceVersion, labels). False if the
 // object has no metadata.name or a field of the wrong type; `error` says

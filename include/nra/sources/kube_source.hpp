@@ -21,6 +21,11 @@ struct KubeOptions {
     // KUBE_WATCH_SILENCE_TIMEOUT: a watch silent (no event, no bookmark) this
     // long is reopened; 3x the API server's bookmark cadence by default.
     std::chrono::milliseconds watch_silence{180000};
+    // Follow this node's frr-k8s BGPSessionStates (with NODE_NAME, when the
+    // API serves them; never with list_only) and deliver them through
+    // Callbacks::sessions.
+    bool bgp_sessions = false;
+    std::string frrk8s_namespace;  // FRRK8S_NAMESPACE ("" = the MetalLB namespace)
 };
 
 // Throws std::runtime_error with a clear message when no usable API server

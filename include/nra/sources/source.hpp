@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "nra/core/bgp_session.hpp"
 #include "nra/core/model.hpp"
 
 namespace nra {
@@ -24,6 +25,10 @@ public:
         // empty): already logged by the source. ONESHOT gives up on it; the
         // daemon keeps its last good configuration and waits for a fix.
         std::function<void(const std::string& error)> failed;
+        // Optional: this node's BGP session states (frr-k8s), whenever they
+        // change; empty when they are no longer known. Only the Kubernetes
+        // source delivers them.
+        std::function<void(BgpSessions)> sessions = {};
     };
     // What a list/watch source has been through (metrics); zero elsewhere.
     struct Stats {
