@@ -375,6 +375,27 @@ class ManifestTest(unittest.TestCase):
             if not OVERLAYS[name][2]:
                 self.assertFalse(pod.get("volumes") or container(docs).get("volumeMounts"), "no volumes at all")
 
+    def test_frrk8s_sessions_component(self):
+        td = tempfile.TemporaryDirectory(prefix="nra-deploy-")
+        _TMP.append(td)
+        d = Path(td.name)
+        rel = lambda p: os.path.relpath(KUSTOMIZE / p, d)
+        (d / "kustomization.yaml").write_text(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+            f"resources:\n- {rel('overlays/crds')}\ncomponents:\n- {rel('components/frrk8s-sessions')}\n")
+        docs = kustomize(d)
+        self.assertEqual(env_of(docs).get("NEXTHOP_OBJECTS", {}).get("value"), "auto")
+        roles = [r for r in of_kind(docs, "Role")
+                 if any("bgpsessionstates" in rule.get("resources", []) for rule in r.get("rules", []))]
+        self.assertEqual(len(roles), 1, "one Role for frr-k8s's session states")
+        self.assertEqual(roles[0]["rules"], [{"apiGroups": ["frrk8s.metallb.io"], "resources": ["bgpsessionstates"],
+                                              "verbs": ["get", "list", "watch"]}])
+        bound = [b for b in of_kind(docs, "RoleBinding") if b["roleRef"]["name"] == roles[0]["metadata"]["name"]]
+        self.assertEqual(len(bound), 1)
+        sa = one(docs, "ServiceAccount")["metadata"]["name"]
+        self.assertEqual(bound[0]["subjects"][0]["name"], sa)
+        self.assertNotIn("bgpsessionstates", json.dumps(rendered("crds")), "not granted without the component")
+
     def test_scripts(self):
         for name, docs in self.each():
             env = env_of(docs)

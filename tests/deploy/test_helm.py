@@ -285,6 +285,24 @@ class ValuesTest(unittest.TestCase):
         env = {e["name"] for e in pod["containers"][0]["env"]}
         self.assertLessEqual({"PRE_RECONCILE_SCRIPT_PATH", "POST_RECONCILE_SCRIPT_PATH"}, env)
 
+    def test_frrk8s_sessions(self):
+        self.assertFalse([k for k in self.render() if "frrk8s" in k[1]], "off by default")
+        objs = self.render("--set", "frrk8sSessions.enabled=true", "--set", "frrk8sSessions.frrk8sNamespace=frr-k8s",
+                           "--set", "fullnameOverride=nra")
+        env = {e["name"]: e.get("value") for e in self.container(objs, "nra")["env"]}
+        self.assertEqual(env["NEXTHOP_OBJECTS"], "auto")
+        self.assertEqual(env["FRRK8S_NAMESPACE"], "frr-k8s")
+        role = objs[("Role", "nra-frrk8s")]
+        self.assertEqual(role["metadata"]["namespace"], "frr-k8s")
+        self.assertEqual(role["rules"], [{"apiGroups": ["frrk8s.metallb.io"], "resources": ["bgpsessionstates"],
+                                          "verbs": ["get", "list", "watch"]}])
+        binding = objs[("RoleBinding", "nra-frrk8s")]
+        self.assertEqual(binding["roleRef"]["name"], "nra-frrk8s")
+        self.assertEqual(binding["subjects"][0]["name"], "nra")
+        env = {e["name"] for e in self.container(self.render("--set", "frrk8sSessions.enabled=true"))["env"]}
+        self.assertIn("NEXTHOP_OBJECTS", env)
+        self.assertNotIn("FRRK8S_NAMESPACE", env, "the release's namespace: the agent's default")
+
     def test_scripts_roll_the_pods(self):
         a = self.render("--set", "scripts.enabled=true", "--set", "scripts.preReconcile=#!/bin/true")
         b = self.render("--set", "scripts.enabled=true", "--set", "scripts.preReconcile=#!/bin/false")
@@ -297,6 +315,9 @@ class ValuesTest(unittest.TestCase):
 
 # (what, helm arguments, a word the error must contain)
 INVALID = [
+    ("NEXTHOP_OBJECTS in extraEnv with frrk8sSessions", ["--set", "frrk8sSessions.enabled=true",
+     "--set", "extraEnv[0].name=NEXTHOP_OBJECTS", "--set", "extraEnv[0].value=off"], "frrk8sSessions"),
+    ("a bad frrk8s namespace", ["--set", "frrk8sSessions.frrk8sNamespace=Bad_NS"], "frrk8sNamespace"),
     ("an unknown top-level key", ["--set", "foo=1"], "foo"),
     ("a third mode", ["--set", "mode=static"], "mode"),
     ("a port without the colon", ["--set", "metrics.address=7474"], "metrics.address"),

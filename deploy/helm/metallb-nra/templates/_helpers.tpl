@@ -65,9 +65,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if and $s.enabled $s.existingConfigMap (or $s.preReconcile $s.postReconcile) -}}
 {{- fail "scripts: either inline scripts (preReconcile/postReconcile) or existingConfigMap, not both" -}}
 {{- end -}}
+{{- $sessions := .Values.frrk8sSessions.enabled -}}
 {{- range .Values.extraEnv -}}
 {{- if has .name (list "NODE_NAME" "METALLB_USE_CRDS" "METALLB_CONFIGMAP_NAME" "LOG_LEVEL" "METRICS_ADDRESS" "PRE_RECONCILE_SCRIPT_PATH" "POST_RECONCILE_SCRIPT_PATH" "METALLB_STATIC_FILE") -}}
 {{- fail (printf "extraEnv: %s is set by the chart (mode, configMapName, logLevel, metrics.address, scripts); METALLB_STATIC_FILE has no place in a pod" .name) -}}
+{{- end -}}
+{{- if and $sessions (has .name (list "NEXTHOP_OBJECTS" "FRRK8S_NAMESPACE")) -}}
+{{- fail (printf "extraEnv: %s is set by the chart when frrk8sSessions.enabled is true" .name) -}}
 {{- end -}}
 {{- end -}}
 {{- if and (not $s.enabled) (or $s.existingConfigMap $s.preReconcile $s.postReconcile) -}}
