@@ -87,7 +87,7 @@ ns, root, repo = sys.argv[1:4]
 sys.path.insert(0, repo + "/tests/fakeapi")
 from client import FakeApi
 cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config", "namespace": "metallb-system"},
-      "data": {"config": "peers:\n- peer-address: 10.0.0.1\naddress-pools:\n- name: k\n  protocol: bgp\n"
+      "data": {"config": "peers:\n- peer-address: 10.0.0.1\n  peer-asn: 64500\n  my-asn: 64512\naddress-pools:\n- name: k\n  protocol: bgp\n"
                          "  addresses: [192.168.58.0/24]\n"}}
 with FakeApi(netns=ns) as api:
     api.put_object(cm)

@@ -55,9 +55,9 @@ ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 PEERS4, PEER6 = ("10.0.0.1", "10.0.0.3"), "fd00::1"
 CONFIG = """\
 peers:
-- peer-address: 10.0.0.1
-- peer-address: 10.0.0.3
-- peer-address: fd00::1
+- {peer-address: 10.0.0.1, peer-asn: 64500, my-asn: 64512}
+- {peer-address: 10.0.0.3, peer-asn: 64500, my-asn: 64512}
+- {peer-address: fd00::1, peer-asn: 64500, my-asn: 64512}
 address-pools:
 - name: a
   protocol: bgp
