@@ -134,7 +134,7 @@ def peers(dual: bool) -> list[str]:
 
 
 def config_text(cs: list[str], ps: list[str]) -> str:
-    return ("peers:\n" + "".join(f"- peer-address: {p}\n" for p in ps)
+    return ("peers:\n" + "".join(f"- peer-address: {p}\n  peer-asn: 64500\n  my-asn: 64512\n" for p in ps)
             + "address-pools:\n- name: bench\n  protocol: bgp\n  addresses:\n" + "".join(f"  - {c}\n" for c in cs))
 
 
