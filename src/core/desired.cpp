@@ -239,9 +239,23 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
                                                       "' is announced to no peer usable on this node; no rule "
                                                       "(MetalLB does not announce it from here)"});
         }
-        auto& g = groups[key];
-        g.insert(g.end(), r.value->begin(), r.value->end());
+        if (key) {
+            auto& g = groups[key];
+            g.insert(g.end(), r.value->begin(), r.value->end());
+        }
         prefixes.insert(prefixes.end(), r.value->begin(), r.value->end());
+    }
+    // The common case, every pool announced to every peer, aggregates once.
+    const bool one_set = groups.empty();
+    if (!one_set) {
+        // The entries announced to every peer form a group of their own.
+        std::vector<Prefix> rest;
+        for (const AddressEntry& e : model.addresses) {
+            if (e.peers) continue;
+            auto r = e.prefixes ? Result<std::vector<Prefix>>::ok(*e.prefixes) : parse_pool_entry(e.text);
+            if (r) rest.insert(rest.end(), r.value->begin(), r.value->end());
+        }
+        if (!rest.empty()) groups[std::nullopt] = std::move(rest);
     }
     d.cidrs = aggregate(std::move(prefixes));
     // Several entries that together cover a whole family (0.0.0.0/1 and 128.0.0.0/1).
@@ -289,7 +303,7 @@ Desired desired_state(const Model& model, const Settings& s, const std::set<IpAd
             }
         }
     }
-    weight_cidrs = aggregate(std::move(weight_cidrs));
+    weight_cidrs = one_set ? d.cidrs : aggregate(std::move(weight_cidrs));
     std::vector<PeerSetRequest> requests;
     requests.reserve(sets.size());
     for (auto& [peers, cidrs] : sets) requests.push_back(PeerSetRequest{peers, aggregate(std::move(cidrs))});
