@@ -417,52 +417,52 @@ Result<Observed> Rtnl::dump(const TableSet& tables, bool want_rules, bool want_r
     return Result<Observed>::ok(std::move(observed));
 }
 
-Result<std::vector<IpAddr>> Rtnl::dump_addresses() {
-    std::vector<IpAddr> addresses;
+namespace {
+
+// One dump of `type` per family in `families`, each retried while the kernel
+// interrupts it (EINTR: the table changed under the dump); `decode` appends
+// what a message holds to the vector it is given.
+template <class T, class Impl, class Decode>
+Result<std::vector<T>> dump_list(Impl& d, std::uint16_t type, std::initializer_list<std::uint8_t> families,
+                                 Decode&& decode) {
     std::string error;
-    Impl& d = *impl_;
-    for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
+    std::vector<T> out;
+    for (std::uint8_t family : families) {
         int err = EINTR;
         for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
-            std::vector<IpAddr> found;
+            std::vector<T> found;
             err = d.dump_once(
-                RTM_GETADDR, family, 0,
-                [&](const nlmsghdr* m) {
-                    Interface i;
-                    if (m->nlmsg_type == RTM_NEWADDR && decode_address(m, i)) found.push_back(i.address);
-                },
-                error);
-            if (err == 0) addresses.insert(addresses.end(), found.begin(), found.end());
+                type, family, 0, [&](const nlmsghdr* m) { decode(m, found); }, error);
+            if (err == 0)
+                out.insert(out.end(), std::make_move_iterator(found.begin()), std::make_move_iterator(found.end()));
         }
         if (err) {
             if (err == EINTR) error += " (gave up after retries)";
-            return Result<std::vector<IpAddr>>::fail(std::move(error));
+            return Result<std::vector<T>>::fail(std::move(error));
         }
     }
+    return Result<std::vector<T>>::ok(std::move(out));
+}
+
+constexpr std::initializer_list<std::uint8_t> kBothFamilies = {AF_INET, AF_INET6};
+
+}  // namespace
+
+Result<std::vector<IpAddr>> Rtnl::dump_addresses() {
+    auto all = dump_interface_addresses();
+    if (!all) return Result<std::vector<IpAddr>>::fail(std::move(all.error));
+    std::vector<IpAddr> addresses;
+    addresses.reserve(all.value->size());
+    for (const Interface& i : *all.value) addresses.push_back(i.address);
     return Result<std::vector<IpAddr>>::ok(std::move(addresses));
 }
 
 Result<std::vector<Link>> Rtnl::dump_links() {
-    std::string error;
-    Impl& d = *impl_;
-    d.warm();
-    int err = EINTR;
-    std::vector<Link> links;
-    for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
-        links.clear();
-        err = d.dump_once(
-            RTM_GETLINK, AF_UNSPEC, 0,
-            [&](const nlmsghdr* m) {
-                Link l;
-                if (decode_link_info(m, l)) links.push_back(std::move(l));
-            },
-            error);
-    }
-    if (err) {
-        if (err == EINTR) error += " (gave up after retries)";
-        return Result<std::vector<Link>>::fail(std::move(error));
-    }
-    return Result<std::vector<Link>>::ok(std::move(links));
+    impl_->warm();
+    return dump_list<Link>(*impl_, RTM_GETLINK, {AF_UNSPEC}, [](const nlmsghdr* m, std::vector<Link>& out) {
+        Link l;
+        if (decode_link_info(m, l)) out.push_back(std::move(l));
+    });
 }
 
 bool decode_link_info(const nlmsghdr* nlh, Link& out) {
@@ -587,28 +587,10 @@ constexpr std::uint16_t kFlagsReplaceNexthop = NLM_F_REQUEST | NLM_F_ACK | NLM_F
 }  // namespace
 
 Result<std::vector<Interface>> Rtnl::dump_interface_addresses() {
-    std::vector<Interface> out;
-    std::string error;
-    Impl& d = *impl_;
-    for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
-        int err = EINTR;
-        for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
-            std::vector<Interface> found;
-            err = d.dump_once(
-                RTM_GETADDR, family, 0,
-                [&](const nlmsghdr* m) {
-                    Interface i;
-                    if (m->nlmsg_type == RTM_NEWADDR && decode_address(m, i)) found.push_back(i);
-                },
-                error);
-            if (err == 0) out.insert(out.end(), found.begin(), found.end());
-        }
-        if (err) {
-            if (err == EINTR) error += " (gave up after retries)";
-            return Result<std::vector<Interface>>::fail(std::move(error));
-        }
-    }
-    return Result<std::vector<Interface>>::ok(std::move(out));
+    return dump_list<Interface>(*impl_, RTM_GETADDR, kBothFamilies, [](const nlmsghdr* m, std::vector<Interface>& out) {
+        Interface i;
+        if (m->nlmsg_type == RTM_NEWADDR && decode_address(m, i)) out.push_back(i);
+    });
 }
 
 std::vector<OpResult> Rtnl::apply(const std::vector<Op>& ops) {
@@ -641,51 +623,20 @@ void Rtnl::subscribe_nexthops() {
 }
 
 Result<std::vector<NexthopObject>> Rtnl::dump_nexthops() {
-    Impl& d = *impl_;
-    d.warm();
-    std::string error;
-    int err = EINTR;
-    std::vector<NexthopObject> out;
-    for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
-        out.clear();
-        err = d.dump_once(
-            RTM_GETNEXTHOP, AF_UNSPEC, 0,
-            [&](const nlmsghdr* m) {
-                NexthopObject o;
-                if (decode_nexthop(m, o)) out.push_back(std::move(o));
-            },
-            error);
-    }
-    if (err) {
-        if (err == EINTR) error += " (gave up after retries)";
-        return Result<std::vector<NexthopObject>>::fail(std::move(error));
-    }
-    return Result<std::vector<NexthopObject>>::ok(std::move(out));
+    impl_->warm();
+    return dump_list<NexthopObject>(*impl_, RTM_GETNEXTHOP, {AF_UNSPEC},
+                                    [](const nlmsghdr* m, std::vector<NexthopObject>& out) {
+                                        NexthopObject o;
+                                        if (decode_nexthop(m, o)) out.push_back(std::move(o));
+                                    });
 }
 
 Result<std::vector<Neighbour>> Rtnl::dump_neighbours() {
-    Impl& d = *impl_;
-    std::string error;
-    std::vector<Neighbour> out;
-    for (std::uint8_t family : {std::uint8_t(AF_INET), std::uint8_t(AF_INET6)}) {
-        int err = EINTR;
-        for (int attempt = 0; attempt < kDumpAttempts && err == EINTR; ++attempt) {
-            std::vector<Neighbour> found;
-            err = d.dump_once(
-                RTM_GETNEIGH, family, 0,
-                [&](const nlmsghdr* m) {
-                    Neighbour n;
-                    if (decode_neighbour(m, n)) found.push_back(n);
-                },
-                error);
-            if (err == 0) out.insert(out.end(), found.begin(), found.end());
-        }
-        if (err) {
-            if (err == EINTR) error += " (gave up after retries)";
-            return Result<std::vector<Neighbour>>::fail(std::move(error));
-        }
-    }
-    return Result<std::vector<Neighbour>>::ok(std::move(out));
+    return dump_list<Neighbour>(*impl_, RTM_GETNEIGH, kBothFamilies,
+                                [](const nlmsghdr* m, std::vector<Neighbour>& out) {
+                                    Neighbour n;
+                                    if (decode_neighbour(m, n)) out.push_back(n);
+                                });
 }
 
 DrainResult Rtnl::drain_events(const std::function<void(const Event&)>& fn) {
